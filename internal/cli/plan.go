@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rotorhq/rotor/internal/plan"
+	"github.com/rotorhq/rotor/internal/schedule"
+	"github.com/rotorhq/rotor/internal/state"
+	"github.com/rotorhq/rotor/internal/state/sqlite"
+	"github.com/spf13/cobra"
+)
+
+func newPlan(g *globals) *cobra.Command {
+	var at string
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "What is due, in which window, and why — changes nothing",
+		Long: `Plan shows, for every credential, its last rotation and expiry (from the state
+database), the next due date from its policy, the opening of its cutover window that the
+rotation will use once freezes are applied, and a status: ok, due, overdue,
+blocked: freeze <reason>, or blocked: no window before expiry. When the first opening after
+the due date comes after the expiry (a freeze, say), plan takes the last opening before it
+and says so. It opens the state database read-only and writes nothing.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			inv, err := g.loadOrPrint()
+			if err != nil {
+				return err
+			}
+			loc := zoneOf(inv)
+			now := g.env.Now()
+			if at != "" {
+				if now, err = parseAt(at, loc); err != nil {
+					return err
+				}
+			}
+			hist, source, err := g.history(cmd.Context())
+			if err != nil {
+				return err
+			}
+			entries := plan.Plan(inv, hist, now)
+			freeze, frozen := schedule.ActiveFreeze(inv.ScheduleFreezes(), now)
+			if g.output == "json" {
+				out := planJSON{At: now, History: source, Credentials: entries}
+				if frozen {
+					out.Freeze = &freezeJSON{Reason: freeze.Reason, From: freeze.From, To: freeze.To}
+				}
+				return writeJSON(g.env.Stdout, out)
+			}
+			w := g.env.Stdout
+			fmt.Fprintf(w, "plan as of %s · history: %s\n", fmtTime(now, loc), source)
+			if frozen {
+				fmt.Fprintf(w, "freeze in force: %s (until %s)\n", freeze.Reason, fmtTime(freeze.To, loc))
+			}
+			fmt.Fprintln(w)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CREDENTIAL\tSTATUS\tDUE\tWINDOW\tOPENING\tLAST ROTATED\tEXPIRES")
+			for _, e := range entries {
+				opening := "-"
+				if e.Opening != nil {
+					opening = fmtTime(e.Opening.Start, loc)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Credential, e.Status, fmtOpt(e.Due, loc, "-"),
+					orDash(e.Window), opening, fmtOpt(e.LastRotated, loc, "never (no history)"), fmtOpt(e.Expires, loc, "unknown"))
+			}
+			tw.Flush()
+			var notes []string
+			for _, e := range entries {
+				for _, n := range e.Notes {
+					notes = append(notes, "  "+e.Credential+": "+n)
+				}
+			}
+			if len(notes) > 0 {
+				fmt.Fprintf(w, "\nnotes:\n%s\n", strings.Join(notes, "\n"))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&at, "at", "", "plan as of this time instead of now (RFC 3339, or 2026-12-20T22:00 in the inventory's zone)")
+	return cmd
+}
+
+type planJSON struct {
+	At          time.Time    `json:"at"`
+	History     string       `json:"history"`
+	Freeze      *freezeJSON  `json:"freeze,omitempty"`
+	Credentials []plan.Entry `json:"credentials"`
+}
+
+type freezeJSON struct {
+	Reason string    `json:"reason"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+}
+
+func fmtOpt(t *time.Time, loc *time.Location, none string) string {
+	if t == nil {
+		return none
+	}
+	return fmtTime(*t, loc)
+}
+
+// history reads every credential's state, read-only. A database that does not exist yet means
+// no history, and is said so rather than treated as an error.
+func (g *globals) history(ctx context.Context) (map[string]plan.History, string, error) {
+	loc, err := state.ParseURL(g.db)
+	if err != nil {
+		return nil, "", withHint(ExitUsage, err, "--db takes a SQLite path, sqlite:PATH or postgres://…")
+	}
+	if loc.Driver != state.DriverSQLite {
+		return nil, "", withHint(ExitError, fmt.Errorf("--db %s: the PostgreSQL state store is not available in this build yet", loc),
+			"use the embedded SQLite database (the default) for now")
+	}
+	db, err := sqlite.Open(ctx, loc.Path, sqlite.Options{ReadOnly: true})
+	if err != nil {
+		var fe *state.FormatError
+		if errors.As(err, &fe) {
+			return nil, "", withHint(ExitError, err, "point --db at rotor's own database file")
+		}
+		return nil, "", err
+	}
+	defer db.Close()
+	if db.Absent() {
+		return map[string]plan.History{}, "none yet (" + loc.Path + " does not exist)", nil
+	}
+	states, err := db.CredentialStates(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	h := make(map[string]plan.History, len(states))
+	for _, s := range states {
+		h[s.ID] = plan.History{LastRotated: s.LastRotated, Expires: s.Expires, Version: s.CurrentVersion}
+	}
+	return h, fmt.Sprintf("%s (%d credentials)", loc.Path, len(states)), nil
+}

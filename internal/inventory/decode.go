@@ -1,0 +1,512 @@
+package inventory
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rotorhq/rotor/internal/provider"
+	"go.yaml.in/yaml/v3"
+)
+
+// Catalog maps provider types to their configuration structs. The composition root passes
+// the built-in catalog; tests may pass a small one.
+type Catalog interface {
+	// NewConfig returns a pointer to a new zero config struct for the provider type, and
+	// false when the kind has no such type.
+	NewConfig(kind provider.Kind, typ string) (any, bool)
+	// Types lists the provider types of a kind, sorted.
+	Types(kind provider.Kind) []string
+}
+
+// Struct tags understood by the decoder (and by the schema generator):
+//
+//	yaml:"key"            the YAML key; "-" for fields the decoder fills itself
+//	rotor:"required"      the key must be present and not null
+//	rotor:"keyed"         a YAML mapping decoded into a []*T whose ID field gets the key
+//	rotor:"enum=a|b"      the scalar must be one of these
+//	rotor:"ref=KIND"      the scalar (or each list item) names a team, window, identity or check
+//	rotor:"provider=KIND" the scalar names a provider type of that kind (see Catalog)
+//	rotor:"config"        an `any` field that receives the provider's own keys
+//	doc:"…"               the key's description in the JSON Schema
+//
+// A field named Pos of type Pos receives the position of the entry (its key, for keyed
+// entries); a field named ID receives a keyed entry's key.
+type fieldInfo struct {
+	key      string
+	index    int
+	typ      reflect.Type
+	required bool
+	keyed    bool
+	enum     []string
+	ref      string
+	provider provider.Kind
+	doc      string
+}
+
+type structInfo struct {
+	fields    []fieldInfo
+	byKey     map[string]int
+	keys      []string // sorted, for suggestions
+	posIndex  int      // -1 when absent
+	idIndex   int
+	config    int // field index of the config holder, -1 when absent
+	typeField int // index into fields of the provider-type field, -1 when absent
+}
+
+var structInfos sync.Map // reflect.Type -> *structInfo
+
+var (
+	posType      = reflect.TypeFor[Pos]()
+	scalarType   = reflect.TypeFor[scalarDecoder]()
+	durationType = reflect.TypeFor[time.Duration]()
+)
+
+func infoOf(t reflect.Type) *structInfo {
+	if si, ok := structInfos.Load(t); ok {
+		return si.(*structInfo)
+	}
+	si := &structInfo{byKey: map[string]int{}, posIndex: -1, idIndex: -1, config: -1, typeField: -1}
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		key := sf.Tag.Get("yaml")
+		opts := sf.Tag.Get("rotor")
+		switch {
+		case sf.Name == "Pos" && sf.Type == posType:
+			si.posIndex = i
+			continue
+		case sf.Name == "ID" && key == "-":
+			si.idIndex = i
+			continue
+		case opts == "config":
+			si.config = i
+			continue
+		case key == "-":
+			continue
+		}
+		if key == "" {
+			key = strings.ToLower(sf.Name)
+		}
+		f := fieldInfo{key: key, index: i, typ: sf.Type, doc: sf.Tag.Get("doc")}
+		for _, o := range strings.Split(opts, ",") {
+			name, val, _ := strings.Cut(o, "=")
+			switch name {
+			case "required":
+				f.required = true
+			case "keyed":
+				f.keyed = true
+			case "enum":
+				f.enum = strings.Split(val, "|")
+			case "ref":
+				f.ref = val
+			case "provider":
+				f.provider = provider.Kind(val)
+			}
+		}
+		if f.provider != "" {
+			si.typeField = len(si.fields)
+		}
+		si.byKey[key] = len(si.fields)
+		si.fields = append(si.fields, f)
+		si.keys = append(si.keys, key)
+	}
+	slices.Sort(si.keys)
+	actual, _ := structInfos.LoadOrStore(t, si)
+	return actual.(*structInfo)
+}
+
+// path is the chain of keys leading to a node, rendered only when an error needs it.
+type path struct {
+	parent *path
+	name   string
+}
+
+func (p *path) child(name string) *path { return &path{parent: p, name: name} }
+
+func (p *path) String() string {
+	if p == nil {
+		return ""
+	}
+	var parts []string
+	for q := p; q != nil; q = q.parent {
+		parts = append(parts, q.name)
+	}
+	slices.Reverse(parts)
+	return strings.Join(parts, ".")
+}
+
+// refUse is one reference to a named entity, checked once every file is loaded.
+type refUse struct {
+	kind, name string
+	pos        Pos
+	path       *path
+}
+
+type decoder struct {
+	file  string
+	cat   Catalog
+	e     *errs
+	refs  []refUse
+	nodes int // nodes left to decode: aliases can make a small file expand exponentially
+	full  bool
+}
+
+// maxErrorsPerFile stops a pathological file from printing a million lines.
+const maxErrorsPerFile = 500
+
+func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
+
+func (d *decoder) errorf(n *yaml.Node, p *path, format string, args ...any) {
+	if d.full {
+		return
+	}
+	if len(d.e.list) >= maxErrorsPerFile {
+		d.full = true
+		d.e.list = append(d.e.list, Error{Pos: d.pos(n), Msg: fmt.Sprintf("more than %d errors in this file: fix these first", maxErrorsPerFile)})
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if s := p.String(); s != "" {
+		msg = s + ": " + msg
+	}
+	d.e.list = append(d.e.list, Error{Pos: d.pos(n), Msg: msg})
+}
+
+// resolve follows aliases. Every node decoded is charged to the budget, so aliases nested in
+// aliases cannot make a small file decode into billions of nodes.
+func (d *decoder) resolve(n *yaml.Node, p *path) (*yaml.Node, bool) {
+	d.nodes--
+	if d.nodes < 0 {
+		if d.nodes == -1 {
+			d.errorf(n, p, "too many alias expansions: the document expands far beyond its size")
+		}
+		return nil, false
+	}
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n, true
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+var idPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?$`)
+
+// decode fills v from n. f describes the field being filled (nil for list items and roots).
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, f *fieldInfo, p *path) {
+	n, ok := d.resolve(n, p)
+	if !ok || isNull(n) {
+		return
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(scalarType) {
+		if n.Kind != yaml.ScalarNode {
+			d.errorf(n, p, "expected a single value, got %s", describe(n))
+			return
+		}
+		if err := v.Addr().Interface().(scalarDecoder).decodeScalar(n); err != nil {
+			d.errorf(n, p, "%v", err)
+		}
+		return
+	}
+	if v.Type() == durationType {
+		dur := Duration{}
+		if n.Kind != yaml.ScalarNode {
+			d.errorf(n, p, "expected a duration such as 30m, 24h, 90d or 2w, got %s", describe(n))
+		} else if err := dur.decodeScalar(n); err != nil {
+			d.errorf(n, p, "%v", err)
+		} else {
+			v.SetInt(int64(dur.Duration))
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		elem := reflect.New(v.Type().Elem())
+		d.decode(n, elem.Elem(), f, p)
+		v.Set(elem)
+	case reflect.Struct:
+		d.decodeStruct(n, v, infoOf(v.Type()), p)
+	case reflect.Slice:
+		if f != nil && f.keyed {
+			d.decodeKeyed(n, v, p)
+			return
+		}
+		if n.Kind != yaml.SequenceNode {
+			d.errorf(n, p, "expected a list, got %s", describe(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			d.decode(item, s.Index(i), f, p.child(strconv.Itoa(i)))
+		}
+		v.Set(s)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n, p, "expected a mapping, got %s", describe(n))
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		d.eachPair(n, p, func(k, val *yaml.Node) {
+			e := reflect.New(v.Type().Elem()).Elem()
+			d.decode(val, e, nil, p.child(k.Value))
+			m.SetMapIndex(reflect.ValueOf(k.Value), e)
+		})
+		v.Set(m)
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+			if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+				d.errorf(n, p, "expected a string, got %s (quote it if you mean text)", describe(n))
+			} else {
+				d.errorf(n, p, "expected a string, got %s", describe(n))
+			}
+			return
+		}
+		if f != nil {
+			d.checkName(n, f, p)
+		}
+		v.SetString(n.Value)
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			d.errorf(n, p, "expected true or false, got %s", describe(n))
+			return
+		}
+		v.SetBool(n.Value == "true" || n.Value == "True" || n.Value == "TRUE")
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		i, err := strconv.ParseInt(n.Value, 0, 64)
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || err != nil || v.OverflowInt(i) {
+			d.errorf(n, p, "expected a whole number, got %s", describe(n))
+			return
+		}
+		v.SetInt(i)
+	case reflect.Float64:
+		x, err := strconv.ParseFloat(n.Value, 64)
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") || err != nil {
+			d.errorf(n, p, "expected a number, got %s", describe(n))
+			return
+		}
+		v.SetFloat(x)
+	default:
+		panic(fmt.Sprintf("inventory: decoder cannot fill %s", v.Type())) // a model bug, caught by tests
+	}
+}
+
+// checkName applies a string field's enum and records its references.
+func (d *decoder) checkName(n *yaml.Node, f *fieldInfo, p *path) {
+	if f.enum != nil && !slices.Contains(f.enum, n.Value) {
+		d.errorf(n, p, "%q is not one of %s%s", n.Value, strings.Join(f.enum, ", "), suggestOnly(n.Value, f.enum))
+	}
+	if f.ref != "" {
+		d.refs = append(d.refs, refUse{kind: f.ref, name: n.Value, pos: d.pos(n), path: p})
+	}
+}
+
+func suggestOnly(s string, c []string) string {
+	if best, ok := nearest(s, c); ok {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return ""
+}
+
+// eachPair walks a mapping's key/value pairs, rejecting non-string keys, merge keys and
+// duplicate keys (yaml.Node parsing accepts duplicates; rotor does not).
+func (d *decoder) eachPair(n *yaml.Node, p *path, fn func(k, v *yaml.Node)) {
+	var seen map[string]*yaml.Node
+	if len(n.Content) > 16 {
+		seen = make(map[string]*yaml.Node, len(n.Content)/2)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || (k.Tag != "!!str" && k.Tag != "!!merge") {
+			d.errorf(k, p, "keys must be plain names, got %s", describe(k))
+			continue
+		}
+		if k.Tag == "!!merge" {
+			d.errorf(k, p, "merge keys (<<) are not supported: repeat the keys, or put shared settings under defaults")
+			continue
+		}
+		var first *yaml.Node
+		if seen != nil {
+			first = seen[k.Value]
+			seen[k.Value] = k
+		} else {
+			for j := 0; j < i; j += 2 {
+				if n.Content[j].Value == k.Value && n.Content[j].Kind == yaml.ScalarNode {
+					first = n.Content[j]
+					break
+				}
+			}
+		}
+		if first != nil && first != k {
+			d.errorf(k, p, "duplicate key %q (first at line %d, column %d)", k.Value, first.Line, first.Column)
+			continue
+		}
+		fn(k, v)
+	}
+}
+
+// decodeKeyed fills a []*T from a mapping whose keys are the entries' ids.
+func (d *decoder) decodeKeyed(n *yaml.Node, v reflect.Value, p *path) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, p, "expected a mapping of names to entries, got %s", describe(n))
+		return
+	}
+	elemType := v.Type().Elem().Elem()
+	si := infoOf(elemType)
+	s := reflect.MakeSlice(v.Type(), 0, len(n.Content)/2)
+	d.eachPair(n, p, func(k, val *yaml.Node) {
+		if !idPattern.MatchString(k.Value) {
+			d.errorf(k, p, "%q is not a valid name: use lower-case letters, digits, '.', '_' and '-', starting and ending with a letter or digit", k.Value)
+		}
+		e := reflect.New(elemType)
+		if si.idIndex >= 0 {
+			e.Elem().Field(si.idIndex).SetString(k.Value)
+		}
+		if si.posIndex >= 0 {
+			e.Elem().Field(si.posIndex).Set(reflect.ValueOf(d.pos(k)))
+		}
+		d.decode(val, e.Elem(), nil, p.child(k.Value))
+		s = reflect.Append(s, e)
+	})
+	v.Set(s)
+}
+
+// positionNoter is implemented by model structs that keep the positions of some keys for
+// checks made after decoding (a bad time zone is reported at the time zone, not the window).
+type positionNoter interface {
+	notePositions(at func(key string) (Pos, bool))
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, si *structInfo, p *path) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, p, "expected a mapping with keys %s, got %s", strings.Join(si.keys, ", "), describe(n))
+		return
+	}
+	if si.posIndex >= 0 && v.Field(si.posIndex).IsZero() {
+		v.Field(si.posIndex).Set(reflect.ValueOf(d.pos(n)))
+	}
+
+	// A provider block: find its type first, so its own keys can be decoded strictly.
+	var cfg reflect.Value
+	var cfgInfo *structInfo
+	typeKnown := true
+	if si.config >= 0 && si.typeField >= 0 {
+		tf := &si.fields[si.typeField]
+		typeKnown = false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value != tf.key {
+				continue
+			}
+			tn, ok := d.resolve(n.Content[i+1], p)
+			if !ok || tn.Kind != yaml.ScalarNode || tn.Tag != "!!str" {
+				break // reported when the field itself is decoded
+			}
+			if c, ok := d.cat.NewConfig(tf.provider, tn.Value); ok {
+				cfg = reflect.ValueOf(c)
+				cfgInfo = infoOf(cfg.Elem().Type())
+				v.Field(si.config).Set(cfg)
+				typeKnown = true
+			} else {
+				d.errorf(tn, p.child(tf.key), "unknown %s type %q%s", tf.provider, tn.Value, hint(tn.Value, d.cat.Types(tf.provider)))
+			}
+			break
+		}
+	}
+
+	present := make([]bool, len(si.fields))
+	var cfgPresent []bool
+	if cfgInfo != nil {
+		cfgPresent = make([]bool, len(cfgInfo.fields))
+	}
+	d.eachPair(n, p, func(k, val *yaml.Node) {
+		if i, ok := si.byKey[k.Value]; ok {
+			f := &si.fields[i]
+			present[i] = !isNull(val)
+			if f.provider != "" {
+				// The type itself: a string check only; the catalog lookup happened above.
+				if tn, ok := d.resolve(val, p); ok && (tn.Kind != yaml.ScalarNode || tn.Tag != "!!str") {
+					d.errorf(tn, p.child(f.key), "expected a type name, got %s", describe(tn))
+				} else if ok {
+					v.Field(f.index).SetString(tn.Value)
+				}
+				return
+			}
+			d.decode(val, v.Field(f.index), f, p.child(f.key))
+			return
+		}
+		if cfgInfo != nil {
+			if i, ok := cfgInfo.byKey[k.Value]; ok {
+				f := &cfgInfo.fields[i]
+				cfgPresent[i] = !isNull(val)
+				d.decode(val, cfg.Elem().Field(f.index), f, p.child(f.key))
+				return
+			}
+		}
+		if !typeKnown {
+			return // the unknown type is the error; its keys cannot be judged
+		}
+		valid := si.keys
+		if cfgInfo != nil {
+			valid = append(slices.Clone(si.keys), cfgInfo.keys...)
+			slices.Sort(valid)
+		}
+		d.errorf(k, p, "unknown key %q%s", k.Value, hint(k.Value, valid))
+	})
+
+	for i, f := range si.fields {
+		if f.required && !present[i] {
+			d.errorf(n, p, "missing required key %q", f.key)
+		}
+	}
+	if cfgInfo != nil {
+		for i, f := range cfgInfo.fields {
+			if f.required && !cfgPresent[i] {
+				d.errorf(n, p, "missing required key %q for type %q", f.key, v.Field(si.fields[si.typeField].index).String())
+			}
+		}
+		if cv, ok := cfg.Interface().(provider.ConfigValidator); ok {
+			for _, fe := range cv.Validate() {
+				at := n
+				if kn := keyNode(n, strings.SplitN(fe.Field, ".", 2)[0]); kn != nil {
+					at = kn
+				}
+				d.errorf(at, p.child(fe.Field), "%s", fe.Msg)
+			}
+		}
+	}
+	if pn, ok := v.Addr().Interface().(positionNoter); ok {
+		pn.notePositions(func(key string) (Pos, bool) {
+			if kn := valueNode(n, key); kn != nil {
+				return d.pos(kn), true
+			}
+			return Pos{}, false
+		})
+	}
+}
+
+// keyNode returns the key node of a mapping entry, or nil.
+func keyNode(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i]
+		}
+	}
+	return nil
+}
+
+// valueNode returns the value node of a mapping entry, or nil.
+func valueNode(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}

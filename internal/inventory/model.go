@@ -1,0 +1,257 @@
+package inventory
+
+import (
+	"time"
+
+	"github.com/rotorhq/rotor/internal/schedule"
+)
+
+// Inventory is the validated model of one inventory folder. Collections keep their
+// declaration order (files in lexical path order, then document order), which is the order
+// consumers are reloaded in.
+type Inventory struct {
+	Root        string
+	Defaults    Defaults
+	Teams       []*Team
+	Windows     []*Window
+	Freezes     []*Freeze
+	Identities  []*Identity
+	Checks      []*Check
+	Credentials []*Credential
+
+	teams       map[string]*Team
+	windows     map[string]*Window
+	identities  map[string]*Identity
+	checks      map[string]*Check
+	credentials map[string]*Credential
+}
+
+// ScheduleFreezes returns the freezes as the schedule package reasons about them.
+func (inv *Inventory) ScheduleFreezes() []schedule.Freeze {
+	out := make([]schedule.Freeze, len(inv.Freezes))
+	for i, f := range inv.Freezes {
+		out[i] = schedule.Freeze{From: f.Start, To: f.End, Reason: f.Reason}
+	}
+	return out
+}
+
+// Credential returns the credential with the given id.
+func (inv *Inventory) Credential(id string) (*Credential, bool) {
+	c, ok := inv.credentials[id]
+	return c, ok
+}
+
+// CredentialIDs lists every credential id, in declaration order.
+func (inv *Inventory) CredentialIDs() []string {
+	ids := make([]string, len(inv.Credentials))
+	for i, c := range inv.Credentials {
+		ids[i] = c.ID
+	}
+	return ids
+}
+
+// Window returns the window with the given id.
+func (inv *Inventory) Window(id string) (*Window, bool) { w, ok := inv.windows[id]; return w, ok }
+
+// Team returns the team with the given id.
+func (inv *Inventory) Team(id string) (*Team, bool) { t, ok := inv.teams[id]; return t, ok }
+
+// Identity returns the identity with the given id.
+func (inv *Inventory) Identity(id string) (*Identity, bool) {
+	i, ok := inv.identities[id]
+	return i, ok
+}
+
+// Check returns the check with the given id.
+func (inv *Inventory) Check(id string) (*Check, bool) { c, ok := inv.checks[id]; return c, ok }
+
+// Defaults hold inventory-wide settings. At most one file may set them.
+type Defaults struct {
+	Pos      Pos    `yaml:"-"`
+	Timezone string `yaml:"timezone" doc:"IANA time zone for windows, freezes and job schedules that do not name one (default UTC)."`
+}
+
+// Team is an owning group: who is paged, and who may approve revocations.
+type Team struct {
+	ID        string   `yaml:"-"`
+	Pos       Pos      `yaml:"-"`
+	Contact   string   `yaml:"contact" doc:"Where to reach the team during a change (channel, pager, mail)."`
+	Approvers []string `yaml:"approvers" doc:"People (or identities) allowed to approve revocations of this team's critical credentials."`
+}
+
+// Window is a recurring change window: a cron start, a duration and a time zone.
+type Window struct {
+	ID          string   `yaml:"-"`
+	Pos         Pos      `yaml:"-"`
+	Cron        string   `yaml:"cron" rotor:"required" doc:"Five-field cron expression (or @daily, @weekly…) of each opening's start, in the window's time zone."`
+	Duration    Duration `yaml:"duration" rotor:"required" doc:"How long each opening lasts, as elapsed time: 30m, 4h, 1d."`
+	Timezone    string   `yaml:"timezone" doc:"IANA time zone of the cron expression (default: defaults.timezone, then UTC)."`
+	Description string   `yaml:"description"`
+
+	// Schedule is the parsed window, set by validation.
+	Schedule schedule.Window `yaml:"-"`
+
+	cronPos, durationPos, timezonePos Pos
+}
+
+func (w *Window) notePositions(at func(string) (Pos, bool)) {
+	w.cronPos, _ = at("cron")
+	w.durationPos, _ = at("duration")
+	w.timezonePos, _ = at("timezone")
+}
+
+// Freeze is a dated period during which no phase starts.
+type Freeze struct {
+	Pos      Pos    `yaml:"-"`
+	From     Date   `yaml:"from" rotor:"required" doc:"First frozen day (YYYY-MM-DD, whole day in the freeze's time zone) or an RFC 3339 instant."`
+	To       Date   `yaml:"to" rotor:"required" doc:"Last frozen day, inclusive (YYYY-MM-DD), or an RFC 3339 instant (exclusive)."`
+	Reason   string `yaml:"reason" rotor:"required" doc:"Why nothing may change; shown by plan and in blocked gates."`
+	Timezone string `yaml:"timezone" doc:"IANA time zone of the dates (default: defaults.timezone, then UTC)."`
+
+	// Start and End are the frozen instants, [Start, End), resolved by validation.
+	Start time.Time `yaml:"-"`
+	End   time.Time `yaml:"-"`
+
+	fromPos, toPos, timezonePos Pos
+}
+
+func (f *Freeze) notePositions(at func(string) (Pos, bool)) {
+	f.fromPos, _ = at("from")
+	f.toPos, _ = at("to")
+	f.timezonePos, _ = at("timezone")
+}
+
+// Identity is who acts: the executor that writes stores and authorities, or the identity a
+// consumer reads with. Its keys beyond `type` depend on the type.
+type Identity struct {
+	ID          string `yaml:"-"`
+	Pos         Pos    `yaml:"-"`
+	Type        string `yaml:"type" rotor:"required,provider=identity" doc:"Kind of identity."`
+	Description string `yaml:"description"`
+	Config      any    `yaml:"-" rotor:"config"`
+}
+
+// Check is a named source of evidence with a pass condition. Its keys beyond the common ones
+// depend on the type.
+type Check struct {
+	ID          string   `yaml:"-"`
+	Pos         Pos      `yaml:"-"`
+	Type        string   `yaml:"type" rotor:"required,provider=check" doc:"Kind of check."`
+	Description string   `yaml:"description"`
+	Timeout     Duration `yaml:"timeout" doc:"Give up after this long and report unknown (default 30s)."`
+	Config      any      `yaml:"-" rotor:"config"`
+}
+
+// Credential is one thing that gets rotated.
+type Credential struct {
+	ID          string            `yaml:"-"`
+	Pos         Pos               `yaml:"-"`
+	Description string            `yaml:"description"`
+	Kind        string            `yaml:"kind" rotor:"enum=password|api-key|client-secret|webhook-secret|token|certificate|ssh-key|encryption-key" doc:"What the value is; informs defaults and reports."`
+	Owner       string            `yaml:"owner" rotor:"required,ref=team" doc:"Owning team (a key of teams)."`
+	Critical    bool              `yaml:"critical" doc:"Critical credentials need a human approval, not from the run's initiator, before revocation."`
+	Approvers   []string          `yaml:"approvers" doc:"Who may approve revocation (people, or team ids whose approvers count). Default: the owning team's approvers."`
+	Labels      map[string]string `yaml:"labels" doc:"Free-form labels for selection and reports."`
+	Store       Store             `yaml:"store" rotor:"required" doc:"Where the value lives and where consumers read it."`
+	Authority   Authority         `yaml:"authority" rotor:"required" doc:"The system that must accept the value: mints and revokes."`
+	Rotate      Policy            `yaml:"rotate" doc:"When the credential is due."`
+	Windows     PhaseWindows      `yaml:"windows" doc:"The change window each phase must run in."`
+	Soak        Duration          `yaml:"soak" doc:"How long verify watches signals after cutover before revoke may start."`
+	Checks      []string          `yaml:"checks" rotor:"ref=check" doc:"Credential-wide error signals watched during cutover and verify."`
+	Consumers   []*Consumer       `yaml:"consumers" rotor:"keyed" doc:"Every execution path that uses the value."`
+
+	soakPos Pos
+}
+
+func (c *Credential) notePositions(at func(string) (Pos, bool)) { c.soakPos, _ = at("soak") }
+
+// Store says where a credential's value lives. Keys beyond type and identity depend on the
+// type.
+type Store struct {
+	Pos      Pos    `yaml:"-"`
+	Type     string `yaml:"type" rotor:"required,provider=store" doc:"Kind of store."`
+	Identity string `yaml:"identity" rotor:"ref=identity" doc:"The executor identity that writes the store."`
+	Config   any    `yaml:"-" rotor:"config"`
+}
+
+// Authority says which system accepts the value. Keys beyond type and strategy depend on the
+// type.
+type Authority struct {
+	Pos      Pos    `yaml:"-"`
+	Type     string `yaml:"type" rotor:"required,provider=authority" doc:"Kind of authority."`
+	Strategy string `yaml:"strategy" rotor:"enum=overlap|in-place" doc:"overlap: old and new are both valid during cutover; in-place: only one can be valid. Default: the first the authority supports."`
+	Identity string `yaml:"identity" rotor:"ref=identity" doc:"The executor identity that mints and revokes at the authority."`
+	Config   any    `yaml:"-" rotor:"config"`
+}
+
+// Reload says how a consumer picks up a new value.
+type Reload struct {
+	Pos     Pos      `yaml:"-"`
+	Type    string   `yaml:"type" rotor:"required,provider=reload" doc:"Kind of reload."`
+	Timeout Duration `yaml:"timeout" doc:"Give up after this long (default 2m)."`
+	Config  any      `yaml:"-" rotor:"config"`
+}
+
+// Policy says when a credential is due.
+type Policy struct {
+	Pos          Pos      `yaml:"-"`
+	Every        Duration `yaml:"every" doc:"Maximum age of a value: rotate at least this often."`
+	BeforeExpiry Duration `yaml:"before_expiry" doc:"Rotate at the latest this long before the value expires."`
+}
+
+// PhaseWindows names the change window of each phase. A phase without a window may run at
+// any time outside freezes.
+type PhaseWindows struct {
+	Pos     Pos    `yaml:"-"`
+	Prepare string `yaml:"prepare" rotor:"ref=window" doc:"Window for minting and storing the new value."`
+	Cutover string `yaml:"cutover" rotor:"ref=window" doc:"Window for promoting the new value and reloading consumers."`
+	Verify  string `yaml:"verify" rotor:"ref=window" doc:"Window for verification steps that need people."`
+	Revoke  string `yaml:"revoke" rotor:"ref=window" doc:"Window for disabling the previous value."`
+}
+
+// Consumer kinds and read modes, from the contract in DOMAIN.md.
+const (
+	KindService     = "service"
+	KindJob         = "job"
+	KindPipeline    = "pipeline"
+	KindScript      = "script"
+	KindIntegration = "integration"
+
+	ReadsAtStart    = "at-start"
+	ReadsOnChange   = "on-change"
+	ReadsPerRequest = "per-request"
+	ReadsCached     = "cached"
+)
+
+// Consumer is one execution path that uses a credential.
+type Consumer struct {
+	ID               string   `yaml:"-"`
+	Pos              Pos      `yaml:"-"`
+	Kind             string   `yaml:"kind" rotor:"required,enum=service|job|pipeline|script|integration" doc:"service, job (scheduled), pipeline (CI/CD), script (operations) or integration (external/SaaS)."`
+	Description      string   `yaml:"description"`
+	Owner            string   `yaml:"owner" rotor:"ref=team" doc:"Team that may sign off this consumer (default: the credential's owner)."`
+	Identity         string   `yaml:"identity" rotor:"ref=identity" doc:"The identity the consumer reads the value with; readiness is proven with it."`
+	Reads            string   `yaml:"reads" rotor:"required,enum=at-start|on-change|per-request|cached" doc:"When the consumer reads the value."`
+	TTL              Duration `yaml:"ttl" doc:"With reads: cached, how long a read value is kept."`
+	Reload           *Reload  `yaml:"reload" doc:"How to make the consumer pick up the new value."`
+	Checks           []string `yaml:"checks" rotor:"ref=check" doc:"Checks that prove this consumer works with the new value."`
+	Schedule         string   `yaml:"schedule" doc:"For jobs: five-field cron of its runs."`
+	Timezone         string   `yaml:"timezone" doc:"Time zone of schedule (default: defaults.timezone, then UTC)."`
+	OnDemand         bool     `yaml:"on_demand" doc:"Runs only when someone triggers it (an on-demand pipeline or script)."`
+	MaxConnectionAge Duration `yaml:"max_connection_age" doc:"For pools of long-lived connections: the longest a connection opened with the old value lives."`
+	Proof            string   `yaml:"proof" rotor:"enum=immediate|next-run|ttl-expiry|connection-age|signoff" doc:"When this consumer's proof can come. Default: derived from kind, reads and schedule."`
+
+	// Runs is the parsed Schedule (a zero-length window per run), set by validation when
+	// Schedule is given.
+	Runs *schedule.Window `yaml:"-"`
+
+	schedulePos, timezonePos, ttlPos, proofPos, reloadPos Pos
+}
+
+func (c *Consumer) notePositions(at func(string) (Pos, bool)) {
+	c.schedulePos, _ = at("schedule")
+	c.timezonePos, _ = at("timezone")
+	c.ttlPos, _ = at("ttl")
+	c.proofPos, _ = at("proof")
+	c.reloadPos, _ = at("reload")
+}

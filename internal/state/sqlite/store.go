@@ -1,0 +1,270 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rotorhq/rotor/internal/state"
+)
+
+// timeLayout is the one way times are written: UTC, fixed width, nanoseconds.
+// Fixed width makes text order equal time order, so ORDER BY needs no parsing.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// nullTime stores the zero time ("unknown") as NULL.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return formatTime(t)
+}
+
+func parseTime(s sql.NullString) (time.Time, error) {
+	if !s.Valid {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(timeLayout, s.String)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("malformed time %q in the database: %w", s.String, err)
+	}
+	return t, nil
+}
+
+const credentialColumns = "id, current_version, current_fingerprint, last_rotated, expires, revision, updated_at"
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanCredential(sc scanner) (state.CredentialState, error) {
+	var (
+		s                     state.CredentialState
+		last, expires, update sql.NullString
+	)
+	if err := sc.Scan(&s.ID, &s.CurrentVersion, &s.CurrentFingerprint, &last, &expires, &s.Revision, &update); err != nil {
+		return s, err
+	}
+	var err1, err2, err3 error
+	s.LastRotated, err1 = parseTime(last)
+	s.Expires, err2 = parseTime(expires)
+	s.UpdatedAt, err3 = parseTime(update)
+	return s, errors.Join(err1, err2, err3)
+}
+
+func (db *DB) CredentialState(ctx context.Context, id string) (state.CredentialState, error) {
+	if db.absent {
+		return state.CredentialState{}, fmt.Errorf("credential %q: %w", id, state.ErrNotFound)
+	}
+	s, err := scanCredential(db.r.QueryRowContext(ctx,
+		"SELECT "+credentialColumns+" FROM credential_state WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return state.CredentialState{}, fmt.Errorf("credential %q: %w", id, state.ErrNotFound)
+	}
+	if err != nil {
+		return state.CredentialState{}, db.wrap(fmt.Sprintf("reading credential %q", id), err)
+	}
+	return s, nil
+}
+
+// CredentialStates is one SELECT over the primary key, already in id order
+// (BINARY collation is byte order, like Go's string comparison).
+func (db *DB) CredentialStates(ctx context.Context) ([]state.CredentialState, error) {
+	out := []state.CredentialState{}
+	if db.absent {
+		return out, nil
+	}
+	rows, err := db.r.QueryContext(ctx, "SELECT "+credentialColumns+" FROM credential_state ORDER BY id")
+	if err != nil {
+		return nil, db.wrap("listing credentials", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		s, err := scanCredential(rows)
+		if err != nil {
+			return nil, db.wrap("listing credentials", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.wrap("listing credentials", err)
+	}
+	return out, nil
+}
+
+// PutCredentialState is the CAS: the WHERE clause carries the revision the
+// caller read, and the number of rows it touched says who won.
+func (db *DB) PutCredentialState(ctx context.Context, s state.CredentialState) (_ state.CredentialState, err error) {
+	if db.ro {
+		return state.CredentialState{}, fmt.Errorf("state database %s: writing credential %q: %w", db.path, s.ID, state.ErrReadOnly)
+	}
+	if err := s.Validate(); err != nil {
+		return state.CredentialState{}, err
+	}
+	now := db.clock()
+	tx, err := db.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return state.CredentialState{}, db.wrap(fmt.Sprintf("writing credential %q", s.ID), err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var res sql.Result
+	if s.Revision == 0 {
+		res, err = tx.ExecContext(ctx, `INSERT INTO credential_state
+			(id, current_version, current_fingerprint, last_rotated, expires, revision, updated_at)
+			VALUES (?, ?, ?, ?, ?, 1, ?)
+			ON CONFLICT (id) DO NOTHING`,
+			s.ID, s.CurrentVersion, s.CurrentFingerprint, nullTime(s.LastRotated), nullTime(s.Expires), formatTime(now))
+	} else {
+		res, err = tx.ExecContext(ctx, `UPDATE credential_state
+			SET current_version = ?, current_fingerprint = ?, last_rotated = ?, expires = ?,
+			    revision = revision + 1, updated_at = ?
+			WHERE id = ? AND revision = ?`,
+			s.CurrentVersion, s.CurrentFingerprint, nullTime(s.LastRotated), nullTime(s.Expires), formatTime(now),
+			s.ID, s.Revision)
+	}
+	if err != nil {
+		return state.CredentialState{}, db.wrap(fmt.Sprintf("writing credential %q", s.ID), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return state.CredentialState{}, db.wrap(fmt.Sprintf("writing credential %q", s.ID), err)
+	}
+	if n != 1 {
+		// Lost: say what is stored, read under the same lock, so the message
+		// is exact. Nothing was written; the deferred rollback ends the tx.
+		var stored sql.NullInt64
+		if err := tx.QueryRowContext(ctx, "SELECT revision FROM credential_state WHERE id = ?", s.ID).Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return state.CredentialState{}, db.wrap(fmt.Sprintf("writing credential %q", s.ID), err)
+		}
+		what := "absent"
+		if stored.Valid {
+			what = fmt.Sprintf("revision %d", stored.Int64)
+		}
+		err = fmt.Errorf("credential %q: wrote with revision %d, stored is %s: %w", s.ID, s.Revision, what, state.ErrConflict)
+		return state.CredentialState{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return state.CredentialState{}, db.wrap(fmt.Sprintf("committing credential %q", s.ID), err)
+	}
+	out := s
+	out.Revision = s.Revision + 1
+	out.UpdatedAt = normalize(now)
+	out.LastRotated = normalize(s.LastRotated)
+	out.Expires = normalize(s.Expires)
+	return out, nil
+}
+
+// normalize returns t as it reads back from the database: UTC, no
+// monotonic reading; zero stays zero.
+func normalize(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Round(0)
+}
+
+func (db *DB) AppendRotation(ctx context.Context, r state.RotationRecord) (err error) {
+	if db.ro {
+		return fmt.Errorf("state database %s: recording a rotation of %q: %w", db.path, r.CredentialID, state.ErrReadOnly)
+	}
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	op := fmt.Sprintf("recording a rotation of %q", r.CredentialID)
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return db.wrap(op, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	res, err := tx.ExecContext(ctx, `INSERT INTO rotation
+		(credential_id, run_id, from_version, to_version, to_fingerprint, completed_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`,
+		r.CredentialID, r.RunID, r.FromVersion, r.ToVersion, r.ToFingerprint, formatTime(r.CompletedAt))
+	if err != nil {
+		return db.wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return db.wrap(op, err)
+	}
+	if n == 0 {
+		// The run already recorded its rotation: a retry is fine, a
+		// different outcome for the same run is not.
+		prev, err := scanRotation(tx.QueryRowContext(ctx,
+			"SELECT "+rotationColumns+" FROM rotation WHERE run_id = ?", r.RunID))
+		if err != nil {
+			return db.wrap(op, err)
+		}
+		if err := tx.Rollback(); err != nil {
+			return db.wrap(op, err)
+		}
+		if prev != normalizeRotation(r) {
+			return fmt.Errorf("run %q already recorded a different rotation (of %q to version %q): %w",
+				r.RunID, prev.CredentialID, prev.ToVersion, state.ErrConflict)
+		}
+		return nil
+	}
+	if err := tx.Commit(); err != nil {
+		return db.wrap(op, err)
+	}
+	return nil
+}
+
+func normalizeRotation(r state.RotationRecord) state.RotationRecord {
+	r.CompletedAt = normalize(r.CompletedAt)
+	return r
+}
+
+const rotationColumns = "credential_id, run_id, from_version, to_version, to_fingerprint, completed_at"
+
+func scanRotation(sc scanner) (state.RotationRecord, error) {
+	var (
+		r  state.RotationRecord
+		at sql.NullString
+	)
+	if err := sc.Scan(&r.CredentialID, &r.RunID, &r.FromVersion, &r.ToVersion, &r.ToFingerprint, &at); err != nil {
+		return r, err
+	}
+	var err error
+	r.CompletedAt, err = parseTime(at)
+	return r, err
+}
+
+func (db *DB) Rotations(ctx context.Context, credentialID string, limit int) ([]state.RotationRecord, error) {
+	out := []state.RotationRecord{}
+	if db.absent {
+		return out, nil
+	}
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	op := fmt.Sprintf("reading rotations of %q", credentialID)
+	rows, err := db.r.QueryContext(ctx, "SELECT "+rotationColumns+` FROM rotation
+		WHERE credential_id = ? ORDER BY completed_at DESC, seq DESC LIMIT ?`, credentialID, limit)
+	if err != nil {
+		return nil, db.wrap(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRotation(rows)
+		if err != nil {
+			return nil, db.wrap(op, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.wrap(op, err)
+	}
+	return out, nil
+}

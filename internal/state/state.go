@@ -1,0 +1,164 @@
+// Package state is rotor's memory between invocations: per credential, which
+// version is current and when it was rotated, and the history of rotations.
+//
+// It defines the Store contract and the types that cross it. Implementations
+// live in subpackages (sqlite, the embedded default; postgres later, for
+// several replicas) and must all pass the conformance suite in statetest, so
+// that the engine and the CLI can rely on one behaviour whatever the backend.
+//
+// Nothing here ever holds a secret value. Versions are named by the store's
+// version id and by a keyed fingerprint computed elsewhere (internal/secret);
+// this package stores those strings as given and refuses obvious mistakes such
+// as a PEM block passed where an id was expected.
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Store persists credential state and rotation history.
+//
+// Contract, for every implementation:
+//
+//   - Not found: CredentialState returns an error satisfying
+//     errors.Is(err, ErrNotFound) when the id is unknown. Listing methods
+//     return an empty slice and a nil error when there is nothing to list.
+//   - Compare-and-swap: PutCredentialState writes only if the caller saw the
+//     latest record. Revision 0 means "I believe it does not exist yet" and
+//     inserts; any other revision must equal the stored one. On success the
+//     stored record comes back with Revision incremented and UpdatedAt set by
+//     the store's clock; on a lost race the error satisfies
+//     errors.Is(err, ErrConflict) and nothing is written. The caller re-reads,
+//     re-decides and retries (take the lock, then re-check).
+//   - Concurrency: all methods are safe for concurrent use by goroutines, and
+//     several processes (or replicas, for a server backend) may use the same
+//     backing store at once; CAS is enforced by the backend, not in memory.
+//   - Times: stored in UTC with nanosecond precision and returned in UTC, equal
+//     (time.Equal) to what was written. The zero time means "unknown" and is
+//     stored as the absence of a value.
+//   - Ordering: CredentialStates is sorted by id in byte order (the order Go's
+//     < gives strings), so every backend lists the same way.
+//   - Read-only handles (a `rotor plan` that must write nothing) return an error
+//     satisfying errors.Is(err, ErrReadOnly) from the write methods.
+//   - Close releases the handle; calling it again is harmless.
+type Store interface {
+	// CredentialState returns the state of one credential, or ErrNotFound.
+	CredentialState(ctx context.Context, id string) (CredentialState, error)
+
+	// CredentialStates returns every known credential state, sorted by id, in
+	// one round trip: `rotor plan` calls it once for the whole inventory.
+	CredentialStates(ctx context.Context) ([]CredentialState, error)
+
+	// PutCredentialState inserts (s.Revision == 0, id absent) or updates
+	// (s.Revision equals the stored revision) the state of s.ID, and returns
+	// the record as stored. Otherwise it returns ErrConflict and writes
+	// nothing. s.UpdatedAt is ignored: the store sets it.
+	PutCredentialState(ctx context.Context, s CredentialState) (CredentialState, error)
+
+	// AppendRotation adds one line of history. It is idempotent per run: a
+	// record whose non-empty RunID is already stored with the same content is
+	// a no-op (a retried step after a crash), and with different content it is
+	// ErrConflict (a run rotates one credential once).
+	AppendRotation(ctx context.Context, r RotationRecord) error
+
+	// Rotations returns up to limit records of credentialID, newest
+	// CompletedAt first (ties: the later append first). limit <= 0 means all.
+	Rotations(ctx context.Context, credentialID string, limit int) ([]RotationRecord, error)
+
+	// Close releases the store. It is safe to call more than once.
+	Close() error
+}
+
+// CredentialState is what rotor remembers about one credential between runs.
+type CredentialState struct {
+	ID                 string    // the inventory id of the credential
+	CurrentVersion     string    // the store's version id of the current value, never the value
+	CurrentFingerprint string    // keyed fingerprint of the current value
+	LastRotated        time.Time // when the current version became current; zero = never seen rotated
+	Expires            time.Time // when the current version expires; zero = unknown
+	Revision           int64     // CAS token: 0 = not stored yet; set by the store
+	UpdatedAt          time.Time // set by the store on every successful put
+}
+
+// RotationRecord is one completed rotation: the history lines of plan and status.
+type RotationRecord struct {
+	CredentialID  string
+	RunID         string // the run that did it; empty for history recorded outside a run
+	FromVersion   string // version id replaced; empty for a first version
+	ToVersion     string
+	ToFingerprint string
+	CompletedAt   time.Time
+}
+
+var (
+	// ErrNotFound: the credential is unknown to the store.
+	ErrNotFound = errors.New("not found in state")
+	// ErrConflict: a compare-and-swap lost, the caller's view is stale. Re-read
+	// and retry; nothing was written.
+	ErrConflict = errors.New("state changed concurrently (stale revision)")
+	// ErrReadOnly: a write on a handle opened read-only.
+	ErrReadOnly = errors.New("state opened read-only")
+	// ErrMigrationPending: the database is older than this binary can read
+	// without migrating it, and the handle may not migrate (read-only).
+	ErrMigrationPending = errors.New("state database needs a schema migration")
+)
+
+// FormatKind says why a file was refused as a state database.
+type FormatKind int
+
+const (
+	// NotDatabase: the file is not a database of the expected kind at all.
+	NotDatabase FormatKind = iota + 1
+	// ForeignDatabase: a database, but not rotor's.
+	ForeignDatabase
+	// Corrupt: rotor's database, damaged.
+	Corrupt
+	// NewerSchema: written by a newer rotor than this binary.
+	NewerSchema
+)
+
+// FormatError refuses a state file that rotor must not read or write. Nothing
+// has been written to it. The message names the file and says what to do.
+type FormatError struct {
+	Path   string     // the file (or database) refused
+	Kind   FormatKind // why
+	Detail string     // what was found, for the message (never data from rows)
+	Err    error      // the underlying driver error, if any
+}
+
+func (e *FormatError) Error() string {
+	var problem, hint string
+	switch e.Kind {
+	case NotDatabase:
+		problem = "is not a rotor state database (not SQLite)"
+		hint = "check --db; if the file is not needed, move it aside and rotor will start a new history"
+	case ForeignDatabase:
+		problem = "is a database of another application, not rotor's"
+		hint = "point --db at rotor's own state file; rotor will not modify this one"
+	case Corrupt:
+		problem = "is corrupt"
+		hint = "restore it from a backup; moving it aside starts an empty history (rotor then forgets past rotations)"
+	case NewerSchema:
+		problem = "was written by a newer rotor"
+		hint = "upgrade rotor to the version that last wrote it; this binary will not touch it"
+	default:
+		problem = "was refused"
+		hint = "check --db"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "state database %s %s", e.Path, problem)
+	if e.Detail != "" {
+		fmt.Fprintf(&b, " (%s)", e.Detail)
+	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	fmt.Fprintf(&b, "; %s", hint)
+	return b.String()
+}
+
+func (e *FormatError) Unwrap() error { return e.Err }
