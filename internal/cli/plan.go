@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -118,11 +117,7 @@ func (g *globals) history(ctx context.Context) (map[string]plan.History, string,
 	}
 	db, err := sqlite.Open(ctx, loc.Path, sqlite.Options{ReadOnly: true})
 	if err != nil {
-		var fe *state.FormatError
-		if errors.As(err, &fe) {
-			return nil, "", withHint(ExitError, err, "point --db at rotor's own database file")
-		}
-		return nil, "", err
+		return nil, "", err // a *state.FormatError says what to do for each kind of file
 	}
 	defer db.Close()
 	if db.Absent() {

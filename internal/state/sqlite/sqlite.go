@@ -129,6 +129,12 @@ func (db *DB) openReadOnly(ctx context.Context) (*DB, error) {
 	in, err := db.inspect(ctx)
 	if err != nil {
 		db.r.Close()
+		if c := code(err); c == sqlite3.SQLITE_READONLY || c == sqlite3.SQLITE_CANTOPEN {
+			// A WAL-mode file (a writer has it open, or crashed) needs its
+			// -shm beside it even to be read.
+			return nil, fmt.Errorf("state database %s cannot be read without writing beside it: it is in use by a writer or was left by a crash, and %s is not writable; retry when the writer is done, or after a write command has run: %w",
+				db.path, filepath.Dir(db.path), err)
+		}
 		return nil, err
 	}
 	switch {

@@ -1,0 +1,80 @@
+package provider
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrorKind classifies a provider failure so the engine knows what is safe to do next.
+type ErrorKind int
+
+// The kinds.
+const (
+	// Retryable: a timeout, a 5xx, a lost connection. Retry by policy.
+	Retryable ErrorKind = iota + 1
+	// Terminal: the request can never succeed as made (bad config, not found). Halt safely.
+	Terminal
+	// Denied: the identity lacks a permission. A person must grant it; halt safely.
+	Denied
+	// NeedsHuman: a person must act (a manual step, an ambiguous state). Halt and say what.
+	NeedsHuman
+)
+
+func (k ErrorKind) String() string {
+	switch k {
+	case Retryable:
+		return "retryable"
+	case Terminal:
+		return "terminal"
+	case Denied:
+		return "denied"
+	case NeedsHuman:
+		return "needs a human"
+	}
+	return "unknown"
+}
+
+// Error is a classified provider failure. Its message must never contain a secret value:
+// providers build it from ids, paths and statuses only.
+type Error struct {
+	Kind ErrorKind
+	Op   string // what was attempted: "put version", "alter role"
+	Err  error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Op, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds a classified error.
+func Errorf(kind ErrorKind, op, format string, args ...any) error {
+	return &Error{Kind: kind, Op: op, Err: fmt.Errorf(format, args...)}
+}
+
+// Wrap classifies err (nil stays nil).
+func Wrap(kind ErrorKind, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Kind: kind, Op: op, Err: err}
+}
+
+// KindOf returns the kind of err; an unclassified error is Retryable only if it says it is
+// temporary, and Terminal otherwise (unknown failures are never retried blindly).
+func KindOf(err error) ErrorKind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) && t.Temporary() {
+		return Retryable
+	}
+	return Terminal
+}
+
+// ErrUnsupported is returned (wrapped, Terminal) when a provider cannot work with an
+// identity or option it was given.
+var ErrUnsupported = errors.New("not supported by this provider")
+
+// ErrNotFound is returned (wrapped) when a version or object does not exist.
+var ErrNotFound = errors.New("not found")

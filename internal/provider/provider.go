@@ -1,0 +1,342 @@
+package provider
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/rotorhq/rotor/internal/secret"
+)
+
+// Identity is who acts, as declared in the inventory: the executor that writes a store, or
+// the identity a consumer reads with. Config is the identity type's own config (see
+// internal/builtin); providers assert the types they support and answer ErrUnsupported
+// otherwise.
+type Identity struct {
+	ID     string
+	Type   string
+	Config any
+}
+
+// Version names one value of a credential without the value: the store's version id, the
+// keyed fingerprint, and its stage.
+type Version struct {
+	ID          string    `json:"id"`
+	Fingerprint string    `json:"fingerprint,omitempty"`
+	Stage       Stage     `json:"stage,omitempty"`
+	Enabled     bool      `json:"enabled"`
+	Created     time.Time `json:"created,omitzero"`
+	// Key is the idempotency key the version was written with (the run id).
+	Key string `json:"key,omitempty"`
+	// AuthorityRef is what the authority calls this value (an alternate role's name, a
+	// client secret's key id); empty when the authority has no name for it.
+	AuthorityRef string `json:"authority_ref,omitempty"`
+	// Expires is when the value stops being accepted (a certificate's not-after).
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// Stage is a version's label.
+type Stage string
+
+// The stage labels.
+const (
+	StagePending  Stage = "pending"
+	StageCurrent  Stage = "current"
+	StagePrevious Stage = "previous"
+	StageRetired  Stage = "" // older than previous
+)
+
+// Env is what a provider may use of the outside world. The engine passes its own, so tests
+// control time and randomness.
+type Env struct {
+	Now    func() time.Time
+	Rand   io.Reader
+	Getenv func(string) string
+	Log    *slog.Logger
+	// Fingerprint names a value by its keyed fingerprint.
+	Fingerprint func(secret.Value) string
+}
+
+// Store holds the versions of a credential's value, where its consumers read it.
+//
+// Every method is idempotent: a retried call after a crash finds the effect of the first.
+// Methods return errors classified with the kinds in errors.go.
+type Store interface {
+	// Put writes a new version as pending; the current version is untouched. It is
+	// idempotent on req.Key: when a version with that key exists, Put returns it with
+	// Created false and writes nothing.
+	Put(ctx context.Context, req PutRequest) (PutResponse, error)
+	// Promote makes req.Version current; the current one becomes previous. Promoting the
+	// current version again is a no-op.
+	Promote(ctx context.Context, req PromoteRequest) (PromoteResponse, error)
+	// Versions lists the versions the store keeps, newest first.
+	Versions(ctx context.Context, req VersionsRequest) (VersionsResponse, error)
+	// Read reads one version as req.As — really with that identity's access, so a missing
+	// permission is an error of kind Denied, never a pass.
+	Read(ctx context.Context, req ReadRequest) (ReadResponse, error)
+}
+
+// PutRequest asks a store to keep a new value.
+type PutRequest struct {
+	Credential string
+	Value      secret.Value
+	Key        string // idempotency key: the run id
+	// Readers are every identity that must be able to read the version (the executor and
+	// each consumer); stores that encrypt per reader use them.
+	Readers []Identity
+	Expires time.Time
+	// AuthorityRef is stored beside the value so a resumed run can tell the authority which
+	// of its values this is.
+	AuthorityRef string
+}
+
+// PutResponse is the version written (or found).
+type PutResponse struct {
+	Version Version
+	Created bool
+}
+
+// PromoteRequest names the version to make current.
+type PromoteRequest struct {
+	Credential string
+	Version    string
+}
+
+// PromoteResponse says what changed.
+type PromoteResponse struct {
+	Current  Version
+	Previous *Version // nil when there was no current version before
+}
+
+// VersionsRequest lists a credential's versions.
+type VersionsRequest struct{ Credential string }
+
+// VersionsResponse lists versions, newest first.
+type VersionsResponse struct{ Versions []Version }
+
+// ReadRequest reads one version as an identity.
+type ReadRequest struct {
+	Credential string
+	Version    string // "" = current
+	As         Identity
+}
+
+// ReadResponse carries the value, in its type.
+type ReadResponse struct {
+	Version Version
+	Value   secret.Value
+}
+
+// VersionToggler is a store that can disable a version without deleting it (revoke) and
+// enable it again (rollback).
+type VersionToggler interface {
+	Disable(ctx context.Context, req ToggleRequest) error
+	Enable(ctx context.Context, req ToggleRequest) error
+}
+
+// ToggleRequest names a version to disable or enable.
+type ToggleRequest struct {
+	Credential string
+	Version    string
+}
+
+// VersionDeleter is a store that can delete a version for good (after revoke, later).
+type VersionDeleter interface {
+	Delete(ctx context.Context, req ToggleRequest) error
+}
+
+// Pinner is a store that can hold one consumer on a given version while the others follow
+// current: the precise rollback of the failing consumers only.
+type Pinner interface {
+	Pin(ctx context.Context, req PinRequest) error
+	Unpin(ctx context.Context, req PinRequest) error
+}
+
+// PinRequest pins (or unpins) a consumer to a version.
+type PinRequest struct {
+	Credential, Consumer, Version string
+}
+
+// WriteChecker is a store that can prove, without writing a version, that the executor may
+// write it (readiness).
+type WriteChecker interface {
+	CheckWrite(ctx context.Context, req CheckWriteRequest) error
+}
+
+// CheckWriteRequest asks whether the executor can write a credential.
+type CheckWriteRequest struct {
+	Credential string
+	As         Identity
+}
+
+// Authority is the system that must accept a value. The engine calls Mint, stores the value,
+// then Enable: with overlap in prepare (new beside old), with in-place at cutover (new instead
+// of old). Revoke makes the previous value invalid once verify has passed.
+//
+// Every method is idempotent per run (req.RunID): a retried Mint returns the value its run
+// already made, or discards the orphan; Enable and Revoke of an already enabled or revoked
+// version succeed without another effect.
+type Authority interface {
+	Mint(ctx context.Context, req MintRequest) (MintResponse, error)
+	Enable(ctx context.Context, req EnableRequest) (EnableResponse, error)
+	Revoke(ctx context.Context, req RevokeRequest) (RevokeResponse, error)
+}
+
+// MintRequest asks for a new value.
+type MintRequest struct {
+	Credential string
+	RunID      string
+	Strategy   string
+	// Current is the version now in use (nil on a first rotation): an alternating authority
+	// mints on the other side.
+	Current *Version
+}
+
+// MintResponse carries the new value, in its type.
+type MintResponse struct {
+	Value        secret.Value
+	AuthorityRef string
+	Expires      time.Time
+}
+
+// EnableRequest makes a stored version valid at the authority.
+type EnableRequest struct {
+	Credential string
+	RunID      string
+	Strategy   string
+	Version    Version
+	Value      secret.Value
+	Previous   *Version
+}
+
+// EnableResponse says what the authority did.
+type EnableResponse struct{ Detail string }
+
+// RevokeRequest makes the previous version invalid.
+type RevokeRequest struct {
+	Credential string
+	RunID      string
+	Strategy   string
+	Previous   Version
+	Current    Version
+}
+
+// RevokeResponse says what the authority did.
+type RevokeResponse struct{ Detail string }
+
+// Restorer is an authority that can make a previous version valid again (rollback). For an
+// in-place strategy the previous value is passed back in.
+type Restorer interface {
+	Restore(ctx context.Context, req RestoreRequest) error
+}
+
+// RestoreRequest makes Version valid again.
+type RestoreRequest struct {
+	Credential string
+	RunID      string
+	Strategy   string
+	Version    Version
+	Value      secret.Value
+}
+
+// UsageReporter is an authority (or a check) that can say whether a version is still used.
+type UsageReporter interface {
+	Usage(ctx context.Context, req UsageRequest) (UsageResponse, error)
+}
+
+// UsageRequest asks about use of a version since an instant.
+type UsageRequest struct {
+	Credential string
+	Version    Version
+	Since      time.Time
+}
+
+// UsageResponse reports residual use. Verdict is Unknown when there is no data.
+type UsageResponse struct {
+	Verdict Verdict
+	Count   int
+	Who     []string // sessions, clients, endpoints still using it
+	Detail  string
+}
+
+// ManageChecker is an authority that can prove the executor may mint and revoke (readiness)
+// without doing it.
+type ManageChecker interface {
+	CheckManage(ctx context.Context, req CheckManageRequest) error
+}
+
+// CheckManageRequest asks whether the executor can manage a credential at the authority.
+type CheckManageRequest struct {
+	Credential string
+	Strategy   string
+}
+
+// Reloader makes one consumer pick up the value the store now gives it.
+type Reloader interface {
+	Reload(ctx context.Context, req ReloadRequest) (ReloadResponse, error)
+}
+
+// ReloadRequest reloads a consumer.
+type ReloadRequest struct {
+	Credential string
+	Consumer   string
+	Version    Version
+}
+
+// ReloadResponse says what was done (a command's exit, an HTTP status).
+type ReloadResponse struct{ Detail string }
+
+// Verdict is a check's result. Unknown is never a pass.
+type Verdict string
+
+// The verdicts.
+const (
+	Pass    Verdict = "pass"
+	Fail    Verdict = "fail"
+	Unknown Verdict = "unknown"
+)
+
+// Checker produces evidence.
+type Checker interface {
+	Check(ctx context.Context, req CheckRequest) (CheckResult, error)
+}
+
+// CheckRequest gives a check what it may compare against: the versions by id and fingerprint
+// (never values), the consumer it proves, and the time range to look at.
+type CheckRequest struct {
+	Check      string
+	Credential string
+	Consumer   string // "" for a credential-wide signal
+	Current    Version
+	Previous   *Version
+	Since      time.Time // usually the cutover
+	Now        time.Time
+}
+
+// CheckResult is one piece of evidence, with its numbers.
+type CheckResult struct {
+	Verdict   Verdict   `json:"verdict"`
+	Reason    string    `json:"reason"`
+	Message   string    `json:"message,omitempty"`
+	Query     string    `json:"query,omitempty"`
+	Window    *Interval `json:"window,omitempty"`
+	Threshold string    `json:"threshold,omitempty"`
+	Observed  string    `json:"observed,omitempty"`
+	Bins      []Bin     `json:"bins,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// Interval is a time range.
+type Interval struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// Bin is one time bin of a log or metric check, with counts grouped by fields.
+type Bin struct {
+	Start time.Time         `json:"start"`
+	Group map[string]string `json:"group,omitempty"`
+	Count int               `json:"count"`
+	Total int               `json:"total,omitempty"`
+}
