@@ -56,6 +56,9 @@ type Env struct {
 	Log    *slog.Logger
 	// Fingerprint names a value by its keyed fingerprint.
 	Fingerprint func(secret.Value) string
+	// BaseDir is the inventory's folder: relative paths in provider configs are relative to
+	// it, so an inventory means the same wherever rotor runs from.
+	BaseDir string
 }
 
 // Store holds the versions of a credential's value, where its consumers read it.

@@ -1,0 +1,4 @@
+package builtin
+
+// reloadImpls lists the reloads that can run.
+var reloadImpls = map[string]ReloadFactory{}

@@ -1,0 +1,4 @@
+package builtin
+
+// storeImpls lists the stores that can run.
+var storeImpls = map[string]StoreFactory{}
