@@ -239,6 +239,7 @@ type Consumer struct {
 	Timezone         string   `yaml:"timezone" doc:"Time zone of schedule (default: defaults.timezone, then UTC)."`
 	OnDemand         bool     `yaml:"on_demand" doc:"Runs only when someone triggers it (an on-demand pipeline or script)."`
 	MaxConnectionAge Duration `yaml:"max_connection_age" doc:"For pools of long-lived connections: the longest a connection opened with the old value lives."`
+	Accepts          bool     `yaml:"accepts" doc:"Validates incoming values (an API server, a webhook receiver): it reads every enabled version, so it is reloaded again at revoke and at rollback."`
 	Proof            string   `yaml:"proof" rotor:"enum=immediate|next-run|ttl-expiry|connection-age|signoff" doc:"When this consumer's proof can come. Default: derived from kind, reads and schedule."`
 
 	// Runs is the parsed Schedule (a zero-length window per run), set by validation when
