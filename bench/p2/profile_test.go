@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rotorhq/rotor/bench/p2/gen"
+	"github.com/rotorhq/rotor/internal/builtin"
 	"github.com/rotorhq/rotor/internal/cli"
+	"github.com/rotorhq/rotor/internal/inventory"
 )
 
 // The benchmarks run rotor's real command entry point (cli.Main, what cmd/rotor calls) in
@@ -23,7 +27,10 @@ import (
 //	go test ./bench/p2 -run '^$' -bench Plan -benchtime 3x -cpuprofile cpu.out -memprofile mem.out
 //	P2_CREDENTIALS=10000 go test ./bench/p2 -run '^$' -bench .
 //
-// P2_CREDENTIALS sets the inventory size (default 100000).
+// P2_CREDENTIALS sets the inventory size (default 100000). BenchmarkLoad reports the live heap
+// of the loaded model (live-MiB, after a full GC) and, with P2_HEAPPROFILE=FILE, writes a heap
+// profile taken at that moment, so `go tool pprof -sample_index=inuse_space` shows what the
+// model itself holds.
 
 var (
 	invOnce sync.Once
@@ -83,6 +90,38 @@ func benchCLI(b *testing.B, args ...string) {
 func BenchmarkValidate(b *testing.B) { benchCLI(b, "validate") }
 
 func BenchmarkPlan(b *testing.B) { benchCLI(b, "plan", "--at", planAt) }
+
+func BenchmarkLoad(b *testing.B) {
+	dir := inventoryDir(b)
+	opts := inventory.Options{Catalog: builtin.New(), Now: time.Date(2026, 11, 25, 19, 0, 0, 0, time.UTC)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var live uint64
+	for b.Loop() {
+		inv, err := inventory.Load(dir, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		live = ms.HeapAlloc
+		if name := os.Getenv("P2_HEAPPROFILE"); name != "" {
+			f, err := os.Create(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.WriteHeapProfile(f); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
+		runtime.KeepAlive(inv)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(live)/(1<<20), "live-MiB")
+}
 
 // TestGeneratedValidates guards the benchmark's input through the CLI, the way the driver
 // checks it: exit 0 and the expected counts.

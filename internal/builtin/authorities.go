@@ -3,12 +3,13 @@ package builtin
 import (
 	"time"
 
+	"github.com/rotorhq/rotor/internal/authority/generated"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
 var authorities = map[string]func() any{
-	"none":      mk[NoneAuthority](),
-	"generated": mk[GeneratedAuthority](),
+	"none":      mk[generated.NoneConfig](),
+	"generated": mk[generated.Config](),
 	"manual":    mk[ManualAuthority](),
 	"postgres":  mk[PostgresAuthority](),
 	"redis":     mk[RedisAuthority](),
@@ -18,45 +19,6 @@ var authorities = map[string]func() any{
 	"x509-ca":   mk[X509CAAuthority](),
 	"acme":      mk[ACMEAuthority](),
 	"webhook":   mk[WebhookAuthority](),
-}
-
-// Generator settings shared by authorities that make random values.
-type Generator struct {
-	Length   int    `yaml:"length" doc:"Characters in a new value (default 32)."`
-	Alphabet string `yaml:"alphabet" rotor:"enum=alphanumeric|url-safe|hex|printable" doc:"Characters a new value is drawn from (default alphanumeric)."`
-}
-
-func (g Generator) validate() []provider.FieldError {
-	if g.Length != 0 && (g.Length < 16 || g.Length > 4096) {
-		return []provider.FieldError{{Field: "length", Msg: "must be between 16 and 4096"}}
-	}
-	return nil
-}
-
-// NoneAuthority is a plain shared secret: no system has to accept it beyond its readers.
-type NoneAuthority struct {
-	Length   int    `yaml:"length" doc:"Characters in a new value (default 32)."`
-	Alphabet string `yaml:"alphabet" rotor:"enum=alphanumeric|url-safe|hex|printable" doc:"Characters a new value is drawn from (default alphanumeric)."`
-}
-
-func (NoneAuthority) Strategies() []string { return []string{"in-place"} }
-
-func (n *NoneAuthority) Validate() []provider.FieldError {
-	return Generator{Length: n.Length, Alphabet: n.Alphabet}.validate()
-}
-
-// GeneratedAuthority mints random values. With overlap, the accepting side reads every
-// enabled version, so old and new both work until revoke disables the previous one.
-type GeneratedAuthority struct {
-	Length   int    `yaml:"length" doc:"Characters in a new value (default 32)."`
-	Alphabet string `yaml:"alphabet" rotor:"enum=alphanumeric|url-safe|hex|printable" doc:"Characters a new value is drawn from (default alphanumeric)."`
-	Prefix   string `yaml:"prefix" doc:"A fixed, public prefix (like sk_live_) that makes leaked values findable."`
-}
-
-func (GeneratedAuthority) Strategies() []string { return []string{"overlap", "in-place"} }
-
-func (g *GeneratedAuthority) Validate() []provider.FieldError {
-	return Generator{Length: g.Length, Alphabet: g.Alphabet}.validate()
 }
 
 // ManualAuthority is a value minted and revoked by a person at a vendor's portal: rotor

@@ -1,4 +1,32 @@
 package builtin
 
+import (
+	"github.com/rotorhq/rotor/internal/authority/generated"
+	"github.com/rotorhq/rotor/internal/provider"
+)
+
 // authorityImpls lists the authorities that can run.
-var authorityImpls = map[string]AuthorityFactory{}
+var authorityImpls = map[string]AuthorityFactory{
+	"generated": func(cfg any, env provider.Env) (provider.Authority, error) {
+		c, err := configAs[generated.Config](provider.KindAuthority, "generated", cfg)
+		if err != nil {
+			return nil, err
+		}
+		a, err := generated.New(*c, env)
+		if err != nil {
+			return nil, err
+		}
+		return a, nil
+	},
+	"none": func(cfg any, env provider.Env) (provider.Authority, error) {
+		c, err := configAs[generated.NoneConfig](provider.KindAuthority, "none", cfg)
+		if err != nil {
+			return nil, err
+		}
+		a, err := generated.NewNone(*c, env)
+		if err != nil {
+			return nil, err
+		}
+		return a, nil
+	},
+}

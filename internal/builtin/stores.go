@@ -1,7 +1,9 @@
 package builtin
 
+import "github.com/rotorhq/rotor/internal/store/file"
+
 var stores = map[string]func() any{
-	"file":                mk[FileStore](),
+	"file":                mk[file.Config](),
 	"vault-kv":            mk[VaultKVStore](),
 	"azure-keyvault":      mk[AzureKeyVaultStore](),
 	"aws-secrets-manager": mk[AWSSecretsManagerStore](),
@@ -10,13 +12,6 @@ var stores = map[string]func() any{
 	"sops":                mk[SOPSStore](),
 	"github-actions":      mk[GitHubActionsStore](),
 	"gitlab-ci":           mk[GitLabCIStore](),
-}
-
-// FileStore keeps versions as files in a directory, each encrypted with age to the identities
-// allowed to read it.
-type FileStore struct {
-	Dir  string `yaml:"dir" rotor:"required" doc:"Directory holding the credential's versions."`
-	Name string `yaml:"name" doc:"File name stem (default: the credential id)."`
 }
 
 // VaultKVStore is a Vault or OpenBao KV version 2 secret.

@@ -125,7 +125,8 @@ windows, watches real signals, and keeps a tamper-evident journal — never a se
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: ExitUsage, err: err} })
 	root.SetVersionTemplate("rotor {{.Version}}\n")
 
-	root.AddCommand(newValidate(g), newImpact(g), newPlan(g), newSchema(g))
+	root.AddCommand(newValidate(g), newImpact(g), newPlan(g), newSchema(g),
+		newRotate(g), newStatus(g), newRuns(g), newDecide(g, true), newDecide(g, false), newSignoff(g), newRollback(g), newJournal(g))
 	return root
 }
 

@@ -1,5 +1,7 @@
 // Package state is rotor's memory between invocations: per credential, which
-// version is current and when it was rotated, and the history of rotations.
+// version is current and when it was rotated, and the history of rotations;
+// the runs in progress and done, each with its hash-chained journal; and the
+// per-credential locks that keep two runs off one credential.
 //
 // It defines the Store contract and the types that cross it. Implementations
 // live in subpackages (sqlite, the embedded default; postgres later, for
@@ -20,7 +22,8 @@ import (
 	"time"
 )
 
-// Store persists credential state and rotation history.
+// Store persists credential state, rotation history, runs, their journals
+// and credential locks.
 //
 // Contract, for every implementation:
 //
@@ -44,6 +47,19 @@ import (
 //     < gives strings), so every backend lists the same way.
 //   - Read-only handles (a `rotor plan` that must write nothing) return an error
 //     satisfying errors.Is(err, ErrReadOnly) from the write methods.
+//   - Runs follow the same CAS as credential states (CreateRun is the insert,
+//     UpdateRun the update). The journal is written only together with its
+//     run, in the same transaction: the run's new revision and the entries
+//     land together or not at all, so "intent recorded" and "run says the
+//     step is in progress" can never disagree after a crash.
+//   - Journals are append-only: no method changes or removes an entry, and an
+//     entry is accepted only if it continues the chain (see CheckChain). The
+//     run keeps the Hash and Seq of its last entry (JournalHead, JournalLen),
+//     which is what `rotor journal verify` compares the recomputed chain with.
+//   - Locks: at most one holder per credential, across handles, processes and
+//     replicas. A lock outlives its process (a crashed run keeps its
+//     credential locked); StealLock is how a run takes over a lock whose
+//     holder it has proven gone.
 //   - Close releases the handle; calling it again is harmless.
 type Store interface {
 	// CredentialState returns the state of one credential, or ErrNotFound.
@@ -68,6 +84,63 @@ type Store interface {
 	// Rotations returns up to limit records of credentialID, newest
 	// CompletedAt first (ties: the later append first). limit <= 0 means all.
 	Rotations(ctx context.Context, credentialID string, limit int) ([]RotationRecord, error)
+
+	// CreateRun stores a new run with its first journal entries, and returns
+	// it as stored: Revision 1, CreatedAt = UpdatedAt set by the store's
+	// clock, JournalHead and JournalLen those of the last entry. r.Revision
+	// must be 0. entries may be empty; if not, they start at Seq 1 with
+	// PrevHash "" and chain (CheckChain), else ErrConflict. A run with the
+	// same id is ErrConflict (its stored record and journal are untouched):
+	// the caller re-reads it with Run, which is how a retried creation finds
+	// the run it already made.
+	CreateRun(ctx context.Context, r RunRecord, entries []JournalEntry) (RunRecord, error)
+
+	// Run returns one run, or ErrNotFound.
+	Run(ctx context.Context, id string) (RunRecord, error)
+
+	// Runs returns the runs f selects, newest CreatedAt first (ties: the
+	// later creation first). Runs(ctx, RunFilter{Credential: c, Phases:
+	// open}) is how the engine finds a credential's unfinished run; the
+	// store does not know which phases are terminal, the caller says.
+	Runs(ctx context.Context, f RunFilter) ([]RunRecord, error)
+
+	// UpdateRun writes r (Phase, Data) if r.Revision equals the stored
+	// revision, and appends entries in the same transaction; entries must
+	// continue the stored journal (entries[0].Seq == JournalLen+1,
+	// entries[0].PrevHash == JournalHead, then each chaining on the
+	// previous). A stale revision, an absent run or a broken chain is
+	// ErrConflict and nothing is written. r.Credential must be the stored
+	// one (a run rotates one credential), else ErrInvalid; r.Revision 0 is
+	// ErrInvalid (use CreateRun). r.CreatedAt, UpdatedAt, JournalHead and
+	// JournalLen are ignored. Returns the run as stored: Revision + 1, new
+	// UpdatedAt, JournalHead and JournalLen.
+	UpdateRun(ctx context.Context, r RunRecord, entries []JournalEntry) (RunRecord, error)
+
+	// Journal returns a run's entries in Seq order, Body byte for byte; an
+	// empty slice (and a nil error) for an unknown run.
+	Journal(ctx context.Context, runID string) ([]JournalEntry, error)
+
+	// Lock takes the credential's lock for h if it is free, setting Since
+	// from the store's clock. If h already holds it (same Host, PID and
+	// RunID) it is a no-op that keeps the original Since. Otherwise it
+	// returns a *LockedError naming the holder (errors.Is(err, ErrLocked)).
+	Lock(ctx context.Context, credential string, h LockHolder) error
+
+	// StealLock hands the lock to h only if it is still held by stale, all
+	// four fields equal (pass the holder as read from Lockholder or a
+	// LockedError). Otherwise, the lock free or held by anyone else, it is
+	// ErrConflict and nothing changes: re-read and re-decide. After a
+	// successful steal Since is the store's clock. A caller that does not
+	// know whether its steal went through asks Lock(h): a no-op if it did.
+	StealLock(ctx context.Context, credential string, stale, h LockHolder) error
+
+	// Unlock releases the lock if h holds it (Host, PID, RunID; Since is not
+	// compared) and is a no-op otherwise, so a retried or late Unlock can
+	// never release someone else's lock.
+	Unlock(ctx context.Context, credential string, h LockHolder) error
+
+	// Lockholder reports who holds the credential's lock; false if nobody.
+	Lockholder(ctx context.Context, credential string) (LockHolder, bool, error)
 
 	// Close releases the store. It is safe to call more than once.
 	Close() error
@@ -95,7 +168,7 @@ type RotationRecord struct {
 }
 
 var (
-	// ErrNotFound: the credential is unknown to the store.
+	// ErrNotFound: the credential (or run) is unknown to the store.
 	ErrNotFound = errors.New("not found in state")
 	// ErrConflict: a compare-and-swap lost, the caller's view is stale. Re-read
 	// and retry; nothing was written.

@@ -54,12 +54,13 @@ type Options struct {
 
 // DB is a state.Store backed by one SQLite file.
 type DB struct {
-	path   string
-	clock  func() time.Time
-	ro     bool
-	absent bool    // read-only open of a file that does not exist (or is empty)
-	w      *sql.DB // writer: one connection, so in-process writers queue in Go (ctx-aware) instead of polling the file lock
-	r      *sql.DB // readers: mode=ro connections; WAL lets them read while a write is in progress
+	path    string
+	clock   func() time.Time
+	ro      bool
+	absent  bool    // read-only open of a file that does not exist (or is empty)
+	version int     // schema version the handle reads: the file's at a read-only open, LatestVersion after migrating
+	w       *sql.DB // writer: one connection, so in-process writers queue in Go (ctx-aware) instead of polling the file lock
+	r       *sql.DB // readers: mode=ro connections; WAL lets them read while a write is in progress
 
 	closeOnce sync.Once
 	closeErr  error
@@ -76,12 +77,14 @@ var _ state.Store = (*DB)(nil)
 //
 // ReadOnly: opens with mode=ro and writes nothing, ever. When the file does
 // not exist (or is empty) it does not create it and returns a DB for which
-// Absent reports true, that lists no credential states and no rotations, and
-// answers CredentialState with state.ErrNotFound: "no history yet", which is
-// exactly what `rotor plan` needs on a first run. A file with a newer schema
-// is refused (*state.FormatError). A file with pending migrations is read if
-// its schema is at least minReadVersion (migrations that only add tables do
-// not block reading); otherwise Open returns an error satisfying
+// Absent reports true, that lists no credential states, rotations or runs,
+// holds no locks, and answers CredentialState and Run with
+// state.ErrNotFound: "no history yet", which is exactly what `rotor plan`
+// needs on a first run. A file with a newer schema is refused
+// (*state.FormatError). A file with pending migrations is read if its schema
+// is at least minReadVersion (migrations that only add tables do not block
+// reading), and the tables it does not have yet read as empty (a 0001 file:
+// no runs, no locks); otherwise Open returns an error satisfying
 // errors.Is(err, state.ErrMigrationPending) that says to run a write command
 // first.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
@@ -147,6 +150,7 @@ func (db *DB) openReadOnly(ctx context.Context) (*DB, error) {
 		return nil, fmt.Errorf("state database %s has schema version %d, this rotor reads %d or later: run a command that writes state (it migrates the file) and retry: %w",
 			db.path, in.version, minReadVersion, state.ErrMigrationPending)
 	}
+	db.version = in.version
 	return db, nil
 }
 
@@ -210,6 +214,7 @@ func (db *DB) openReadWrite(ctx context.Context) (_ *DB, err error) {
 			return nil, err
 		}
 	}
+	db.version = LatestVersion()
 	return db, nil
 }
 

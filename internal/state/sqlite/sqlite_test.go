@@ -372,7 +372,7 @@ func TestMigrationsIdempotentAcrossReopen(t *testing.T) {
 		rows.Scan(&v, &name, &at)
 		got = append(got, fmt.Sprintf("%d %s %s", v, name, at))
 	}
-	want := []string{"1 0001_credentials.sql 2026-05-01T09:00:00.000000000Z"}
+	want := []string{"1 0001_credentials.sql 2026-05-01T09:00:00.000000000Z", "2 0002_runs.sql 2026-05-01T09:00:00.000000000Z"}
 	if !slices.Equal(got, want) {
 		t.Errorf("schema_migrations = %q, want %q (applied once, by the first open)", got, want)
 	}

@@ -2,6 +2,10 @@
 // implementation (SQLite now, PostgreSQL later) runs the same tests against
 // its real backend, so the engine can rely on one behaviour whatever --db
 // says. Nothing here is a fake: it only drives the Store interface.
+//
+// Credential state and rotations are tested in statetest.go; runs, journals
+// and locks in runs.go, which also exports the helpers a backend's own tests
+// need to build and check journals (Seal, Entries, Next, Verify).
 package statetest
 
 import (
@@ -50,6 +54,7 @@ func Run(t *testing.T, open Opener) {
 		{"CloseTwice", testCloseTwice},
 		{"CanceledContext", testCanceled},
 	}
+	tests = append(tests, runTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}

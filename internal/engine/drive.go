@@ -1,0 +1,204 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/rotorhq/rotor/internal/inventory"
+	"github.com/rotorhq/rotor/internal/journal"
+	"github.com/rotorhq/rotor/internal/provider"
+	"github.com/rotorhq/rotor/internal/rotation"
+	"github.com/rotorhq/rotor/internal/state"
+)
+
+// runState is one run being driven: its stored record, its decoded lifecycle, and the
+// providers of its credential.
+type runState struct {
+	e     *Engine
+	cred  *inventory.Credential
+	rec   state.RunRecord
+	run   rotation.Run
+	p     *providers
+	spec  rotation.Spec
+	scrub scrubber
+}
+
+func (rs *runState) decode() error {
+	if err := json.Unmarshal(rs.rec.Data, &rs.run); err != nil {
+		return fmt.Errorf("run %s: stored data does not decode (%v): the database was edited or written by a newer rotor", rs.rec.ID, err)
+	}
+	rs.p = rs.e.build(rs.cred)
+	rs.spec = rs.e.spec(rs.cred, rs.p)
+	return nil
+}
+
+// entry builds a journal entry of this run, by the executor.
+func (rs *runState) entry(kind journal.Kind, step, consumer, summary string) journal.Entry {
+	return journal.Entry{RunID: rs.run.ID, At: rs.e.now(), Actor: journal.Executor, Kind: kind,
+		Phase: string(rs.run.Phase), Step: step, Consumer: consumer, Summary: rs.scrub.text(summary)}
+}
+
+// save persists the run and appends entries to its journal, in one transaction.
+func (rs *runState) save(ctx context.Context, entries ...journal.Entry) error {
+	data, err := json.Marshal(rs.run)
+	if err != nil {
+		return err
+	}
+	head := journal.Head{Hash: rs.rec.JournalHead, Len: rs.rec.JournalLen}
+	sealed := make([]state.JournalEntry, 0, len(entries))
+	for _, en := range entries {
+		en.RunID = rs.run.ID
+		s, err := seal(head, en)
+		if err != nil {
+			return err
+		}
+		head = journal.Head{Hash: s.Hash, Len: s.Seq}
+		sealed = append(sealed, s)
+	}
+	rec := rs.rec
+	rec.Phase, rec.Data = string(rs.run.Phase), data
+	stored, err := rs.e.State.UpdateRun(ctx, rec, sealed)
+	if err != nil {
+		return fmt.Errorf("saving run %s: %w", rs.run.ID, err)
+	}
+	rs.rec = stored
+	return nil
+}
+
+// seal chains an entry onto head and returns it as the store keeps it.
+func seal(head journal.Head, en journal.Entry) (state.JournalEntry, error) {
+	s, body, err := journal.Seal(head, en)
+	if err != nil {
+		return state.JournalEntry{}, err
+	}
+	return state.JournalEntry{RunID: s.RunID, Seq: s.Seq, At: s.At, Kind: string(s.Kind), Body: body, PrevHash: s.PrevHash, Hash: s.Hash}, nil
+}
+
+// drive performs steps until the run finishes, pauses at the through stage, or stops at a
+// gate.
+func (rs *runState) drive(ctx context.Context, o rotation.Options) (Result, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return Result{Run: rs.run}, err
+		}
+		now := rs.e.now()
+		a := rotation.Next(&rs.run, rs.spec, now, o)
+		switch a.Kind {
+		case rotation.DoStep:
+			if err := rs.do(ctx, a); err != nil {
+				return Result{Run: rs.run, Action: a}, err
+			}
+			continue
+		case rotation.Wait:
+			if until := a.Gate.Until; !until.IsZero() && until.Sub(now) <= rs.e.MaxWait {
+				fmt.Fprintf(rs.e.Progress, "  … %s: waiting until %s\n", a.Gate.Gate, until.Format(time.RFC3339))
+				if err := rs.e.Sleep(ctx, until.Sub(now)+time.Millisecond); err != nil {
+					return Result{Run: rs.run, Action: a}, err
+				}
+				continue
+			}
+			if err := rs.recordGate(ctx, a); err != nil {
+				return Result{Run: rs.run, Action: a}, err
+			}
+		case rotation.Pause:
+			if a.Phase != "" && rs.run.Phase != a.Phase {
+				rs.run.Phase = a.Phase
+				if err := rs.save(ctx, rs.entry(journal.KindPhase, "", "", "phase "+string(a.Phase)+" reached; stopping as asked (--through)")); err != nil {
+					return Result{Run: rs.run, Action: a}, err
+				}
+			}
+		case rotation.Finished:
+			if rs.run.Phase != rotation.Done {
+				rs.run.Phase = rotation.Done
+				if err := rs.save(ctx, rs.entry(journal.KindPhase, "", "", "done")); err != nil {
+					return Result{Run: rs.run, Action: a}, err
+				}
+			}
+		}
+		return Result{Run: rs.run, Action: a}, nil
+	}
+}
+
+// recordGate journals a blocking gate, once per change of its verdict or message.
+func (rs *runState) recordGate(ctx context.Context, a rotation.Action) error {
+	changed := a.Phase != "" && rs.run.Phase != a.Phase
+	if a.Phase != "" {
+		rs.run.Phase = a.Phase
+	}
+	prev := rs.run.Gate(a.Gate.Gate)
+	if !changed && prev.Verdict == a.Gate.Verdict && prev.Message == a.Gate.Message {
+		return nil
+	}
+	rs.run.SetGate(a.Gate)
+	en := rs.entry(journal.KindGate, "", "", fmt.Sprintf("blocked at %s: %s", a.Gate.Gate, a.Gate.Message))
+	en.Verdict = a.Gate.Verdict
+	en.Data, _ = journal.MarshalData(a.Gate)
+	return rs.save(ctx, en)
+}
+
+// do performs one durable step: intent, effect, outcome.
+func (rs *runState) do(ctx context.Context, a rotation.Action) error {
+	e := rs.e
+	name := rotation.StepName(a.Step, a.Consumer)
+	st := rotation.Begin(&rs.run, a, e.now())
+	summary := "starting " + name
+	if st.Attempt > 1 {
+		summary = fmt.Sprintf("starting %s (attempt %d)", name, st.Attempt)
+	}
+	if err := rs.save(ctx, rs.entry(journal.KindStepStarted, string(a.Step), a.Consumer, summary)); err != nil {
+		return err
+	}
+	e.crashPoint("intent:" + name)
+	fmt.Fprintf(e.Progress, "  → %s …", name)
+
+	out, extra := rs.effect(ctx, a)
+	out.Err = rs.scrub.err(out.Err)
+	out.Detail = rs.scrub.text(out.Detail)
+	e.crashPoint("effect:" + name)
+
+	now := e.now()
+	switch a.Step {
+	case rotation.StepRollback:
+		rotation.FinishRollback(&rs.run, rs.openException().Consumers, out.Detail, out.Err, now)
+	case rotation.StepExceptionExpiry:
+		if out.Err == nil && out.Verdict == provider.Fail {
+			rotation.FinishExceptionOverdue(&rs.run, out.Detail, now)
+		} else {
+			rotation.Finish(&rs.run, a.Step, a.Consumer, out, rs.spec, now)
+		}
+	default:
+		rotation.Finish(&rs.run, a.Step, a.Consumer, out, rs.spec, now)
+	}
+	after := rs.run.Step(a.Step, a.Consumer)
+	kind, verdict := journal.KindStepDone, after.Verdict
+	line := fmt.Sprintf("%s: %s", name, after.Verdict)
+	if after.Status != rotation.OK {
+		kind = journal.KindStepFailed
+	}
+	if after.Detail != "" {
+		line += " — " + after.Detail
+	}
+	en := rs.entry(kind, string(a.Step), a.Consumer, line)
+	en.Verdict = verdict
+	en.Data, _ = journal.MarshalData(map[string]any{"attempt": after.Attempt, "data": after.Data})
+	entries := append(extra, en)
+	if rs.run.Halt != nil {
+		h := rs.entry(journal.KindNote, string(a.Step), a.Consumer, "halted in a safe state: "+rs.run.Halt.Next)
+		entries = append(entries, h)
+	}
+	if err := rs.save(ctx, entries...); err != nil {
+		return err
+	}
+	e.crashPoint("outcome:" + name)
+	fmt.Fprintf(e.Progress, " %s\n", after.Verdict)
+	return nil
+}
+
+func (rs *runState) openException() rotation.Exception {
+	if ex := rs.run.OpenException(); ex != nil {
+		return *ex
+	}
+	return rotation.Exception{}
+}

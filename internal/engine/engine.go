@@ -1,0 +1,256 @@
+// Package engine runs rotations: it takes the lock of a credential, finds or starts its run,
+// and performs what rotation.Next asks, one durable step at a time — the intent recorded
+// before every external effect, the effect idempotent with the run id as its key, the outcome
+// recorded after, each record appended to the run's hash-chained journal in the same
+// transaction. A process killed anywhere resumes where it stopped, without a second mint or an
+// early revoke.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/rotorhq/rotor/internal/builtin"
+	"github.com/rotorhq/rotor/internal/inventory"
+	"github.com/rotorhq/rotor/internal/journal"
+	"github.com/rotorhq/rotor/internal/rotation"
+	"github.com/rotorhq/rotor/internal/secret"
+	"github.com/rotorhq/rotor/internal/state"
+)
+
+// Engine runs rotations of one inventory against one state store.
+type Engine struct {
+	Inv           *inventory.Inventory
+	Catalog       *builtin.Catalog
+	State         state.Store
+	Fingerprinter *secret.Fingerprinter
+	Clock         func() time.Time
+	Sleep         func(ctx context.Context, d time.Duration) error
+	Rand          io.Reader
+	Getenv        func(string) string
+	Log           *slog.Logger
+	BaseDir       string
+	// Actor is who is acting: the initiator of a new run, the approver, the owner signing off.
+	Actor string
+	Host  string
+	PID   int
+	// Progress receives one line per step as it happens (a terminal, or io.Discard).
+	Progress io.Writer
+	// MaxWait lets a rotate wait in-process for a gate that clears by itself soon (a short
+	// soak, a retry backoff) instead of returning "blocked".
+	MaxWait time.Duration
+	// CrashAt, for tests only, kills the process with SIGKILL at the named durable step
+	// boundary (see crashPoint); "list" prints every boundary passed instead.
+	CrashAt string
+}
+
+// Result is where a rotate stopped.
+type Result struct {
+	Run    rotation.Run
+	Action rotation.Action
+}
+
+// Blocked reports whether the run stopped at a gate (exit 3).
+func (r Result) Blocked() bool {
+	return r.Action.Kind == rotation.Wait || r.Action.Kind == rotation.Stopped
+}
+
+// ErrLocked is returned when another rotor holds the credential's lock.
+var ErrLocked = state.ErrLocked
+
+// Rotate starts or resumes the run of a credential and drives it as far as its gates allow,
+// up to the through stage.
+func (e *Engine) Rotate(ctx context.Context, credential string, through rotation.Stage) (Result, error) {
+	c, ok := e.Inv.Credential(credential)
+	if !ok {
+		return Result{}, fmt.Errorf("no credential %q in the inventory", credential)
+	}
+	rec, unlock, err := e.lockAndLoad(ctx, c, true)
+	if err != nil {
+		return Result{}, err
+	}
+	defer unlock()
+	rs := &runState{e: e, cred: c, rec: rec}
+	if err := rs.decode(); err != nil {
+		return Result{}, err
+	}
+	if rs.run.Halt != nil {
+		rotation.Resume(&rs.run, e.now())
+		if err := rs.save(ctx, rs.entry(journal.KindNote, "", "", "resumed after a halt by "+e.Actor)); err != nil {
+			return Result{}, err
+		}
+	}
+	return rs.drive(ctx, rotation.Options{Through: through, Since: e.now()})
+}
+
+// lockAndLoad takes the credential's lock and returns its active run, creating one when
+// create is set and none exists.
+func (e *Engine) lockAndLoad(ctx context.Context, c *inventory.Credential, create bool) (state.RunRecord, func(), error) {
+	holder := state.LockHolder{Host: e.Host, PID: e.PID, RunID: "", Since: e.now()}
+	if err := e.lock(ctx, c.ID, holder); err != nil {
+		return state.RunRecord{}, nil, err
+	}
+	unlock := func() { _ = e.State.Unlock(context.WithoutCancel(ctx), c.ID, holder) }
+	rec, err := e.activeRun(ctx, c.ID)
+	switch {
+	case err == nil:
+		return rec, unlock, nil
+	case !errors.Is(err, state.ErrNotFound) || !create:
+		unlock()
+		return state.RunRecord{}, nil, err
+	}
+	rec, err = e.startRun(ctx, c)
+	if err != nil {
+		unlock()
+		return state.RunRecord{}, nil, err
+	}
+	return rec, unlock, nil
+}
+
+// lock takes the credential's lock. A lock left by a process of this host that no longer
+// exists (a crash) is taken over; any other holder is reported, and nothing waits silently.
+func (e *Engine) lock(ctx context.Context, cred string, h state.LockHolder) error {
+	err := e.State.Lock(ctx, cred, h)
+	var le *state.LockedError
+	if !errors.As(err, &le) {
+		return err
+	}
+	if le.Holder.Host == e.Host && !processAlive(le.Holder.PID) {
+		if err := e.State.StealLock(ctx, cred, le.Holder, h); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("credential %s is being rotated by another rotor (host %s, pid %d, since %s): %w",
+		cred, le.Holder.Host, le.Holder.PID, le.Holder.Since.Format(time.RFC3339), ErrLocked)
+}
+
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// activeRun is the credential's run that is not done, newest first.
+func (e *Engine) activeRun(ctx context.Context, cred string) (state.RunRecord, error) {
+	runs, err := e.State.Runs(ctx, state.RunFilter{Credential: cred, Phases: activePhases, Limit: 1})
+	if err != nil {
+		return state.RunRecord{}, err
+	}
+	if len(runs) == 0 {
+		return state.RunRecord{}, state.ErrNotFound
+	}
+	return runs[0], nil
+}
+
+var activePhases = []string{string(rotation.Planned), string(rotation.Preparing), string(rotation.Prepared),
+	string(rotation.CuttingOver), string(rotation.Verifying), string(rotation.AwaitingApproval),
+	string(rotation.Revoking), string(rotation.Halted), string(rotation.RolledBack)}
+
+func (e *Engine) startRun(ctx context.Context, c *inventory.Credential) (state.RunRecord, error) {
+	now := e.now()
+	id, err := newRunID(e.Rand, now)
+	if err != nil {
+		return state.RunRecord{}, err
+	}
+	r := rotation.Run{ID: id, Credential: c.ID, Strategy: c.Authority.Strategy, Critical: c.Critical,
+		Phase: rotation.Planned, StartedBy: e.Actor, StartedAt: now, UpdatedAt: now, Steps: []rotation.Step{}}
+	for _, k := range c.Consumers {
+		r.Consumers = append(r.Consumers, rotation.ConsumerState{ID: k.ID})
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return state.RunRecord{}, err
+	}
+	first := journal.Entry{RunID: id, At: now, Actor: e.Actor, Kind: journal.KindRunStarted, Phase: string(r.Phase),
+		Summary: fmt.Sprintf("run started by %s: rotate %s (%s, strategy %s)", e.Actor, c.ID, critical(c.Critical), r.Strategy)}
+	sealed, err := seal(journal.Head{}, first)
+	if err != nil {
+		return state.RunRecord{}, err
+	}
+	rec, err := e.State.CreateRun(ctx, state.RunRecord{ID: id, Credential: c.ID, Phase: string(r.Phase), Data: data}, []state.JournalEntry{sealed})
+	if err != nil {
+		return state.RunRecord{}, err
+	}
+	e.crashPoint("run-created")
+	return rec, nil
+}
+
+func critical(b bool) string {
+	if b {
+		return "critical"
+	}
+	return "not critical"
+}
+
+// newRunID is sortable by time and unique: r20261125T221502-3fa9c1.
+func newRunID(r io.Reader, now time.Time) (string, error) {
+	b := make([]byte, 3)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", fmt.Errorf("run id: %w", err)
+	}
+	return "r" + now.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b), nil
+}
+
+func (e *Engine) now() time.Time { return e.Clock() }
+
+// crashPoint is a durable step boundary. Tests list the boundaries and kill rotor at each one
+// (SIGKILL: no deferred function runs, exactly as in a power cut).
+func (e *Engine) crashPoint(name string) {
+	switch e.CrashAt {
+	case "":
+		return
+	case "list":
+		fmt.Fprintln(os.Stderr, "crash-point "+name)
+	case name:
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
+	}
+}
+
+// Defaults fills what a caller left empty.
+func (e *Engine) Defaults() {
+	if e.Clock == nil {
+		e.Clock = time.Now
+	}
+	if e.Rand == nil {
+		e.Rand = rand.Reader
+	}
+	if e.Getenv == nil {
+		e.Getenv = os.Getenv
+	}
+	if e.Log == nil {
+		e.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if e.Progress == nil {
+		e.Progress = io.Discard
+	}
+	if e.Sleep == nil {
+		e.Sleep = func(ctx context.Context, d time.Duration) error {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+				return nil
+			}
+		}
+	}
+	if e.Host == "" {
+		e.Host, _ = os.Hostname()
+	}
+	if e.PID == 0 {
+		e.PID = os.Getpid()
+	}
+}

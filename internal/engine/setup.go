@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rotorhq/rotor/internal/impact"
+	"github.com/rotorhq/rotor/internal/inventory"
+	"github.com/rotorhq/rotor/internal/provider"
+	"github.com/rotorhq/rotor/internal/rotation"
+	"github.com/rotorhq/rotor/internal/schedule"
+	"github.com/rotorhq/rotor/internal/secret"
+)
+
+// providers are the built providers of one credential. Any that could not be built is nil
+// and its error is in missing: readiness reports them; nothing else runs.
+type providers struct {
+	store     provider.Store
+	authority provider.Authority
+	reloads   map[string]provider.Reloader // by consumer
+	checks    map[string]provider.Checker  // by check id
+	missing   []string
+}
+
+func (e *Engine) build(c *inventory.Credential) *providers {
+	p := &providers{reloads: map[string]provider.Reloader{}, checks: map[string]provider.Checker{}}
+	env := e.providerEnv()
+	var err error
+	if p.store, err = e.Catalog.Store(c.Store.Type, c.Store.Config, env); err != nil {
+		p.missing = append(p.missing, "store: "+err.Error())
+	}
+	if p.authority, err = e.Catalog.Authority(c.Authority.Type, c.Authority.Config, env); err != nil {
+		p.missing = append(p.missing, "authority: "+err.Error())
+	}
+	addCheck := func(id string) {
+		if _, done := p.checks[id]; done {
+			return
+		}
+		ch, ok := e.Inv.Check(id)
+		if !ok {
+			p.missing = append(p.missing, "check "+id+": not in the inventory")
+			return
+		}
+		chk, err := e.Catalog.Checker(ch.Type, ch.Config, env)
+		if err != nil {
+			p.missing = append(p.missing, "check "+id+": "+err.Error())
+			return
+		}
+		p.checks[id] = withTimeout(chk, ch.Timeout.Duration)
+	}
+	for _, id := range c.Checks {
+		addCheck(id)
+	}
+	for _, k := range c.Consumers {
+		for _, id := range k.Checks {
+			addCheck(id)
+		}
+		if k.Reload != nil {
+			r, err := e.Catalog.Reloader(k.Reload.Type, k.Reload.Config, env)
+			if err != nil {
+				p.missing = append(p.missing, "consumer "+k.ID+" reload: "+err.Error())
+				continue
+			}
+			p.reloads[k.ID] = r
+		}
+	}
+	return p
+}
+
+func (e *Engine) providerEnv() provider.Env {
+	return provider.Env{Now: e.Clock, Rand: e.Rand, Getenv: e.Getenv, Log: e.Log,
+		Fingerprint: e.Fingerprinter.Fingerprint, BaseDir: e.BaseDir}
+}
+
+// spec translates the inventory's view of a credential into rotation terms.
+func (e *Engine) spec(c *inventory.Credential, p *providers) rotation.Spec {
+	s := rotation.Spec{
+		Strategy: c.Authority.Strategy, Critical: c.Critical, Soak: c.Soak.Duration,
+		Windows: map[rotation.Stage]*schedule.Window{}, Freezes: e.Inv.ScheduleFreezes(), Signals: c.Checks,
+	}
+	for stage, id := range map[rotation.Stage]string{rotation.StagePrepare: c.Windows.Prepare, rotation.StageCutover: c.Windows.Cutover,
+		rotation.StageVerify: c.Windows.Verify, rotation.StageRevoke: c.Windows.Revoke} {
+		if w, ok := e.Inv.Window(id); ok {
+			sw := w.Schedule
+			s.Windows[stage] = &sw
+		}
+	}
+	if p.authority != nil {
+		_, s.UsageReporter = p.authority.(provider.UsageReporter)
+	}
+	if p.store != nil {
+		_, s.Toggle = p.store.(provider.VersionToggler)
+	}
+	for _, k := range c.Consumers {
+		risk, _ := impact.Classify(k)
+		cs := rotation.ConsumerSpec{ID: k.ID, HasIdentity: k.Identity != "", HasReload: k.Reload != nil,
+			Accepts: k.Accepts, Checks: k.Checks, Delayed: risk != impact.RiskImmediate}
+		if cs.Delayed {
+			k := k
+			cs.ProofAt = func(cutover time.Time) (time.Time, bool) {
+				d, ok := impact.ProofAfter(k, cutover)
+				return cutover.Add(d), ok
+			}
+		}
+		s.Consumers = append(s.Consumers, cs)
+	}
+	return s
+}
+
+// identity resolves an inventory identity for a provider request.
+func (e *Engine) identity(id string) (provider.Identity, bool) {
+	i, ok := e.Inv.Identity(id)
+	if !ok {
+		return provider.Identity{}, false
+	}
+	return provider.Identity{ID: i.ID, Type: i.Type, Config: i.Config}, true
+}
+
+// readers are every identity that must read a new version: the executor and each consumer.
+func (e *Engine) readers(c *inventory.Credential) []provider.Identity {
+	var out []provider.Identity
+	seen := map[string]bool{}
+	add := func(id string) {
+		if id == "" || seen[id] {
+			return
+		}
+		seen[id] = true
+		if i, ok := e.identity(id); ok {
+			out = append(out, i)
+		}
+	}
+	add(c.Store.Identity)
+	for _, k := range c.Consumers {
+		add(k.Identity)
+	}
+	return out
+}
+
+// scrubber removes known values from text that came from outside (a provider's error, a
+// command's output) before it reaches the journal, the database or a terminal. Providers
+// promise never to include values; this is the second belt.
+type scrubber struct{ forms []string }
+
+func (s *scrubber) add(v secret.Value) {
+	if v.IsZero() {
+		return
+	}
+	b := v.Reveal()
+	defer clear(b)
+	if len(b) < 6 {
+		return // too short to scrub without mangling ordinary text; generators refuse such values
+	}
+	s.forms = append(s.forms, string(b), base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
+		base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b), hex.EncodeToString(b), strings.ToUpper(hex.EncodeToString(b)))
+}
+
+func (s *scrubber) text(t string) string {
+	for _, f := range s.forms {
+		t = strings.ReplaceAll(t, f, secret.Redacted)
+	}
+	return t
+}
+
+func (s *scrubber) err(err error) error {
+	if err == nil || len(s.forms) == 0 {
+		return err
+	}
+	msg := s.text(err.Error())
+	if msg == err.Error() {
+		return err
+	}
+	return &provider.Error{Kind: provider.KindOf(err), Op: "provider", Err: errors.New(msg)}
+}
+
+func notImplementedSummary(missing []string) string {
+	return fmt.Sprintf("%d provider(s) cannot run: %s", len(missing), strings.Join(missing, "; "))
+}

@@ -1,0 +1,349 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rotorhq/rotor/internal/journal"
+	"github.com/rotorhq/rotor/internal/provider"
+	"github.com/rotorhq/rotor/internal/rotation"
+	"github.com/rotorhq/rotor/internal/secret"
+	"github.com/rotorhq/rotor/internal/state"
+)
+
+// effect performs a step's external effect and returns its outcome, plus journal entries for
+// the evidence it gathered. Every effect is idempotent per run.
+func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Outcome, []journal.Entry) {
+	r, c, p := &rs.run, rs.cred, rs.p
+	switch a.Step {
+	case rotation.StepReadiness:
+		return rs.readiness(ctx), nil
+	case rotation.StepMint:
+		return rs.mint(ctx), nil
+	case rotation.StepEnable:
+		v, err := rs.readBack(ctx, *r.New)
+		if err != nil {
+			return rotation.Outcome{Err: err}, nil
+		}
+		defer v.Wipe()
+		resp, err := p.authority.Enable(ctx, provider.EnableRequest{Credential: c.ID, RunID: r.ID, Strategy: r.Strategy,
+			Version: *r.New, Value: v, Previous: r.Previous})
+		return rotation.Outcome{Detail: resp.Detail, Err: err}, nil
+	case rotation.StepReadAccess:
+		return rs.readAccess(ctx), nil
+	case rotation.StepPromote:
+		resp, err := p.store.Promote(ctx, provider.PromoteRequest{Credential: c.ID, Version: r.New.ID})
+		if err != nil {
+			return rotation.Outcome{Err: err}, nil
+		}
+		return rotation.Outcome{Detail: "current is now " + resp.Current.ID}, nil
+	case rotation.StepReload, rotation.StepReloadAccepting:
+		resp, err := p.reloads[a.Consumer].Reload(ctx, provider.ReloadRequest{Credential: c.ID, Consumer: a.Consumer, Version: *r.New})
+		return rotation.Outcome{Detail: resp.Detail, Err: err}, nil
+	case rotation.StepCheck:
+		k := rs.consumer(a.Consumer)
+		return rs.runChecks(ctx, k.Checks, a.Consumer, *r.New, r.CutoverAt, "check:"+a.Consumer)
+	case rotation.StepProof:
+		k := rs.consumer(a.Consumer)
+		since := r.CutoverAt
+		if cs := r.Consumer(a.Consumer); cs != nil && !cs.ProofAfter.IsZero() {
+			since = cs.ProofAfter
+		}
+		return rs.runChecks(ctx, k.Checks, a.Consumer, *r.New, since, "proof:"+a.Consumer)
+	case rotation.StepSignals:
+		return rs.runChecks(ctx, c.Checks, "", *r.New, r.CutoverAt, "signals")
+	case rotation.StepResidualUse:
+		return rs.residualUse(ctx)
+	case rotation.StepRevoke:
+		resp, err := p.authority.Revoke(ctx, provider.RevokeRequest{Credential: c.ID, RunID: r.ID, Strategy: r.Strategy, Previous: *r.Previous, Current: *r.New})
+		if err != nil {
+			return rotation.Outcome{Err: err}, nil
+		}
+		detail := resp.Detail
+		if t, ok := p.store.(provider.VersionToggler); ok {
+			if err := t.Disable(ctx, provider.ToggleRequest{Credential: c.ID, Version: r.Previous.ID}); err != nil {
+				return rotation.Outcome{Err: err}, nil
+			}
+			detail = strings.TrimSpace(detail + " previous version " + r.Previous.ID + " disabled in the store")
+		}
+		return rotation.Outcome{Detail: detail}, nil
+	case rotation.StepRecord:
+		return rs.record(ctx), nil
+	case rotation.StepRollback:
+		return rs.rollback(ctx)
+	case rotation.StepExceptionExpiry:
+		return rs.exceptionExpiry(ctx)
+	}
+	return rotation.Outcome{Err: provider.Errorf(provider.Terminal, "step", "rotor does not know step %s", a.Step)}, nil
+}
+
+func (rs *runState) consumer(id string) consumerView {
+	for _, k := range rs.cred.Consumers {
+		if k.ID == id {
+			return consumerView{ID: k.ID, Identity: k.Identity, Checks: k.Checks, HasReload: k.Reload != nil}
+		}
+	}
+	return consumerView{ID: id}
+}
+
+type consumerView struct {
+	ID, Identity string
+	Checks       []string
+	HasReload    bool
+}
+
+// readiness proves, without changing anything, that the run can be done: every provider is
+// implemented, the executor may write the store and manage the authority, and every consumer
+// has an identity to prove its read access with.
+func (rs *runState) readiness(ctx context.Context) rotation.Outcome {
+	problems := append([]string(nil), rs.p.missing...)
+	c := rs.cred
+	exec, hasExec := rs.e.identity(c.Store.Identity)
+	if !hasExec {
+		problems = append(problems, "the store names no executor identity (store.identity): rotor could not read back what it writes")
+	}
+	if w, ok := rs.p.store.(provider.WriteChecker); ok && hasExec {
+		if err := w.CheckWrite(ctx, provider.CheckWriteRequest{Credential: c.ID, As: exec}); err != nil {
+			problems = append(problems, "executor "+exec.ID+" cannot write the store: "+rs.scrub.text(err.Error()))
+		}
+	}
+	if m, ok := rs.p.authority.(provider.ManageChecker); ok {
+		if err := m.CheckManage(ctx, provider.CheckManageRequest{Credential: c.ID, Strategy: c.Authority.Strategy}); err != nil {
+			problems = append(problems, "the executor cannot manage the authority: "+rs.scrub.text(err.Error()))
+		}
+	}
+	for _, k := range c.Consumers {
+		if k.Identity == "" {
+			problems = append(problems, "consumer "+k.ID+" has no identity: its read access cannot be proven")
+		}
+	}
+	if len(problems) > 0 {
+		msg := strings.Join(problems, "; ")
+		return rotation.Outcome{Verdict: provider.Fail, Detail: msg, Gate: &rotation.GateResult{Gate: "readiness", Verdict: provider.Fail,
+			Reason: "not ready", Message: msg, Unblock: "fix the inventory or grant the access named, then run rotor rotate again"}}
+	}
+	return rotation.Outcome{Detail: fmt.Sprintf("executor %s can write the store; %d consumer identities declared", exec.ID, len(c.Consumers)),
+		Gate: &rotation.GateResult{Gate: "readiness", Verdict: provider.Pass, Reason: "ready"}}
+}
+
+// mint makes the new value and stores it as pending. A retry after a crash finds the version
+// this run already stored (the run id is its idempotency key) instead of minting another.
+func (rs *runState) mint(ctx context.Context) rotation.Outcome {
+	r, c, p := &rs.run, rs.cred, rs.p
+	vs, err := p.store.Versions(ctx, provider.VersionsRequest{Credential: c.ID})
+	if err != nil {
+		return rotation.Outcome{Err: err}
+	}
+	var current, mine *provider.Version
+	for i := range vs.Versions {
+		v := &vs.Versions[i]
+		switch {
+		case v.Key == r.ID:
+			mine = v
+		case v.Stage == provider.StageCurrent:
+			current = v
+		}
+	}
+	prev := current
+	if r.Previous != nil {
+		prev = r.Previous
+	}
+	if mine != nil {
+		nv := *mine
+		if nv.Fingerprint == "" {
+			v, err := rs.readBack(ctx, nv)
+			if err != nil {
+				return rotation.Outcome{Err: err}
+			}
+			nv.Fingerprint = rs.e.Fingerprinter.Fingerprint(v)
+			v.Wipe()
+		}
+		return rotation.Outcome{New: &nv, Previous: prev, Detail: "found version " + nv.ID + " stored by this run (resumed)",
+			Data: map[string]string{"new": nv.ID, "fingerprint": nv.Fingerprint}}
+	}
+	if prev != nil && prev.Fingerprint == "" {
+		if v, err := rs.readBack(ctx, *prev); err == nil {
+			pv := *prev
+			pv.Fingerprint = rs.e.Fingerprinter.Fingerprint(v)
+			v.Wipe()
+			prev = &pv
+		}
+	}
+	m, err := p.authority.Mint(ctx, provider.MintRequest{Credential: c.ID, RunID: r.ID, Strategy: r.Strategy, Current: prev})
+	if err != nil {
+		return rotation.Outcome{Err: err}
+	}
+	defer m.Value.Wipe()
+	rs.scrub.add(m.Value)
+	fp := rs.e.Fingerprinter.Fingerprint(m.Value)
+	put, err := p.store.Put(ctx, provider.PutRequest{Credential: c.ID, Value: m.Value, Key: r.ID, Readers: rs.e.readers(c),
+		Expires: m.Expires, AuthorityRef: m.AuthorityRef})
+	if err != nil {
+		return rotation.Outcome{Err: err}
+	}
+	nv := put.Version
+	nv.Fingerprint = fp
+	if nv.AuthorityRef == "" {
+		nv.AuthorityRef = m.AuthorityRef
+	}
+	if nv.Expires.IsZero() {
+		nv.Expires = m.Expires
+	}
+	data := map[string]string{"new": nv.ID, "fingerprint": fp}
+	if prev != nil {
+		data["previous"] = prev.ID
+	}
+	return rotation.Outcome{New: &nv, Previous: prev, Detail: "minted and stored " + nv.ID + " (" + fp + ") as pending", Data: data}
+}
+
+// readBack reads a version as the executor, for the steps that hand the value to the
+// authority after a crash could have lost it from memory.
+func (rs *runState) readBack(ctx context.Context, v provider.Version) (secret.Value, error) {
+	exec, ok := rs.e.identity(rs.cred.Store.Identity)
+	if !ok {
+		return secret.Value{}, provider.Errorf(provider.Terminal, "read back", "the store names no executor identity")
+	}
+	resp, err := rs.p.store.Read(ctx, provider.ReadRequest{Credential: rs.cred.ID, Version: v.ID, As: exec})
+	if err != nil {
+		return secret.Value{}, err
+	}
+	rs.scrub.add(resp.Value)
+	return resp.Value, nil
+}
+
+// readAccess proves that every consumer identity can read the new version — with its own
+// identity — and reads the very bytes that were stored (same fingerprint).
+func (rs *runState) readAccess(ctx context.Context) rotation.Outcome {
+	r, c := &rs.run, rs.cred
+	var failed, ok []string
+	for _, k := range c.Consumers {
+		id, found := rs.e.identity(k.Identity)
+		if !found {
+			failed = append(failed, k.ID+": no identity")
+			continue
+		}
+		resp, err := rs.p.store.Read(ctx, provider.ReadRequest{Credential: c.ID, Version: r.New.ID, As: id})
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s as %s: %s", k.ID, id.ID, rs.scrub.text(err.Error())))
+			continue
+		}
+		fp := rs.e.Fingerprinter.Fingerprint(resp.Value)
+		resp.Value.Wipe()
+		if fp != r.New.Fingerprint {
+			failed = append(failed, fmt.Sprintf("%s as %s: read a different value (%s, expected %s)", k.ID, id.ID, fp, r.New.Fingerprint))
+			continue
+		}
+		ok = append(ok, k.ID)
+	}
+	if len(failed) > 0 {
+		msg := "cannot read the new version: " + strings.Join(failed, "; ")
+		return rotation.Outcome{Verdict: provider.Fail, Detail: msg, Gate: &rotation.GateResult{Gate: "read-access", Verdict: provider.Fail,
+			Reason: "read access", Message: msg, Unblock: "grant these identities read access to the credential in the store, then run rotor rotate again"}}
+	}
+	return rotation.Outcome{Detail: fmt.Sprintf("%d consumer identities read %s (%s)", len(ok), r.New.ID, r.New.Fingerprint),
+		Gate: &rotation.GateResult{Gate: "read-access", Verdict: provider.Pass, Reason: "every consumer identity reads the new version"}}
+}
+
+// runChecks runs checks and combines their verdicts: all must pass; any unknown or fail
+// blocks. Each result becomes a journal entry with its numbers.
+func (rs *runState) runChecks(ctx context.Context, ids []string, consumer string, current provider.Version, since time.Time, gate string) (rotation.Outcome, []journal.Entry) {
+	r := &rs.run
+	var entries []journal.Entry
+	verdict := provider.Pass
+	var parts []string
+	for _, id := range ids {
+		chk, ok := rs.p.checks[id]
+		var res provider.CheckResult
+		if !ok {
+			res = provider.CheckResult{Verdict: provider.Unknown, Reason: "check " + id + " cannot run"}
+		} else {
+			var err error
+			res, err = chk.Check(ctx, provider.CheckRequest{Check: id, Credential: r.Credential, Consumer: consumer,
+				Current: current, Previous: r.Previous, Since: since, Now: rs.e.now()})
+			if err != nil {
+				res = provider.CheckResult{Verdict: provider.Unknown, Reason: rs.scrub.text(err.Error())}
+			}
+		}
+		if res.Verdict != provider.Pass && res.Verdict != provider.Fail {
+			res.Verdict = provider.Unknown // anything else is not evidence
+		}
+		res.Reason, res.Message = rs.scrub.text(res.Reason), rs.scrub.text(res.Message)
+		if res.At.IsZero() {
+			res.At = rs.e.now()
+		}
+		if en, err := journal.CheckEntry(r.ID, rs.e.now(), string(r.Phase), consumer, id, res); err == nil {
+			entries = append(entries, en)
+		}
+		switch {
+		case res.Verdict == provider.Fail:
+			verdict = provider.Fail
+		case res.Verdict == provider.Unknown && verdict == provider.Pass:
+			verdict = provider.Unknown
+		}
+		part := id + " " + string(res.Verdict)
+		if res.Reason != "" {
+			part += " (" + res.Reason + ")"
+		}
+		parts = append(parts, part)
+	}
+	detail := strings.Join(parts, "; ")
+	g := &rotation.GateResult{Gate: gate, Verdict: verdict, Reason: "checks", Message: detail}
+	if verdict != provider.Pass {
+		g.Reason = "evidence failing or missing"
+		g.Unblock = "fix what the checks report and run rotor rotate again"
+		if consumer != "" && !r.CutoverAt.IsZero() {
+			g.Unblock += fmt.Sprintf("; or roll the consumer back: rotor rollback %s --consumers %s --owner WHO --expires 4h --reason TEXT", r.ID, consumer)
+		}
+	}
+	return rotation.Outcome{Verdict: verdict, Detail: detail, Gate: g}, entries
+}
+
+func (rs *runState) residualUse(ctx context.Context) (rotation.Outcome, []journal.Entry) {
+	r := &rs.run
+	u, err := rs.p.authority.(provider.UsageReporter).Usage(ctx, provider.UsageRequest{Credential: r.Credential, Version: *r.Previous, Since: r.CutoverAt})
+	if err != nil {
+		u = provider.UsageResponse{Verdict: provider.Unknown, Detail: rs.scrub.text(err.Error())}
+	}
+	detail := fmt.Sprintf("previous version %s used %d time(s) since cutover", r.Previous.ID, u.Count)
+	if len(u.Who) > 0 {
+		detail += " by " + strings.Join(u.Who, ", ")
+	}
+	if u.Detail != "" {
+		detail += " — " + u.Detail
+	}
+	if u.Verdict != provider.Pass {
+		return rotation.Outcome{Verdict: u.Verdict, Detail: detail, Gate: &rotation.GateResult{Gate: "residual-use", Verdict: u.Verdict,
+			Reason: "residual use of the previous version", Message: detail, Unblock: "move the users named to the new version, then run rotor rotate again"}}, nil
+	}
+	return rotation.Outcome{Detail: detail}, nil
+}
+
+// record updates the credential's state and history once the run is complete.
+func (rs *runState) record(ctx context.Context) rotation.Outcome {
+	r, e := &rs.run, rs.e
+	for attempt := 0; attempt < 5; attempt++ {
+		cur, err := e.State.CredentialState(ctx, r.Credential)
+		if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return rotation.Outcome{Err: err}
+		}
+		cur.ID = r.Credential
+		cur.CurrentVersion, cur.CurrentFingerprint, cur.LastRotated, cur.Expires = r.New.ID, r.New.Fingerprint, r.CutoverAt, r.New.Expires
+		if _, err := e.State.PutCredentialState(ctx, cur); errors.Is(err, state.ErrConflict) {
+			continue
+		} else if err != nil {
+			return rotation.Outcome{Err: err}
+		}
+		rec := state.RotationRecord{CredentialID: r.Credential, RunID: r.ID, ToVersion: r.New.ID, ToFingerprint: r.New.Fingerprint, CompletedAt: r.CutoverAt}
+		if r.Previous != nil {
+			rec.FromVersion = r.Previous.ID
+		}
+		if err := e.State.AppendRotation(ctx, rec); err != nil && !errors.Is(err, state.ErrConflict) {
+			return rotation.Outcome{Err: err}
+		}
+		return rotation.Outcome{Detail: "credential state: current " + r.New.ID + ", last rotated " + r.CutoverAt.Format(time.RFC3339)}
+	}
+	return rotation.Outcome{Err: provider.Errorf(provider.Retryable, "record", "the credential's state kept changing concurrently")}
+}

@@ -1,0 +1,296 @@
+package rotation
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rotorhq/rotor/internal/provider"
+)
+
+// MaxAttempts is how many times a step failing with a retryable error is tried before the run
+// halts in a safe state.
+const MaxAttempts = 5
+
+// Backoff is the delay before attempt n+1 of a step (n >= 1): 2 s, 4 s, 8 s… capped at 5 min.
+func Backoff(n int) time.Duration {
+	d := 2 * time.Second << min(n-1, 8)
+	return min(d, 5*time.Minute)
+}
+
+// Begin records the intent of a step before its effect, and moves the run into the step's
+// phase. It returns the step as recorded.
+func Begin(r *Run, a Action, now time.Time) Step {
+	if a.Phase != "" {
+		r.Phase = a.Phase
+	}
+	st := r.step(a.Step, a.Consumer)
+	if st == nil {
+		r.Steps = append(r.Steps, Step{Kind: a.Step, Consumer: a.Consumer})
+		st = &r.Steps[len(r.Steps)-1]
+	}
+	st.Status = Intent
+	st.Attempt++
+	st.StartedAt = now
+	st.FinishedAt = time.Time{}
+	st.Detail, st.Verdict, st.Data = "", "", nil
+	r.RetryAt = time.Time{}
+	r.UpdatedAt = now
+	return *st
+}
+
+// Outcome is what a step's effect produced.
+type Outcome struct {
+	// Verdict of a step that gathers evidence; effect steps leave it empty (pass).
+	Verdict provider.Verdict
+	Detail  string
+	Data    map[string]string
+	// Gate is the gate the step feeds, shown by status while it does not pass.
+	Gate *GateResult
+	// New and Previous are set by the mint step.
+	New, Previous *provider.Version
+	// Err is the effect's error, classified with provider.KindOf.
+	Err error
+}
+
+// Finish records a step's outcome. A retryable error is retried later with backoff until
+// MaxAttempts; any other error halts the run in a safe state, saying what to do next.
+func Finish(r *Run, kind StepKind, consumer string, out Outcome, s Spec, now time.Time) {
+	st := r.step(kind, consumer)
+	if st == nil {
+		panic("rotation: Finish of a step that was not begun: " + StepName(kind, consumer))
+	}
+	st.FinishedAt = now
+	st.Detail = out.Detail
+	st.Data = out.Data
+	r.UpdatedAt = now
+	if out.Err != nil {
+		st.Status = Failed
+		st.Verdict = provider.Unknown
+		st.Detail = out.Err.Error()
+		k := provider.KindOf(out.Err)
+		if k == provider.Retryable && st.Attempt < MaxAttempts {
+			r.RetryAt = now.Add(Backoff(st.Attempt))
+			return
+		}
+		r.Halt = &Halt{Step: st.Name(), Reason: out.Err.Error(), Kind: k.String(), At: now, Next: haltAdvice(r, kind, k)}
+		r.Phase = Halted
+		return
+	}
+	verdict := out.Verdict
+	if verdict == "" {
+		verdict = provider.Pass
+	}
+	st.Verdict = verdict
+	if out.Gate != nil {
+		g := *out.Gate
+		g.At = now
+		r.SetGate(g)
+	}
+	if verdict != provider.Pass {
+		st.Status = Failed
+		return
+	}
+	st.Status = OK
+	switch kind {
+	case StepMint:
+		r.New, r.Previous = out.New, out.Previous
+	case StepReadAccess:
+		r.Phase = Prepared
+	case StepPromote:
+		r.CutoverAt = now
+		for _, c := range s.Consumers {
+			cs := r.ensureConsumer(c.ID)
+			if !c.Delayed {
+				continue
+			}
+			if c.ProofAt != nil {
+				if at, ok := c.ProofAt(now); ok {
+					cs.ProofAfter = at
+					cs.FollowUp = fmt.Sprintf("a passing check of %s at or after %s", c.ID, at.Format(time.RFC3339))
+					continue
+				}
+			}
+			cs.FollowUp = fmt.Sprintf("a passing check of %s, or an owner's sign-off (it runs on demand or outside the platform)", c.ID)
+		}
+	case StepCheck, StepProof:
+		cs := r.ensureConsumer(consumer)
+		cs.Proven, cs.ProvenAt, cs.ProvenBy = true, now, "check "+out.Detail
+	case StepRecord:
+		r.Phase = Done
+	case StepExceptionExpiry:
+		if ex := r.OpenException(); ex != nil {
+			ex.State, ex.Closed = "closed", now
+			ex.Note = "expired; consumers switched to the new version and their checks passed"
+			for _, c := range ex.Consumers {
+				r.ensureConsumer(c).PinnedTo = ""
+			}
+		}
+		r.Phase = Verifying
+	}
+}
+
+// FinishExceptionOverdue records that an expired exception could not be re-revoked.
+func FinishExceptionOverdue(r *Run, reason string, now time.Time) {
+	if ex := r.OpenException(); ex != nil {
+		ex.State = "overdue"
+		ex.Note = reason
+	}
+	Finish(r, StepExceptionExpiry, "", Outcome{Verdict: provider.Fail, Detail: reason,
+		Gate: &GateResult{Gate: "exception", Verdict: provider.Fail, Reason: "exception overdue", Message: reason,
+			Unblock: "fix the consumers still on the previous version, then run rotor rotate again"}}, Spec{}, now)
+}
+
+func (r *Run) ensureConsumer(id string) *ConsumerState {
+	if cs := r.Consumer(id); cs != nil {
+		return cs
+	}
+	r.Consumers = append(r.Consumers, ConsumerState{ID: id})
+	return &r.Consumers[len(r.Consumers)-1]
+}
+
+func haltAdvice(r *Run, k StepKind, kind provider.ErrorKind) string {
+	safe := "The previous value is still valid; nothing was revoked."
+	if r.done(StepRevoke, "") {
+		safe = "The previous value is already revoked."
+	} else if r.Strategy == "in-place" && r.done(StepEnable, "") {
+		safe = "The new value is active at the authority (in-place): consumers not yet reloaded may fail; roll back or finish the cutover."
+	}
+	switch kind {
+	case provider.Denied:
+		return safe + " Grant the permission the error names, then run rotor rotate again to resume."
+	case provider.NeedsHuman:
+		return safe + " Do what the error asks, then run rotor rotate again to resume."
+	}
+	return safe + " Fix the cause, then run rotor rotate again to resume from " + string(k) + "."
+}
+
+// Resume clears a halt so that the next call of Next retries the halted step.
+func Resume(r *Run, now time.Time) {
+	if r.Halt == nil {
+		return
+	}
+	name := r.Halt.Step
+	r.Halt = nil
+	for i := range r.Steps {
+		if r.Steps[i].Name() == name {
+			r.Steps[i].Attempt = 0
+			r.Phase = phaseOf(r, r.Steps[i].Kind)
+		}
+	}
+	r.UpdatedAt = now
+}
+
+// Errors of the human gates.
+var (
+	ErrFourEyes    = errors.New("four-eyes rule: whoever started the run cannot approve it")
+	ErrNotApprover = errors.New("not an approver of this credential")
+	ErrWrongPhase  = errors.New("not possible in the run's current phase")
+)
+
+// Decide records an approval or a rejection. approvers is who may approve (empty: anyone but
+// the initiator).
+func Decide(r *Run, d Decision, approvers []string) error {
+	if r.Phase == Done || r.Phase == Halted || r.Phase == RolledBack || r.CutoverAt.IsZero() {
+		return fmt.Errorf("%w: %s (approval comes after cutover, before revoke)", ErrWrongPhase, r.Phase)
+	}
+	if r.done(StepRevoke, "") {
+		return fmt.Errorf("%w: the previous version is already revoked", ErrWrongPhase)
+	}
+	if d.Approve && d.By == r.StartedBy {
+		return ErrFourEyes
+	}
+	if len(approvers) > 0 && !slices.Contains(approvers, d.By) {
+		return fmt.Errorf("%w: %s may approve", ErrNotApprover, strings.Join(approvers, ", "))
+	}
+	r.Approvals = append(r.Approvals, d)
+	r.UpdatedAt = d.At
+	return nil
+}
+
+// SignOff records an owner's acceptance of a consumer without its proof.
+func SignOff(r *Run, s Signoff) error {
+	if r.CutoverAt.IsZero() || r.Phase == Done {
+		return fmt.Errorf("%w: %s (sign-offs come after cutover, before revoke)", ErrWrongPhase, r.Phase)
+	}
+	cs := r.Consumer(s.Consumer)
+	if cs == nil {
+		return fmt.Errorf("no consumer %q in run %s", s.Consumer, r.ID)
+	}
+	if cs.Proven {
+		return fmt.Errorf("consumer %s is already proven (%s)", s.Consumer, cs.ProvenBy)
+	}
+	if strings.TrimSpace(s.Reason) == "" {
+		return errors.New("a sign-off needs a reason")
+	}
+	cs.Proven, cs.ProvenAt, cs.ProvenBy = true, s.At, "signoff by "+s.By+": "+s.Reason
+	r.Signoffs = append(r.Signoffs, s)
+	r.UpdatedAt = s.At
+	return nil
+}
+
+// BeginRollback validates a rollback request and records the exception it opens; the engine
+// then performs the rollback step. Only consumers of the run may be named, and only between
+// cutover and revoke.
+func BeginRollback(r *Run, ex Exception, known []string, now time.Time) error {
+	if r.CutoverAt.IsZero() && !r.started(StepPromote) {
+		return fmt.Errorf("%w: nothing to roll back before cutover (the previous version is still current)", ErrWrongPhase)
+	}
+	if r.started(StepRevoke) {
+		return fmt.Errorf("%w: revocation has started; rotate again instead", ErrWrongPhase)
+	}
+	if r.Previous == nil {
+		return fmt.Errorf("%w: a first rotation has no previous version", ErrWrongPhase)
+	}
+	if r.OpenException() != nil {
+		return fmt.Errorf("%w: an exception is already open", ErrWrongPhase)
+	}
+	if len(ex.Consumers) == 0 {
+		return errors.New("name the failing consumers with --consumers")
+	}
+	for _, c := range ex.Consumers {
+		if !slices.Contains(known, c) {
+			return fmt.Errorf("no consumer %q of %s (consumers: %s)", c, r.Credential, strings.Join(known, ", "))
+		}
+	}
+	if ex.Owner == "" || strings.TrimSpace(ex.Reason) == "" {
+		return errors.New("a rollback needs an owner and a reason")
+	}
+	if !ex.Expires.After(now) {
+		return errors.New("the exception must expire in the future")
+	}
+	ex.Opened, ex.State = now, "open"
+	r.Exceptions = append(r.Exceptions, ex)
+	r.Halt = nil
+	r.Phase = RolledBack
+	r.Steps = append(r.Steps, Step{Kind: StepRollback, Status: Intent, Attempt: 1, StartedAt: now})
+	r.UpdatedAt = now
+	return nil
+}
+
+// FinishRollback records the rollback step's outcome: the named consumers are pinned to the
+// previous version.
+func FinishRollback(r *Run, pinned []string, detail string, err error, now time.Time) {
+	st := r.step(StepRollback, "")
+	st.FinishedAt, st.Detail = now, detail
+	if err != nil {
+		st.Status, st.Verdict, st.Detail = Failed, provider.Unknown, err.Error()
+		r.Halt = &Halt{Step: st.Name(), Reason: err.Error(), Kind: provider.KindOf(err).String(), At: now,
+			Next: "The rollback did not complete: run rotor rollback again (it is idempotent), or restore by hand."}
+		return
+	}
+	st.Status, st.Verdict = OK, provider.Pass
+	for _, c := range pinned {
+		cs := r.ensureConsumer(c)
+		cs.PinnedTo, cs.Proven, cs.ProvenBy = r.Previous.ID, false, ""
+	}
+	// The re-verification at expiry must run again.
+	for i := range r.Steps {
+		if r.Steps[i].Kind == StepExceptionExpiry {
+			r.Steps[i].Status = Failed
+		}
+	}
+	r.UpdatedAt = now
+}

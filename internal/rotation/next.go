@@ -1,0 +1,383 @@
+package rotation
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rotorhq/rotor/internal/provider"
+	"github.com/rotorhq/rotor/internal/schedule"
+)
+
+// Spec is what the inventory says about the credential, in the terms Next needs.
+type Spec struct {
+	Strategy  string
+	Critical  bool
+	Soak      time.Duration
+	Windows   map[Stage]*schedule.Window // nil entry: any time outside freezes
+	Freezes   []schedule.Freeze
+	Consumers []ConsumerSpec
+	// Signals are the credential-wide checks watched after cutover and at the end of the soak.
+	Signals []string
+	// UsageReporter: the authority can report residual use of the previous version.
+	UsageReporter bool
+	// Toggle: the store can disable the previous version at revoke.
+	Toggle bool
+}
+
+// ConsumerSpec is one consumer, in declared order.
+type ConsumerSpec struct {
+	ID          string
+	HasIdentity bool
+	HasReload   bool
+	Accepts     bool
+	Checks      []string
+	// Delayed consumers are proven later than cutover; ProofAt gives when (false: only a
+	// person can prove it — an on-demand pipeline, an outside party).
+	Delayed bool
+	ProofAt func(cutover time.Time) (time.Time, bool) `json:"-"`
+}
+
+// ActionKind is what Next asks for.
+type ActionKind int
+
+// The actions.
+const (
+	DoStep   ActionKind = iota + 1 // perform a durable step
+	Wait                           // blocked at a gate; Until says when it may clear by itself
+	Pause                          // the --through stage is reached
+	Finished                       // the run is done
+	Stopped                        // halted: a person must act
+)
+
+// Action is Next's answer.
+type Action struct {
+	Kind     ActionKind
+	Step     StepKind
+	Consumer string
+	Phase    Phase // the phase the step belongs to
+	Gate     GateResult
+}
+
+// Options are per-invocation inputs.
+type Options struct {
+	Through Stage
+	// Since is when this invocation started: a step that already ran in this invocation and
+	// did not pass is not run again in a loop; the run waits (exit 3) instead.
+	Since time.Time
+}
+
+// Next returns what to do with the run now. It is pure.
+func Next(r *Run, s Spec, now time.Time, o Options) Action {
+	if o.Through == "" {
+		o.Through = StageRevoke
+	}
+	if r.Phase == Done {
+		return Action{Kind: Finished}
+	}
+	if r.Halt != nil {
+		return Action{Kind: Stopped, Gate: GateResult{Gate: "halted", Verdict: provider.Fail, Reason: r.Halt.Reason, Message: r.Halt.Reason, Unblock: r.Halt.Next, At: r.Halt.At}}
+	}
+	// A step recorded as intent was cut short (a crash): its effect is idempotent, redo it.
+	for _, st := range r.Steps {
+		if st.Status == Intent {
+			return Action{Kind: DoStep, Step: st.Kind, Consumer: st.Consumer, Phase: phaseOf(r, st.Kind)}
+		}
+	}
+	if now.Before(r.RetryAt) {
+		return wait("retry", "a step failed with a retryable error; it is retried with backoff", "wait, or run rotor rotate again after "+r.RetryAt.Format(time.RFC3339), r.RetryAt, now)
+	}
+	if r.Phase == RolledBack {
+		return nextRolledBack(r, now, o)
+	}
+
+	// prepare
+	if !r.done(StepMint, "") || !r.prepared(s) {
+		if a, ok := windowGate(s, StagePrepare, now, r.started(StepMint)); !ok {
+			return a
+		}
+		switch {
+		case !r.done(StepReadiness, ""):
+			return r.stepOnce(StepReadiness, "", Preparing, o, "readiness", "the executor or a consumer identity lacks access")
+		case !r.done(StepMint, ""):
+			return step(StepMint, "", Preparing)
+		case s.Strategy == "overlap" && !r.done(StepEnable, ""):
+			return step(StepEnable, "", Preparing)
+		case !r.done(StepReadAccess, ""):
+			return r.stepOnce(StepReadAccess, "", Preparing, o, "read-access", "a consumer identity cannot read the new version")
+		}
+	}
+	if o.Through == StagePrepare && !r.started(StepPromote) {
+		return Action{Kind: Pause, Phase: Prepared}
+	}
+
+	// cutover
+	if !r.done(StepPromote, "") || !r.cutOver(s) {
+		if a, ok := windowGate(s, StageCutover, now, r.started(StepPromote) || r.started(StepEnable) && s.Strategy == "in-place"); !ok {
+			return a
+		}
+		if s.Strategy == "in-place" && !r.done(StepEnable, "") {
+			return step(StepEnable, "", CuttingOver)
+		}
+		if !r.done(StepPromote, "") {
+			return step(StepPromote, "", CuttingOver)
+		}
+		for _, c := range s.Consumers {
+			if c.HasReload && !r.done(StepReload, c.ID) {
+				return step(StepReload, c.ID, CuttingOver)
+			}
+		}
+		for _, c := range s.Consumers {
+			if len(c.Checks) > 0 && !c.Delayed && !r.done(StepCheck, c.ID) {
+				return r.stepOnce(StepCheck, c.ID, CuttingOver, o, "check:"+c.ID, "the consumer's checks did not pass after its reload")
+			}
+		}
+	}
+	if o.Through == StageCutover {
+		return Action{Kind: Pause, Phase: Verifying}
+	}
+
+	// verify
+	if a, ok := r.verifyGates(s, now, o); !ok {
+		return a
+	}
+	if o.Through == StageVerify {
+		return Action{Kind: Pause, Phase: r.afterVerify(s)}
+	}
+
+	// approval, then revoke
+	if r.Previous != nil && !r.started(StepRevoke) {
+		if s.Critical {
+			if d, rejected := r.Rejected(); rejected {
+				return Action{Kind: Wait, Phase: AwaitingApproval, Gate: GateResult{Gate: "approval", Verdict: provider.Fail,
+					Reason: "rejected", Message: fmt.Sprintf("revocation rejected by %s: %s", d.By, d.Reason),
+					Unblock: "a new approval (rotor approve), or a rollback (rotor rollback)", At: now}}
+			}
+			if _, ok := r.Approved(); !ok {
+				return Action{Kind: Wait, Phase: AwaitingApproval, Gate: GateResult{Gate: "approval", Verdict: provider.Unknown,
+					Reason: "awaiting approval", Message: "a critical credential needs an approval before revocation, not from " + r.StartedBy,
+					Unblock: "rotor approve " + r.ID + " --as WHO (an approver other than the initiator)", At: now}}
+			}
+		}
+		if a, ok := windowGate(s, StageRevoke, now, false); !ok {
+			return a
+		}
+	}
+	switch {
+	case r.Previous != nil && !r.done(StepRevoke, ""):
+		return step(StepRevoke, "", Revoking)
+	}
+	if r.Previous != nil {
+		for _, c := range s.Consumers {
+			if c.Accepts && !r.done(StepReloadAccepting, c.ID) {
+				return step(StepReloadAccepting, c.ID, Revoking)
+			}
+		}
+	}
+	if !r.done(StepRecord, "") {
+		return step(StepRecord, "", Revoking)
+	}
+	return Action{Kind: Finished}
+}
+
+func step(k StepKind, consumer string, p Phase) Action {
+	return Action{Kind: DoStep, Step: k, Consumer: consumer, Phase: p}
+}
+
+func wait(gate, msg, unblock string, until, now time.Time) Action {
+	return Action{Kind: Wait, Gate: GateResult{Gate: gate, Verdict: provider.Unknown, Reason: gate, Message: msg, Unblock: unblock, Until: until, At: now}}
+}
+
+// stepOnce runs a step that produces a verdict, unless it already ran in this invocation
+// without passing: then the run waits at the gate the step feeds (exit 3), instead of
+// hammering a failing check in a loop.
+func (r *Run) stepOnce(k StepKind, consumer string, p Phase, o Options, gate, why string) Action {
+	st := r.step(k, consumer)
+	if st != nil && st.Status != OK && !st.FinishedAt.Before(o.Since) && !o.Since.IsZero() {
+		g := r.gate(gate)
+		if g.Gate == "" {
+			g = GateResult{Gate: gate, Verdict: st.Verdict, Reason: why, Message: st.Detail}
+		}
+		if g.Unblock == "" {
+			g.Unblock = "fix what the message says, then run rotor rotate again"
+		}
+		return Action{Kind: Wait, Phase: p, Gate: g}
+	}
+	return step(k, consumer, p)
+}
+
+func (r *Run) gate(name string) GateResult {
+	for _, g := range r.Gates {
+		if g.Gate == name {
+			return g
+		}
+	}
+	return GateResult{}
+}
+
+func (r *Run) started(k StepKind) bool { return r.step(k, "") != nil }
+
+func (r *Run) prepared(s Spec) bool {
+	return r.done(StepReadiness, "") && r.done(StepMint, "") && (s.Strategy != "overlap" || r.done(StepEnable, "")) && r.done(StepReadAccess, "")
+}
+
+func (r *Run) cutOver(s Spec) bool {
+	if !r.done(StepPromote, "") {
+		return false
+	}
+	for _, c := range s.Consumers {
+		if c.HasReload && !r.done(StepReload, c.ID) {
+			return false
+		}
+		if len(c.Checks) > 0 && !c.Delayed && !r.done(StepCheck, c.ID) {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Run) afterVerify(s Spec) Phase {
+	if s.Critical && r.Previous != nil {
+		if _, ok := r.Approved(); !ok {
+			return AwaitingApproval
+		}
+	}
+	return Revoking
+}
+
+// verifyGates are the soak, the credential-wide signals, every consumer's proof and the
+// residual use of the previous version. Missing evidence blocks.
+func (r *Run) verifyGates(s Spec, now time.Time, o Options) (Action, bool) {
+	if r.started(StepRevoke) {
+		return Action{}, true // revocation began: finish it
+	}
+	soakEnd := r.CutoverAt.Add(s.Soak)
+	if len(s.Signals) > 0 {
+		st := r.step(StepSignals, "")
+		fresh := st != nil && !st.FinishedAt.Before(soakEnd)
+		if st == nil || (st.Status == OK && !fresh && !now.Before(soakEnd)) {
+			return step(StepSignals, "", Verifying), false
+		}
+		if st.Status != OK {
+			return r.stepOnce(StepSignals, "", Verifying, o, "signals", "an error signal is over its threshold, or has no data"), false
+		}
+	}
+	if now.Before(soakEnd) {
+		return Action{Kind: Wait, Phase: Verifying, Gate: GateResult{Gate: "soak", Verdict: provider.Unknown, Reason: "soaking",
+			Message: fmt.Sprintf("watching signals until %s (soak %s after cutover)", soakEnd.Format(time.RFC3339), s.Soak),
+			Unblock: "wait; run rotor rotate again after " + soakEnd.Format(time.RFC3339), Until: soakEnd, At: now}}, false
+	}
+	// Every consumer must be proven: by its check after its proof time, or by a sign-off.
+	var waiting []string
+	var until time.Time
+	for _, c := range s.Consumers {
+		cs := r.Consumer(c.ID)
+		if cs != nil && cs.Proven {
+			continue
+		}
+		if !c.Delayed {
+			if len(c.Checks) == 0 {
+				waiting = append(waiting, c.ID+" (no check: needs rotor signoff)")
+			}
+			continue // its immediate check gates cutover
+		}
+		at := time.Time{}
+		if cs != nil {
+			at = cs.ProofAfter
+		}
+		switch {
+		case len(c.Checks) == 0:
+			waiting = append(waiting, c.ID+" (delayed, no check: needs rotor signoff)")
+		case !at.IsZero() && now.Before(at):
+			waiting = append(waiting, c.ID+" (proof after "+at.Format(time.RFC3339)+")")
+			if until.IsZero() || at.Before(until) {
+				until = at
+			}
+		default:
+			a := r.stepOnce(StepProof, c.ID, Verifying, o, "proof:"+c.ID, "the delayed consumer's check did not pass after its proof time")
+			if a.Kind == DoStep {
+				return a, false
+			}
+			waiting = append(waiting, c.ID+" ("+a.Gate.Message+")")
+		}
+	}
+	if len(waiting) > 0 {
+		return Action{Kind: Wait, Phase: Verifying, Gate: GateResult{Gate: "follow-ups", Verdict: provider.Unknown,
+			Reason: "consumers not proven yet", Message: "waiting for proof of " + strings.Join(waiting, ", "),
+			Unblock: "their checks passing after their proof time, or rotor signoff " + r.ID + " CONSUMER --as OWNER --reason TEXT",
+			Until:   until, At: now}}, false
+	}
+	if r.Previous != nil && s.UsageReporter {
+		st := r.step(StepResidualUse, "")
+		if st == nil || st.Status != OK {
+			return r.stepOnce(StepResidualUse, "", Verifying, o, "residual-use", "the previous version is still in use, or its use is unknown"), false
+		}
+	}
+	return Action{}, true
+}
+
+// windowGate passes when the stage may run now: inside its window (if any) and outside
+// freezes. A stage already under way is finished even if its window closed: stopping half
+// way through a cutover is the riskier choice.
+func windowGate(s Spec, stage Stage, now time.Time, underway bool) (Action, bool) {
+	if underway {
+		return Action{}, true
+	}
+	if f, frozen := schedule.ActiveFreeze(s.Freezes, now); frozen {
+		return Action{Kind: Wait, Gate: GateResult{Gate: "freeze", Verdict: provider.Fail, Reason: "freeze: " + f.Reason,
+			Message: fmt.Sprintf("%s is frozen until %s (%s)", stage, f.To.Format(time.RFC3339), f.Reason),
+			Unblock: "wait for the freeze to end", Until: f.To, At: now}}, false
+	}
+	w := s.Windows[stage]
+	if w == nil {
+		return Action{}, true
+	}
+	if _, open := w.OpenAt(now); open {
+		return Action{}, true
+	}
+	op, ok := schedule.NextOpening(*w, s.Freezes, now, now.Add(2*366*24*time.Hour))
+	g := GateResult{Gate: "window", Verdict: provider.Fail, Reason: "outside window " + w.Name,
+		Message: fmt.Sprintf("%s runs only in window %s", stage, w.Name), At: now}
+	if ok {
+		g.Until = op.Start
+		g.Unblock = "run rotor rotate again in the window, from " + op.Start.Format(time.RFC3339)
+	} else {
+		g.Unblock = "window " + w.Name + " does not open within two years: change the inventory"
+	}
+	return Action{Kind: Wait, Gate: g}, false
+}
+
+func phaseOf(r *Run, k StepKind) Phase {
+	switch k {
+	case StepReadiness, StepMint, StepReadAccess:
+		return Preparing
+	case StepEnable:
+		if r.Strategy == "overlap" {
+			return Preparing
+		}
+		return CuttingOver
+	case StepPromote, StepReload, StepCheck:
+		return CuttingOver
+	case StepSignals, StepProof, StepResidualUse:
+		return Verifying
+	case StepRevoke, StepReloadAccepting, StepRecord:
+		return Revoking
+	case StepRollback, StepExceptionExpiry:
+		return RolledBack
+	}
+	return r.Phase
+}
+
+// nextRolledBack: the exception holds until it expires; then rotor tries to re-revoke.
+func nextRolledBack(r *Run, now time.Time, o Options) Action {
+	ex := r.OpenException()
+	if ex == nil {
+		return Action{Kind: Stopped, Gate: GateResult{Gate: "rolled-back", Verdict: provider.Fail, Message: "rolled back with no open exception", At: now}}
+	}
+	if now.Before(ex.Expires) {
+		return Action{Kind: Wait, Phase: RolledBack, Gate: GateResult{Gate: "exception", Verdict: provider.Unknown, Reason: "exception open",
+			Message: fmt.Sprintf("previous version re-enabled for %s until %s (owner %s: %s)", strings.Join(ex.Consumers, ", "), ex.Expires.Format(time.RFC3339), ex.Owner, ex.Reason),
+			Unblock: "fix those consumers; at expiry rotor switches them to the new version and re-revokes if their checks pass", Until: ex.Expires, At: now}}
+	}
+	return r.stepOnce(StepExceptionExpiry, "", RolledBack, o, "exception", "the exception expired and the evidence does not allow re-revoking")
+}

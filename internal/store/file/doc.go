@@ -1,0 +1,44 @@
+// Package file is the `file` store: a credential's versions kept as files in a directory,
+// each encrypted with age (https://age-encryption.org) to the identities allowed to read it.
+//
+// There is no server to ask "may this consumer read the new version?": the answer is whether
+// the consumer's age identity decrypts it. So Read really decrypts with the identity file of
+// the identity it reads as, and a consumer whose recipient was left out gets an error of kind
+// Denied, exactly as a missing policy would at a vault.
+//
+// # Layout
+//
+// For a store configured with `dir: D` and a credential (or `name:`) N:
+//
+//	D/N/                     0700
+//	  index.json             0600  the versions' metadata, never a value
+//	  .lock                  0600  flock(2) target, held around every change of the index
+//	  versions/              0700
+//	    v0007-3f2a9c1b.age   0600  one version's value, age-encrypted to its readers
+//
+// index.json records, per version: its id, sequence number, creation time, stage (pending,
+// current, previous or retired), whether it is enabled or deleted, the idempotency key it was
+// written with, the authority's name for it, its expiry, its keyed fingerprint, and the
+// readers it was encrypted to (identity id and age recipient, both public). It also records
+// pins: consumer → version id. Keeping pins and stages in the one file means every change is a
+// single atomic rename: a reader never sees a pin to a version the index does not have.
+//
+// Version ids look like v0007-3f2a9c1b: a sequence number (so they sort, up to v9999, and say
+// how many rotations the credential has seen) and four random bytes (so a version id from one
+// store directory is never mistaken for another's). They are public: services log them as
+// the "key id" of the value they accepted.
+//
+// # Durability and concurrency
+//
+// Every change takes an exclusive flock on .lock, reads the index, changes it, and writes
+// it back through a temporary file that is synced, renamed over index.json, and followed by a
+// sync of the directory. A crash or a failed write at any point leaves either the old index or
+// the new one, never a mix. Ciphertext is written the same way before the index names it, so
+// the index never points at a half-written file; a ciphertext the index does not name (a Put
+// that crashed between the two writes, a Delete that crashed after marking the version
+// deleted) is removed by the next Put or Delete. Readers take no lock: they read whichever
+// index.json the last rename left.
+//
+// Consumers read with [OpenReader], which honours pins and can list every enabled version
+// (the accepting side of an overlap rotation validates against all of them).
+package file
