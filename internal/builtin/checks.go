@@ -1,14 +1,16 @@
 package builtin
 
 import (
+	checkexec "github.com/rotorhq/rotor/internal/check/exec"
+	checkhttp "github.com/rotorhq/rotor/internal/check/http"
 	"time"
 
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
 var checks = map[string]func() any{
-	"http":           mk[HTTPCheck](),
-	"exec":           mk[ExecCheck](),
+	"http":           mk[checkhttp.Config](),
+	"exec":           mk[checkexec.Config](),
 	"log":            mk[LogCheck](),
 	"tls":            mk[TLSCheck](),
 	"promql":         mk[PromQLCheck](),
@@ -16,27 +18,6 @@ var checks = map[string]func() any{
 	"logsql":         mk[LogsQLCheck](),
 	"loki":           mk[LokiCheck](),
 	"kql":            mk[KQLCheck](),
-}
-
-// HTTPCheck calls a URL and checks the answer.
-type HTTPCheck struct {
-	URL    string     `yaml:"url" rotor:"required"`
-	Method string     `yaml:"method" rotor:"enum=GET|HEAD|POST" doc:"Default GET."`
-	As     string     `yaml:"as" rotor:"ref=identity" doc:"Identity whose credential the request carries."`
-	CAFile string     `yaml:"ca_file"`
-	Expect HTTPExpect `yaml:"expect"`
-}
-
-// HTTPExpect is an HTTP check's pass condition.
-type HTTPExpect struct {
-	Status       int    `yaml:"status" doc:"Default 200."`
-	BodyContains string `yaml:"body_contains"`
-}
-
-// ExecCheck runs a command; exit status 0 (or expect_exit) passes.
-type ExecCheck struct {
-	Command    []string `yaml:"command" rotor:"required"`
-	ExpectExit int      `yaml:"expect_exit"`
 }
 
 // LogCheck counts matching lines of a log by time bin and compares them with thresholds.

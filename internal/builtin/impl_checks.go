@@ -1,4 +1,25 @@
 package builtin
 
+import (
+	checkexec "github.com/rotorhq/rotor/internal/check/exec"
+	checkhttp "github.com/rotorhq/rotor/internal/check/http"
+	"github.com/rotorhq/rotor/internal/provider"
+)
+
 // checkImpls lists the checks that can run.
-var checkImpls = map[string]CheckFactory{}
+var checkImpls = map[string]CheckFactory{
+	"http": func(cfg any, env provider.Env) (provider.Checker, error) {
+		c, err := configAs[checkhttp.Config](provider.KindCheck, "http", cfg)
+		if err != nil {
+			return nil, err
+		}
+		return checkhttp.New(c, env)
+	},
+	"exec": func(cfg any, env provider.Env) (provider.Checker, error) {
+		c, err := configAs[checkexec.Config](provider.KindCheck, "exec", cfg)
+		if err != nil {
+			return nil, err
+		}
+		return checkexec.New(c, env)
+	},
+}

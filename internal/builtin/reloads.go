@@ -1,42 +1,19 @@
 package builtin
 
-import "github.com/rotorhq/rotor/internal/provider"
+import (
+	reloadexec "github.com/rotorhq/rotor/internal/reload/exec"
+	reloadhttp "github.com/rotorhq/rotor/internal/reload/http"
+	"github.com/rotorhq/rotor/internal/reload/signal"
+)
 
 var reloads = map[string]func() any{
-	"exec":               mk[ExecReload](),
-	"signal":             mk[SignalReload](),
-	"http":               mk[HTTPReload](),
+	"exec":               mk[reloadexec.Config](),
+	"signal":             mk[signal.Config](),
+	"http":               mk[reloadhttp.Config](),
 	"nginx":              mk[NginxReload](),
 	"systemd":            mk[SystemdReload](),
 	"kubernetes-rollout": mk[KubernetesRolloutReload](),
 	"manual":             mk[ManualReload](),
-}
-
-// ExecReload runs a command (argv, no shell).
-type ExecReload struct {
-	Command []string          `yaml:"command" rotor:"required" doc:"Program and arguments; no shell is involved."`
-	Dir     string            `yaml:"dir"`
-	Env     map[string]string `yaml:"env" doc:"Extra environment (names of values, never values themselves)."`
-}
-
-func (e *ExecReload) Validate() []provider.FieldError {
-	if len(e.Command) == 0 || e.Command[0] == "" {
-		return []provider.FieldError{{Field: "command", Msg: "needs a program to run"}}
-	}
-	return nil
-}
-
-// SignalReload signals the process whose pid is in a file.
-type SignalReload struct {
-	PIDFile string `yaml:"pid_file" rotor:"required"`
-	Signal  string `yaml:"signal" rotor:"enum=HUP|USR1|USR2|TERM" doc:"Default HUP."`
-}
-
-// HTTPReload calls an admin endpoint.
-type HTTPReload struct {
-	URL          string `yaml:"url" rotor:"required"`
-	Method       string `yaml:"method" rotor:"enum=GET|POST|PUT" doc:"Default POST."`
-	ExpectStatus int    `yaml:"expect_status" doc:"Default 200."`
 }
 
 // NginxReload tests the configuration, then reloads nginx.

@@ -82,6 +82,7 @@ func (g *globals) engine(ctx context.Context, as string) (*engine.Engine, func()
 func newRotate(g *globals) *cobra.Command {
 	var through, as string
 	var wait time.Duration
+	var now bool
 	cmd := &cobra.Command{
 		Use:   "rotate CRED",
 		Short: "Start or resume the rotation of a credential, phase by phase, inside its windows",
@@ -104,7 +105,7 @@ with what would unblock it, and rotate exits 3.`,
 			if _, ok := e.Inv.Credential(a[0]); !ok {
 				return withHint(ExitUsage, fmt.Errorf("no credential %q in %s", a[0], g.inventory), suggestCredential(e.Inv, a[0]))
 			}
-			e.MaxWait = wait
+			e.MaxWait, e.Force = wait, now
 			fmt.Fprintf(g.env.Stderr, "rotate %s (through %s) as %s\n", a[0], st, e.Actor)
 			res, err := e.Rotate(cmd.Context(), a[0], st)
 			if err != nil {
@@ -117,6 +118,7 @@ with what would unblock it, and rotate exits 3.`,
 		},
 	}
 	cmd.Flags().StringVar(&through, "through", "revoke", "stop after this phase: prepare, cutover, verify or revoke")
+	cmd.Flags().BoolVar(&now, "now", false, "start a new run even if the credential is not due (after a leak, or to rehearse)")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait in-process for gates that clear by themselves within this long (a soak, a retry)")
 	actorFlag(cmd, &as)
 	return cmd
@@ -125,6 +127,21 @@ with what would unblock it, and rotate exits 3.`,
 // reportResult prints where a run stopped and maps it to the exit code.
 func (g *globals) reportResult(res engine.Result) error {
 	r := res.Run
+	if res.NotDue != nil {
+		if g.output == "json" {
+			return writeJSON(g.env.Stdout, map[string]any{"not_due": res.NotDue, "last_run": r.ID})
+		}
+		due := ""
+		if res.NotDue.Due != nil {
+			due = ", due " + res.NotDue.Due.Format(time.RFC3339)
+		}
+		fmt.Fprintf(g.env.Stdout, "%s is not due (%s%s)\n", res.NotDue.Credential, res.NotDue.DueReason, due)
+		if r.ID != "" {
+			fmt.Fprintf(g.env.Stdout, "run %s: %s (the last run)\n", r.ID, r.Phase)
+		}
+		fmt.Fprintln(g.env.Stdout, "nothing started; rotor rotate --now starts a run anyway")
+		return nil
+	}
 	if g.output == "json" {
 		if err := writeJSON(g.env.Stdout, map[string]any{"run": r, "next": actionJSON(res.Action)}); err != nil {
 			return err

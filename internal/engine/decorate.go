@@ -33,3 +33,30 @@ func (t timeoutChecker) Check(ctx context.Context, req provider.CheckRequest) (p
 	}
 	return res, err
 }
+
+// defaultReloadTimeout bounds a reload that names no timeout (the inventory's default).
+const defaultReloadTimeout = 2 * time.Minute
+
+type timeoutReloader struct {
+	provider.Reloader
+	d time.Duration
+}
+
+// withReloadTimeout gives a reload the context deadline of its block's `timeout`. A reload
+// that times out is retryable: the consumer may have reloaded, and reloading again is safe.
+func withReloadTimeout(r provider.Reloader, d time.Duration) provider.Reloader {
+	if d <= 0 {
+		d = defaultReloadTimeout
+	}
+	return timeoutReloader{r, d}
+}
+
+func (t timeoutReloader) Reload(ctx context.Context, req provider.ReloadRequest) (provider.ReloadResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	resp, err := t.Reloader.Reload(ctx, req)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return resp, provider.Errorf(provider.Retryable, "reload", "no answer within %s: %v", t.d, err)
+	}
+	return resp, err
+}

@@ -182,7 +182,11 @@ func (rs *runState) do(ctx context.Context, a rotation.Action) error {
 	}
 	en := rs.entry(kind, string(a.Step), a.Consumer, line)
 	en.Verdict = verdict
-	en.Data, _ = journal.MarshalData(map[string]any{"attempt": after.Attempt, "data": after.Data})
+	data := map[string]any{"attempt": after.Attempt}
+	if len(after.Data) > 0 {
+		data["data"] = after.Data
+	}
+	en.Data, _ = journal.MarshalData(data)
 	entries := append(extra, en)
 	if rs.run.Halt != nil {
 		h := rs.entry(journal.KindNote, string(a.Step), a.Consumer, "halted in a safe state: "+rs.run.Halt.Next)

@@ -22,6 +22,7 @@ import (
 	"github.com/rotorhq/rotor/internal/builtin"
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/journal"
+	"github.com/rotorhq/rotor/internal/plan"
 	"github.com/rotorhq/rotor/internal/rotation"
 	"github.com/rotorhq/rotor/internal/secret"
 	"github.com/rotorhq/rotor/internal/state"
@@ -48,6 +49,10 @@ type Engine struct {
 	// MaxWait lets a rotate wait in-process for a gate that clears by itself soon (a short
 	// soak, a retry backoff) instead of returning "blocked".
 	MaxWait time.Duration
+	// Force starts a new run even when the credential is not due (rotate --now: after a
+	// leak, or to rehearse). Without it, rotate resumes a run in progress or starts one only
+	// when the plan says the credential is due.
+	Force bool
 	// CrashAt, for tests only, kills the process with SIGKILL at the named durable step
 	// boundary (see crashPoint); "list" prints every boundary passed instead.
 	CrashAt string
@@ -57,11 +62,47 @@ type Engine struct {
 type Result struct {
 	Run    rotation.Run
 	Action rotation.Action
+	// NotDue is set when rotate found no run in progress and the credential is not due:
+	// nothing was started (Run is the last finished run, if any).
+	NotDue *plan.Entry
 }
 
 // Blocked reports whether the run stopped at a gate (exit 3).
 func (r Result) Blocked() bool {
 	return r.Action.Kind == rotation.Wait || r.Action.Kind == rotation.Stopped
+}
+
+// notDueError: no run is in progress and the credential is not due.
+type notDueError struct{ entry plan.Entry }
+
+func (e *notDueError) Error() string {
+	return e.entry.Credential + " is not due: " + e.entry.DueReason
+}
+
+// dueEntry is the credential's plan line now, from its recorded state.
+func (e *Engine) dueEntry(ctx context.Context, c *inventory.Credential) (plan.Entry, error) {
+	cs, err := e.State.CredentialState(ctx, c.ID)
+	known := err == nil
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return plan.Entry{}, err
+	}
+	h := plan.History{LastRotated: cs.LastRotated, Expires: cs.Expires, Version: cs.CurrentVersion}
+	return plan.For(e.Inv, c, h, known, e.now()), nil
+}
+
+// notDue answers a rotate that had nothing to start, with the credential's last run.
+func (e *Engine) notDue(ctx context.Context, c *inventory.Credential, entry plan.Entry) (Result, error) {
+	res := Result{Action: rotation.Action{Kind: rotation.Finished}, NotDue: &entry}
+	runs, err := e.State.Runs(ctx, state.RunFilter{Credential: c.ID, Limit: 1})
+	if err != nil {
+		return res, err
+	}
+	if len(runs) > 0 {
+		if err := json.Unmarshal(runs[0].Data, &res.Run); err != nil {
+			return res, fmt.Errorf("run %s does not decode: %v", runs[0].ID, err)
+		}
+	}
+	return res, nil
 }
 
 // ErrLocked is returned when another rotor holds the credential's lock.
@@ -75,6 +116,10 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 		return Result{}, fmt.Errorf("no credential %q in the inventory", credential)
 	}
 	rec, unlock, err := e.lockAndLoad(ctx, c, true)
+	var nd *notDueError
+	if errors.As(err, &nd) {
+		return e.notDue(ctx, c, nd.entry)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -95,7 +140,8 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 // lockAndLoad takes the credential's lock and returns its active run, creating one when
 // create is set and none exists.
 func (e *Engine) lockAndLoad(ctx context.Context, c *inventory.Credential, create bool) (state.RunRecord, func(), error) {
-	holder := state.LockHolder{Host: e.Host, PID: e.PID, RunID: "", Since: e.now()}
+	// The run may not exist yet: the holder names the operation until it does.
+	holder := state.LockHolder{Host: e.Host, PID: e.PID, RunID: "rotate", Since: e.now()}
 	if err := e.lock(ctx, c.ID, holder); err != nil {
 		return state.RunRecord{}, nil, err
 	}
@@ -107,6 +153,17 @@ func (e *Engine) lockAndLoad(ctx context.Context, c *inventory.Credential, creat
 	case !errors.Is(err, state.ErrNotFound) || !create:
 		unlock()
 		return state.RunRecord{}, nil, err
+	}
+	if !e.Force {
+		// Start a run only when the credential is due: a rotate repeated after a crash that
+		// came just after a run finished must not mint a second value.
+		if entry, err := e.dueEntry(ctx, c); err != nil || entry.Status == plan.StatusOK {
+			unlock()
+			if err == nil {
+				err = &notDueError{entry}
+			}
+			return state.RunRecord{}, nil, err
+		}
 	}
 	rec, err = e.startRun(ctx, c)
 	if err != nil {

@@ -65,7 +65,7 @@ func (e *Engine) build(c *inventory.Credential) *providers {
 				p.missing = append(p.missing, "consumer "+k.ID+" reload: "+err.Error())
 				continue
 			}
-			p.reloads[k.ID] = r
+			p.reloads[k.ID] = withReloadTimeout(r, k.Reload.Timeout.Duration)
 		}
 	}
 	return p

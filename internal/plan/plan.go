@@ -118,6 +118,12 @@ func (p *planner) anytime(from time.Time) schedule.Opening {
 	return op
 }
 
+// For computes the plan entry of one credential, as Plan would.
+func For(inv *inventory.Inventory, c *inventory.Credential, h History, known bool, at time.Time) Entry {
+	p := planner{inv: inv, freezes: inv.ScheduleFreezes(), at: at, memo: map[memoKey]memoVal{}}
+	return p.entry(c, h, known)
+}
+
 func (p *planner) entry(c *inventory.Credential, h History, known bool) Entry {
 	e := Entry{Credential: c.ID, Owner: c.Owner, Critical: c.Critical, Window: c.Windows.Cutover, Notes: []string{}}
 	if known && !h.LastRotated.IsZero() {

@@ -1,7 +1,12 @@
 // Command keyclient is a test client for rotor's end-to-end tests: it reads its API key from
 // rotor's file store once, at start (honouring a rollback pin for its consumer name), and
-// calls keysvc with it — once (a job run: exit 0 on success) or in a loop (a long-running
-// client that keeps the key it started with, like the consumer nobody declared).
+// calls keysvc with it — once (a job run, or a check: exit 0 on success) or in a loop (a
+// long-running client that keeps the key it started with, like the consumer nobody declared).
+//
+// As a check (-expect-current), it also fails unless the version it read is the one rotor
+// names in ROTOR_VERSION: the consumer must be on the version the run expects, not merely on
+// some version that still works. Without -url it only reads: "can this identity read the
+// version it should use?".
 package main
 
 import (
@@ -19,32 +24,41 @@ func main() {
 	name := flag.String("name", "", "credential name in the store")
 	ident := flag.String("identity", "", "age identity file")
 	consumer := flag.String("consumer", "", "consumer name (for rollback pins)")
-	url := flag.String("url", "", "keysvc /data URL, or @FILE holding host:port")
+	url := flag.String("url", "", "keysvc /data URL, or @FILE holding host:port; empty: only read the key")
 	client := flag.String("client", "keyclient", "X-Client header")
 	every := flag.Duration("every", 0, "call repeatedly at this interval until killed")
+	wait := flag.Duration("wait", 0, "as a single call: retry until accepted for at most this long (a service reloading asynchronously)")
+	expectCurrent := flag.Bool("expect-current", false, "fail unless the key read is the version in $ROTOR_VERSION")
 	flag.Parse()
 
 	r, err := file.OpenReader(*dir, *name, *ident)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "keyclient:", err)
-		os.Exit(2)
+		fail(2, err)
 	}
 	id, v, err := r.ForConsumer(*consumer)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "keyclient:", err)
-		os.Exit(2)
+		fail(2, err)
+	}
+	if want := os.Getenv("ROTOR_VERSION"); *expectCurrent && id != want {
+		fail(1, fmt.Errorf("read version %s, rotor expects %s", id, want))
+	}
+	if *url == "" {
+		fmt.Printf("keyclient %s: read key %s\n", *client, id)
+		return
 	}
 	target := *url
-	if len(target) > 0 && target[0] == '@' {
+	if target[0] == '@' {
 		b, err := os.ReadFile(target[1:])
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "keyclient:", err)
-			os.Exit(2)
+			fail(2, err)
 		}
 		target = "http://" + string(b) + "/data"
 	}
 	call := func() bool {
-		req, _ := http.NewRequest("GET", target, nil)
+		req, err := http.NewRequest("GET", target, nil)
+		if err != nil {
+			fail(2, err)
+		}
 		b := v.Reveal()
 		req.Header.Set("Authorization", "Bearer "+string(b))
 		clear(b)
@@ -59,8 +73,12 @@ func main() {
 		return resp.StatusCode == 200
 	}
 	if *every == 0 {
-		if !call() {
-			os.Exit(1)
+		deadline := time.Now().Add(*wait)
+		for !call() {
+			if time.Now().After(deadline) {
+				os.Exit(1)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 		return
 	}
@@ -68,4 +86,9 @@ func main() {
 		call()
 		time.Sleep(*every)
 	}
+}
+
+func fail(code int, err error) {
+	fmt.Fprintln(os.Stderr, "keyclient:", err)
+	os.Exit(code)
 }

@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+var crashPointLine = regexp.MustCompile(`crash-point (\S+)`)
+
+// TestCrashAtEveryBoundary kills a real rotor process with SIGKILL at every durable step
+// boundary of a rotation (the engine lists them under ROTOR_TEST_CRASH_AT=list), then resumes
+// it with a plain `rotor rotate`. Each crash runs on its own copy of a platform whose first
+// rotation is done, so every run has a previous version to revoke. After the resume: the run
+// is done, exactly one version was minted by it, the previous version is disabled only after
+// every check passed, and the journal chain verifies.
+func TestCrashAtEveryBoundary(t *testing.T) {
+	base := newPlatform(t, platformOpts{})
+	wantCode(t, base.rotor(t, "rotate", credential, "--as", "alice"), 0, "first rotation")
+
+	list := base.copyTo(t, filepath.Join(t.TempDir(), "list"))
+	r := list.rotorEnv(t, []string{"ROTOR_TEST_CRASH_AT=list"}, "rotate", credential, "--now", "--as", "alice")
+	wantCode(t, r, 0, "listing crash points")
+	var points []string
+	// Progress lines share stderr, and a step's line is still open at its effect boundary.
+	for _, m := range crashPointLine.FindAllStringSubmatch(r.stderr, -1) {
+		points = append(points, m[1])
+	}
+	// run-created, then intent/effect/outcome of: readiness, mint, enable, read-access,
+	// promote, reload:api, check:api, check:ops, revoke, reload-accepting:api, record.
+	if len(points) < 34 {
+		t.Fatalf("only %d crash points listed:\n%s", len(points), strings.Join(points, "\n"))
+	}
+	t.Logf("%d crash points", len(points))
+
+	for i, point := range points {
+		t.Run(fmt.Sprintf("%02d-%s", i, strings.ReplaceAll(point, ":", "_")), func(t *testing.T) {
+			p := base.copyTo(t, filepath.Join(t.TempDir(), "p"))
+			before := len(p.index(t).Versions)
+			r := p.rotorEnv(t, []string{"ROTOR_TEST_CRASH_AT=" + point}, "rotate", credential, "--now", "--as", "alice")
+			if !r.killed {
+				t.Fatalf("rotor was not killed at %s:\n%s", point, r)
+			}
+			r = p.rotor(t, "rotate", credential, "--as", "alice")
+			wantCode(t, r, 0, "resume after a crash at "+point)
+			run := runOf(t, r) // after a crash once the run was done: "not due", and the last run
+			if r2 := p.rotor(t, "rotate", credential, "--as", "alice"); r2.code != 0 || !strings.Contains(r2.stdout, "is not due") {
+				t.Fatalf("a finished run must not be followed by a new one when nothing is due:\n%s", r2)
+			}
+			st := p.status(t, run)
+			if st.Run.Phase != "done" {
+				t.Fatalf("phase %s after resume", st.Run.Phase)
+			}
+			ix := p.index(t)
+			if got := len(ix.Versions) - before; got != 1 {
+				t.Fatalf("%d versions minted by one run, want exactly 1: %+v", got, ix.Versions)
+			}
+			minted := 0
+			for _, v := range ix.Versions {
+				if v.Key == run {
+					minted++
+				}
+			}
+			if minted != 1 {
+				t.Fatalf("%d versions carry the run's idempotency key, want 1", minted)
+			}
+			if enabled(ix, st.Run.Previous.ID) || !enabled(ix, st.Run.New.ID) {
+				t.Fatalf("after the run only the new version may be enabled: %+v", ix)
+			}
+			assertRevokeAfterGates(t, p, run)
+			wantCode(t, p.rotor(t, "journal", "verify", run), 0, "journal verify")
+		})
+	}
+}
+
+// assertRevokeAfterGates reads the journal: the revoke step may start only after every check
+// step has passed, and it must have started exactly once per attempt recorded.
+func assertRevokeAfterGates(t *testing.T, p *platform, run string) {
+	t.Helper()
+	r := p.rotor(t, "journal", run, "--format", "json")
+	wantCode(t, r, 0, "journal json")
+	var tk struct {
+		Entries []struct {
+			Seq      int    `json:"seq"`
+			Kind     string `json:"kind"`
+			Step     string `json:"step"`
+			Consumer string `json:"consumer"`
+			Verdict  string `json:"verdict"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &tk); err != nil {
+		t.Fatalf("journal json: %v", err)
+	}
+	passed := map[string]bool{}
+	revoked := false
+	for _, e := range tk.Entries {
+		name := e.Step
+		if e.Consumer != "" {
+			name += ":" + e.Consumer
+		}
+		switch {
+		case e.Kind == "step-done" && e.Verdict == "pass":
+			passed[name] = true
+		case e.Kind == "step-started" && e.Step == "revoke":
+			for _, need := range []string{"readiness", "read-access", "promote", "check:api", "check:ops"} {
+				if !passed[need] {
+					t.Fatalf("revoke started (entry %d) before %s passed", e.Seq, need)
+				}
+			}
+			revoked = true
+		}
+	}
+	if !revoked {
+		t.Fatal("the journal has no revoke")
+	}
+	if !slices.ContainsFunc(tk.Entries, func(e struct {
+		Seq      int    `json:"seq"`
+		Kind     string `json:"kind"`
+		Step     string `json:"step"`
+		Consumer string `json:"consumer"`
+		Verdict  string `json:"verdict"`
+	}) bool {
+		return e.Kind == "step-done" && e.Step == "record"
+	}) {
+		t.Fatal("the journal has no record step")
+	}
+}
