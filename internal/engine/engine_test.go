@@ -1,0 +1,280 @@
+package engine_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/rotorhq/rotor/internal/builtin"
+	"github.com/rotorhq/rotor/internal/engine"
+	"github.com/rotorhq/rotor/internal/inventory"
+	"github.com/rotorhq/rotor/internal/journal"
+	"github.com/rotorhq/rotor/internal/rotation"
+	"github.com/rotorhq/rotor/internal/secret"
+	"github.com/rotorhq/rotor/internal/state"
+	"github.com/rotorhq/rotor/internal/state/sqlite"
+)
+
+// The engine tests run real rotations in-process: the real file store (age-encrypted files),
+// the generated authority, an http reload against a real HTTP server on 127.0.0.1 whose answer
+// the test controls (the consumer's admin endpoint), and the state in a real SQLite file. Only
+// time is fake: the engine's clock and sleep move a shared instant, so backoffs and soaks take
+// no wall time.
+
+// fixture is one platform: an inventory in a temp folder, a state database, a reload server.
+type fixture struct {
+	t      *testing.T
+	dir    string
+	inv    *inventory.Inventory
+	db     *sqlite.DB
+	fp     *secret.Fingerprinter
+	mu     sync.Mutex
+	now    time.Time
+	status atomic.Int32 // what the reload endpoint answers
+	calls  atomic.Int32
+}
+
+func newFixture(t *testing.T, extra string, top ...string) *fixture {
+	t.Helper()
+	f := &fixture{t: t, dir: t.TempDir(), now: time.Date(2026, 3, 10, 14, 0, 0, 0, time.UTC)}
+	f.status.Store(200)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.calls.Add(1)
+		w.WriteHeader(int(f.status.Load()))
+	}))
+	t.Cleanup(srv.Close)
+	inv := filepath.Join(f.dir, "inventory")
+	rec := map[string]string{}
+	for _, id := range []string{"rotor", "api"} {
+		k, err := age.GenerateX25519Identity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(inv, "keys"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(inv, "keys", id+".key"), []byte(k.String()+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		rec[id] = k.Recipient().String()
+	}
+	yaml := fmt.Sprintf(`identities:
+  rotor: {type: age, recipient: %s, identity_file: keys/rotor.key}
+  api: {type: age, recipient: %s, identity_file: keys/api.key}
+checks:
+  api-ok: {type: exec, command: ["true"]}
+credentials:
+  api-key:
+    owner: team-a
+    store: {type: file, dir: ../store, identity: rotor}
+    authority: {type: generated, strategy: overlap}
+    rotate: {every: 30d}
+%s    consumers:
+      api:
+        kind: service
+        identity: api
+        reads: at-start
+        accepts: true
+        reload: {type: http, url: %q}
+        checks: [api-ok]
+teams:
+  team-a: {contact: a@example.test}
+%s`, rec["rotor"], rec["api"], extra, srv.URL+"/admin/reload", strings.Join(top, ""))
+	if err := os.WriteFile(filepath.Join(inv, "rotor.yaml"), []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	f.inv, err = inventory.Load(inv, inventory.Options{Catalog: builtin.New(), Now: f.now})
+	if err != nil {
+		t.Fatalf("inventory: %v", err)
+	}
+	f.db, err = sqlite.Open(context.Background(), filepath.Join(f.dir, "rotor.db"), sqlite.Options{Clock: f.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.db.Close() })
+	f.fp, _, err = secret.LoadOrCreateKey(filepath.Join(f.dir, "rotor.key"), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) clock() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fixture) advance(d time.Duration) {
+	f.mu.Lock()
+	f.now = f.now.Add(d)
+	f.mu.Unlock()
+}
+
+// engine is a fresh engine per invocation, as each `rotor` command is.
+func (f *fixture) engine(actor string) *engine.Engine {
+	e := &engine.Engine{Inv: f.inv, Catalog: builtin.New(), State: f.db, Fingerprinter: f.fp, Clock: f.clock,
+		Sleep:   func(ctx context.Context, d time.Duration) error { f.advance(d); return nil },
+		BaseDir: filepath.Join(f.dir, "inventory"), Actor: actor, MaxWait: time.Hour, Force: true}
+	e.Defaults()
+	return e
+}
+
+func (f *fixture) rotate(actor string) engine.Result {
+	f.t.Helper()
+	res, err := f.engine(actor).Rotate(context.Background(), "api-key", rotation.StageRevoke)
+	if err != nil {
+		f.t.Fatalf("rotate: %v", err)
+	}
+	return res
+}
+
+// journalOf decodes a run's journal and checks its chain.
+func (f *fixture) journalOf(run string) []journal.Entry {
+	f.t.Helper()
+	tk, err := f.engine("auditor").Ticket(context.Background(), run)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if !tk.Verified {
+		f.t.Fatalf("journal of %s does not verify: %s", run, tk.VerifyProblem)
+	}
+	return tk.Entries
+}
+
+func count(entries []journal.Entry, kind journal.Kind, step string) int {
+	n := 0
+	for _, e := range entries {
+		if e.Kind == kind && e.Step == step {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRetryableFailureHaltsSafely: a reload endpoint answering 503 is retried by policy with
+// backoff (persisted attempt counts), then the run halts in a safe state — the previous value
+// still valid, nothing revoked — saying what to do; once the endpoint recovers, the next
+// rotate resumes the halted step and finishes.
+func TestRetryableFailureHaltsSafely(t *testing.T) {
+	f := newFixture(t, "")
+	if res := f.rotate("alice"); res.Run.Phase != rotation.Done {
+		t.Fatalf("first rotation: %s %+v", res.Run.Phase, res.Action.Gate)
+	}
+	f.status.Store(503)
+	f.calls.Store(0)
+	start := f.clock()
+	res := f.rotate("alice")
+	r := res.Run
+	if r.Phase != rotation.Halted || r.Halt == nil || res.Action.Kind != rotation.Stopped {
+		t.Fatalf("want halted, got %s %+v", r.Phase, res.Action)
+	}
+	if got := f.calls.Load(); got != rotation.MaxAttempts {
+		t.Errorf("reload called %d times, want %d (MaxAttempts)", got, rotation.MaxAttempts)
+	}
+	if st := r.Step(rotation.StepReload, "api"); st.Attempt != rotation.MaxAttempts || st.Status != rotation.Failed {
+		t.Errorf("reload step %+v", st)
+	}
+	var backoff time.Duration
+	for n := 1; n < rotation.MaxAttempts; n++ {
+		backoff += rotation.Backoff(n)
+	}
+	if waited := f.clock().Sub(start); waited < backoff {
+		t.Errorf("waited %s in all, want at least the backoffs %s", waited, backoff)
+	}
+	if !strings.Contains(r.Halt.Next, "previous value is still valid") || !strings.Contains(r.Halt.Reason, "503") {
+		t.Errorf("halt %+v", r.Halt)
+	}
+	if r.Step(rotation.StepRevoke, "").Kind != "" {
+		t.Fatal("a halted run revoked")
+	}
+	if got := count(f.journalOf(r.ID), journal.KindStepStarted, "reload"); got != rotation.MaxAttempts {
+		t.Errorf("journal has %d reload attempts, want %d", got, rotation.MaxAttempts)
+	}
+
+	f.status.Store(200)
+	res = f.rotate("alice")
+	if res.Run.ID != r.ID || res.Run.Phase != rotation.Done {
+		t.Fatalf("resume: run %s phase %s %+v", res.Run.ID, res.Run.Phase, res.Action.Gate)
+	}
+	if st := res.Run.Step(rotation.StepReload, "api"); st.Status != rotation.OK || st.Attempt != 1 {
+		t.Errorf("after resume the reload step is %+v (attempts restart after a halt)", st)
+	}
+}
+
+// TestDeniedHaltsAtOnce: permission denied is not retried.
+func TestDeniedHaltsAtOnce(t *testing.T) {
+	f := newFixture(t, "")
+	f.rotate("alice")
+	f.status.Store(403)
+	f.calls.Store(0)
+	res := f.rotate("alice")
+	if res.Run.Phase != rotation.Halted || res.Run.Halt.Kind != "denied" {
+		t.Fatalf("want halted (denied), got %s %+v", res.Run.Phase, res.Run.Halt)
+	}
+	if got := f.calls.Load(); got != 1 {
+		t.Errorf("a denied reload was called %d times", got)
+	}
+	if !strings.Contains(res.Run.Halt.Next, "Grant the permission") {
+		t.Errorf("halt advice %q", res.Run.Halt.Next)
+	}
+}
+
+// TestUnknownRunAndLock: a run id that does not exist is a clear error and changes nothing;
+// a second rotor on the same credential is refused while the first holds the lock.
+func TestUnknownRunAndLock(t *testing.T) {
+	f := newFixture(t, "")
+	_, err := f.engine("bob").Decide(context.Background(), "r20990101T000000-000000", true, "")
+	if err == nil || !strings.Contains(err.Error(), "no such run") {
+		t.Fatalf("Decide on an unknown run: %v", err)
+	}
+	runs, err := f.db.Runs(context.Background(), state.RunFilter{})
+	if err != nil || len(runs) != 0 {
+		t.Fatalf("runs after a refused decision: %v %v", runs, err)
+	}
+
+	other := state.LockHolder{Host: "another-host", PID: 4242, RunID: "rotate", Since: f.clock()}
+	if err := f.db.Lock(context.Background(), "api-key", other); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.engine("alice").Rotate(context.Background(), "api-key", rotation.StageRevoke)
+	if err == nil || !strings.Contains(err.Error(), "another-host") {
+		t.Fatalf("rotate under another rotor's lock: %v", err)
+	}
+	if runs, _ := f.db.Runs(context.Background(), state.RunFilter{}); len(runs) != 0 {
+		t.Fatalf("a refused rotate created %d runs", len(runs))
+	}
+}
+
+// TestWindowBlocksOutsideAndFinishesInside: outside its cutover window a run prepares and
+// stops with the next opening (exit 3, nothing cut over); inside the window it goes on.
+func TestWindowBlocksOutsideAndFinishesInside(t *testing.T) {
+	f := newFixture(t, "    windows: {cutover: nightly}\n",
+		"windows:\n  nightly: {cron: \"0 22 * * *\", duration: 2h, timezone: UTC}\n")
+	res := f.rotate("alice")
+	if !res.Blocked() || res.Action.Gate.Gate != "window" || res.Run.Phase != rotation.Prepared {
+		t.Fatalf("want blocked at window after prepare, got %s %+v", res.Run.Phase, res.Action.Gate)
+	}
+	if want := time.Date(2026, 3, 10, 22, 0, 0, 0, time.UTC); !res.Action.Gate.Until.Equal(want) {
+		t.Errorf("until %s, want %s", res.Action.Gate.Until, want)
+	}
+	if res.Run.Step(rotation.StepPromote, "").Kind != "" {
+		t.Fatal("promoted outside the window")
+	}
+	f.advance(8 * time.Hour)
+	if res = f.rotate("alice"); res.Run.Phase != rotation.Done {
+		t.Fatalf("inside the window: %s %+v", res.Run.Phase, res.Action.Gate)
+	}
+}
