@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/rotorhq/rotor/internal/plan"
+	"github.com/rotorhq/rotor/internal/rotation"
 	"github.com/rotorhq/rotor/internal/schedule"
 	"github.com/rotorhq/rotor/internal/state"
 	"github.com/rotorhq/rotor/internal/state/sqlite"
@@ -130,6 +132,28 @@ func (g *globals) history(ctx context.Context) (map[string]plan.History, string,
 	h := make(map[string]plan.History, len(states))
 	for _, s := range states {
 		h[s.ID] = plan.History{LastRotated: s.LastRotated, Expires: s.Expires, Version: s.CurrentVersion}
+	}
+	recs, err := db.Runs(ctx, state.RunFilter{Phases: rotation.ActivePhases()})
+	if err != nil {
+		return nil, "", err
+	}
+	for _, rec := range recs {
+		var r rotation.Run
+		if err := json.Unmarshal(rec.Data, &r); err != nil {
+			return nil, "", fmt.Errorf("run %s does not decode: %v", rec.ID, err)
+		}
+		hi := h[r.Credential]
+		if hi.Run != nil {
+			continue // newest first: one run in progress per credential
+		}
+		pr := &plan.Run{ID: r.ID, Phase: string(r.Phase)}
+		for _, x := range r.Exceptions {
+			if x.State != "closed" {
+				pr.Exceptions = append(pr.Exceptions, plan.Exception{Consumers: x.Consumers, Owner: x.Owner, Expires: x.Expires, State: x.State})
+			}
+		}
+		hi.Run = pr
+		h[r.Credential] = hi
 	}
 	return h, fmt.Sprintf("%s (%d credentials)", loc.Path, len(states)), nil
 }

@@ -210,9 +210,7 @@ func (e *Engine) activeRun(ctx context.Context, cred string) (state.RunRecord, e
 	return runs[0], nil
 }
 
-var activePhases = []string{string(rotation.Planned), string(rotation.Preparing), string(rotation.Prepared),
-	string(rotation.CuttingOver), string(rotation.Verifying), string(rotation.AwaitingApproval),
-	string(rotation.Revoking), string(rotation.Halted), string(rotation.RolledBack)}
+var activePhases = rotation.ActivePhases()
 
 func (e *Engine) startRun(ctx context.Context, c *inventory.Credential) (state.RunRecord, error) {
 	now := e.now()

@@ -8,6 +8,7 @@ package plan
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rotorhq/rotor/internal/inventory"
@@ -19,7 +20,27 @@ type History struct {
 	LastRotated time.Time // zero: never rotated by rotor
 	Expires     time.Time // zero: unknown or does not expire
 	Version     string
+	Run         *Run // the run in progress, if any
 }
+
+// Run is a run in progress, as plan shows it.
+type Run struct {
+	ID         string      `json:"id"`
+	Phase      string      `json:"phase"`
+	Exceptions []Exception `json:"exceptions,omitempty"`
+}
+
+// Exception is a bounded rollback that is not closed: plan flags it once it has expired, so
+// that no exception stays open silently.
+type Exception struct {
+	Consumers []string  `json:"consumers"`
+	Owner     string    `json:"owner"`
+	Expires   time.Time `json:"expires"`
+	State     string    `json:"state"` // open, overdue
+}
+
+// StatusExceptionOverdue is the status of a credential with an exception past its expiry.
+const StatusExceptionOverdue = "exception overdue"
 
 // Status values. Blocked statuses carry their reason after a colon.
 const (
@@ -41,6 +62,7 @@ type Entry struct {
 	Opening     *Interval  `json:"opening"`
 	Status      string     `json:"status"`
 	Notes       []string   `json:"notes"`
+	Run         *Run       `json:"run,omitempty"` // the run in progress
 }
 
 // Interval is a planned opening.
@@ -125,6 +147,27 @@ func For(inv *inventory.Inventory, c *inventory.Credential, h History, known boo
 }
 
 func (p *planner) entry(c *inventory.Credential, h History, known bool) Entry {
+	e := p.schedule(c, h, known)
+	if h.Run == nil {
+		return e
+	}
+	e.Run = h.Run
+	e.Notes = append(e.Notes, "run "+h.Run.ID+" in progress: "+h.Run.Phase)
+	for _, x := range h.Run.Exceptions {
+		who := strings.Join(x.Consumers, ", ")
+		if x.State == "overdue" || !p.at.Before(x.Expires) {
+			e.Status = StatusExceptionOverdue
+			e.Notes = append(e.Notes, fmt.Sprintf("exception for %s (owner %s) expired at %s and is still open: run rotor rotate to re-revoke, or fix the consumers",
+				who, x.Owner, x.Expires.Format(time.RFC3339)))
+			continue
+		}
+		e.Notes = append(e.Notes, fmt.Sprintf("exception for %s (owner %s) open until %s", who, x.Owner, x.Expires.Format(time.RFC3339)))
+	}
+	return e
+}
+
+// schedule is the credential's line from its policy, history, windows and freezes.
+func (p *planner) schedule(c *inventory.Credential, h History, known bool) Entry {
 	e := Entry{Credential: c.ID, Owner: c.Owner, Critical: c.Critical, Window: c.Windows.Cutover, Notes: []string{}}
 	if known && !h.LastRotated.IsZero() {
 		e.LastRotated = ptr(h.LastRotated)

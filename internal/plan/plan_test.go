@@ -165,3 +165,33 @@ func TestExpired(t *testing.T) {
 		t.Errorf("status %q notes %q", e.Status, e.Notes)
 	}
 }
+
+// An exception past its expiry is flagged in the plan, never left silently open; one still
+// within its time is shown as a note.
+func TestExceptionOverdueIsFlagged(t *testing.T) {
+	i := load(t)
+	at := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
+	run := func(expires time.Time, state string) map[string]plan.History {
+		return map[string]plan.History{"pw": {LastRotated: at.Add(-24 * time.Hour), Run: &plan.Run{ID: "r1", Phase: "rolled-back",
+			Exceptions: []plan.Exception{{Consumers: []string{"api"}, Owner: "bob", Expires: expires, State: state}}}}}
+	}
+	entry := func(h map[string]plan.History) plan.Entry {
+		for _, e := range plan.Plan(i, h, at) {
+			if e.Credential == "pw" {
+				return e
+			}
+		}
+		t.Fatal("no entry for pw")
+		return plan.Entry{}
+	}
+	open := entry(run(at.Add(time.Hour), "open"))
+	if open.Status != plan.StatusOK || open.Run == nil || !strings.Contains(strings.Join(open.Notes, "\n"), "open until") {
+		t.Errorf("open exception: status %q notes %q", open.Status, open.Notes)
+	}
+	for _, h := range []map[string]plan.History{run(at.Add(-time.Minute), "open"), run(at.Add(time.Hour), "overdue")} {
+		e := entry(h)
+		if e.Status != plan.StatusExceptionOverdue || !strings.Contains(strings.Join(e.Notes, "\n"), "still open") {
+			t.Errorf("expired exception: status %q notes %q", e.Status, e.Notes)
+		}
+	}
+}

@@ -35,6 +35,12 @@ const (
 // Terminal reports whether a run in this phase is over.
 func (p Phase) Terminal() bool { return p == Done }
 
+// ActivePhases are the phases of a run that is not over, as strings for state queries.
+func ActivePhases() []string {
+	return []string{string(Planned), string(Preparing), string(Prepared), string(CuttingOver), string(Verifying),
+		string(AwaitingApproval), string(Revoking), string(Halted), string(RolledBack)}
+}
+
 // Stage is the user-facing phase group of --through: prepare, cutover, verify, revoke.
 type Stage string
 
