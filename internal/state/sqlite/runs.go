@@ -188,7 +188,7 @@ func (db *DB) UpdateRun(ctx context.Context, r state.RunRecord, entries []state.
 	case cred != r.Credential:
 		err = fmt.Errorf("run %q rotates credential %q, not %q: a run's credential cannot change: %w", r.ID, cred, r.Credential, state.ErrInvalid)
 		return state.RunRecord{}, err
-	case false && rev != r.Revision:
+	case rev != r.Revision:
 		err = fmt.Errorf("run %q: wrote with revision %d, stored is revision %d; nothing written: %w", r.ID, r.Revision, rev, state.ErrConflict)
 		return state.RunRecord{}, err
 	}

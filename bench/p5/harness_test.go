@@ -1,0 +1,576 @@
+package p5
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/rotorhq/rotor/internal/builtin"
+	"github.com/rotorhq/rotor/internal/engine"
+	"github.com/rotorhq/rotor/internal/inventory"
+	"github.com/rotorhq/rotor/internal/journal"
+	"github.com/rotorhq/rotor/internal/provider"
+	"github.com/rotorhq/rotor/internal/rotation"
+	"github.com/rotorhq/rotor/internal/secret"
+	"github.com/rotorhq/rotor/internal/state"
+	"github.com/rotorhq/rotor/internal/state/sqlite"
+)
+
+// consumers of every benchmark credential: three services that read the value with their own
+// age identity, are reloaded through their admin endpoint and proven by a health check; the
+// first one validates callers' keys (accepts), so a rotation with a previous version reloads
+// it again after the revoke.
+var consumers = []string{"search-service", "storefront", "billing-worker"}
+
+// fixture is an inventory of n credentials on the file store and the generated authority,
+// the real engine over a SQLite state file, and the baseline's database, all in one
+// temporary folder.
+type fixture struct {
+	dir   string
+	eng   *engine.Engine
+	db    *sqlite.DB
+	rec   *recorder
+	bare  *bare
+	creds []string
+}
+
+func newFixture(tb testing.TB, n int) *fixture {
+	tb.Helper()
+	ctx := context.Background()
+	dir := tb.TempDir()
+	// The consumers' admin endpoint ("reloaded") and health endpoint ("ok").
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	}))
+	tb.Cleanup(srv.Close)
+
+	cat := builtin.New()
+	for _, k := range []provider.Kind{provider.KindReload, provider.KindCheck} {
+		if !cat.Implemented(k, "http") {
+			tb.Fatalf("this build has no http %s: the bench's consumers need it", k)
+		}
+	}
+	f := &fixture{dir: dir}
+	invDir := filepath.Join(dir, "inventory")
+	inv, err := writeInventory(invDir, n, srv.URL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, c := range inv.Credentials {
+		f.creds = append(f.creds, c.ID)
+	}
+	f.db, err = sqlite.Open(ctx, filepath.Join(dir, "state", "rotor.db"), sqlite.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.db.Close() })
+	key := make([]byte, secret.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		tb.Fatal(err)
+	}
+	fp, err := secret.NewFingerprinter(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.rec = newRecorder()
+	// Force: rotate --now. A credential rotated a moment ago is not due again, and the bench
+	// rotates each one many times.
+	f.eng = &engine.Engine{Inv: inv, Catalog: cat, State: timedStore{f.db, f.rec}, Fingerprinter: fp,
+		Clock: f.rec.Now, BaseDir: invDir, Actor: "bench@example.com", Progress: progress{f.rec}, Force: true}
+	f.eng.Defaults()
+	if f.bare, err = openBare(ctx, filepath.Join(dir, "state", "bare.db")); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.bare.db.Close() })
+	return f
+}
+
+// writeInventory writes an inventory of n credentials and loads it as rotor does.
+func writeInventory(dir string, n int, srvURL string) (*inventory.Inventory, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o700); err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString("teams:\n  team-bench: {contact: \"#bench\"}\n\nidentities:\n")
+	for _, id := range append([]string{"rotor-exec"}, consumers...) {
+		k, err := age.GenerateX25519Identity()
+		if err != nil {
+			return nil, err
+		}
+		file := "keys/" + id + ".key"
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(k.String()+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "  %s: {type: age, recipient: %s, identity_file: %s}\n", id, k.Recipient(), file)
+	}
+	b.WriteString("\nchecks:\n")
+	for _, c := range consumers {
+		fmt.Fprintf(&b, "  %s-health: {type: http, url: %q, timeout: 5s}\n", c, srvURL+"/healthz?consumer="+c)
+	}
+	b.WriteString("\ncredentials:\n")
+	for i := range n {
+		fmt.Fprintf(&b, `  bench-key-%03d:
+    kind: api-key
+    owner: team-bench
+    store: {type: file, dir: store, identity: rotor-exec}
+    authority: {type: generated, strategy: overlap, length: 40, alphabet: url-safe, prefix: "bench_"}
+    rotate: {every: 30d}
+    consumers:
+`, i+1)
+		for j, c := range consumers {
+			fmt.Fprintf(&b, "      %s:\n        kind: service\n        identity: %s\n        reads: on-change\n", c, c)
+			fmt.Fprintf(&b, "        reload: {type: http, url: %q, timeout: 5s}\n", srvURL+"/admin/reload-secrets?consumer="+c)
+			fmt.Fprintf(&b, "        checks: [%s-health]\n", c)
+			if j == 0 {
+				b.WriteString("        accepts: true\n")
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(b.String()), 0o600); err != nil {
+		return nil, err
+	}
+	return inventory.Load(dir, inventory.Options{Catalog: builtin.New(), Now: time.Now()})
+}
+
+// rotate performs one complete rotation of cred in one Engine.Rotate, as `rotor rotate --now`
+// does: no window, no soak, every consumer proven by its check, so nothing blocks.
+func (f *fixture) rotate(ctx context.Context, cred string) (rotation.Run, error) {
+	res, err := f.eng.Rotate(ctx, cred, rotation.StageRevoke)
+	if err != nil {
+		return res.Run, fmt.Errorf("%s: %w", cred, err)
+	}
+	if res.Run.Phase != rotation.Done {
+		return res.Run, fmt.Errorf("%s: run %s stopped in phase %s at gate %q: %s", cred, res.Run.ID, res.Run.Phase, res.Action.Gate.Gate, res.Action.Gate.Message)
+	}
+	return res.Run, nil
+}
+
+// --- the engine's seams, timestamped ---
+
+type evKind uint8
+
+const (
+	evClock    evKind = iota + 1 // engine code read its clock
+	evCall                       // a state.Store method was called
+	evReturn                     // ... and returned
+	evEffect                     // Progress "  → step …": the effect starts right after
+	evProgress                   // any other Progress write (a step's verdict)
+)
+
+type event struct {
+	kind    evKind
+	at      time.Time
+	op      string               // evCall, evReturn: the state.Store method; evClock: the engine function
+	entries []state.JournalEntry // evCall of CreateRun and UpdateRun
+	dataLen int                  // evCall of CreateRun and UpdateRun: bytes of the run's JSON
+	err     error                // evReturn
+}
+
+// recorder keeps the events of one engine, in order. The engine calls it from one goroutine;
+// the lock is there in case a provider reads the clock from another.
+type recorder struct {
+	mu      sync.Mutex
+	events  []event
+	callers map[[8]uintptr]string // clock call sites: the engine function that read, or ""
+}
+
+func newRecorder() *recorder {
+	return &recorder{events: make([]event, 0, 1<<14), callers: map[[8]uintptr]string{}}
+}
+
+func (r *recorder) add(e event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+// mark is where the next rotation's events start.
+func (r *recorder) mark() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.events)
+}
+
+func (r *recorder) since(i int) []event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events[i:])
+}
+
+const (
+	enginePrefix = "github.com/rotorhq/rotor/internal/engine."
+	selfPrefix   = "github.com/rotorhq/rotor/bench/p5."
+	engineNow    = enginePrefix + "(*Engine).now"
+	// stepFunc is the engine function that performs a durable step; its first clock read
+	// after the effect is `now := e.now()`, for Finish.
+	stepFunc = enginePrefix + "(*runState).do"
+)
+
+// Now is the engine's Clock, which it also hands to the providers (provider.Env.Now). The
+// time is taken first; finding the caller (runtime.Callers, resolved once per call site)
+// comes after, so its cost is charged to whatever follows the read.
+func (r *recorder) Now() time.Time {
+	now := time.Now()
+	var pcs [8]uintptr
+	runtime.Callers(2, pcs[:])
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fn, ok := r.callers[pcs]
+	if !ok {
+		fn = engineCaller(pcs[:])
+		r.callers[pcs] = fn
+	}
+	if fn != "" {
+		r.events = append(r.events, event{kind: evClock, at: now, op: fn})
+	}
+	return now
+}
+
+// engineCaller is the engine function that read the clock (through its now method), or ""
+// when the first caller outside this package is not engine code (a provider, which reads the
+// same clock through provider.Env).
+func engineCaller(pcs []uintptr) string {
+	frames := runtime.CallersFrames(pcs)
+	for {
+		f, more := frames.Next()
+		switch {
+		case strings.HasPrefix(f.Function, selfPrefix), f.Function == engineNow:
+		case strings.HasPrefix(f.Function, enginePrefix):
+			return f.Function
+		default:
+			return ""
+		}
+		if !more {
+			return ""
+		}
+	}
+}
+
+// progress is the engine's Progress writer. The engine writes "  → name …" right before a
+// step's effect and " verdict\n" after its outcome is saved.
+type progress struct{ r *recorder }
+
+func (p progress) Write(b []byte) (int, error) {
+	now := time.Now()
+	k := evProgress
+	if bytes.Contains(b, []byte("→")) {
+		k = evEffect
+	}
+	p.r.add(event{kind: k, at: now})
+	return len(b), nil
+}
+
+// timedStore is the state store the engine is given: the SQLite store, with every call the
+// engine makes timestamped on the way in and on the way out.
+type timedStore struct {
+	state.Store
+	r *recorder
+}
+
+func (s timedStore) call(op string, entries []state.JournalEntry, dataLen int) {
+	s.r.add(event{kind: evCall, op: op, entries: entries, dataLen: dataLen, at: time.Now()})
+}
+
+func (s timedStore) ret(op string, err error) {
+	now := time.Now()
+	s.r.add(event{kind: evReturn, op: op, err: err, at: now})
+}
+
+func (s timedStore) UpdateRun(ctx context.Context, r state.RunRecord, entries []state.JournalEntry) (state.RunRecord, error) {
+	s.call("UpdateRun", entries, len(r.Data))
+	out, err := s.Store.UpdateRun(ctx, r, entries)
+	s.ret("UpdateRun", err)
+	return out, err
+}
+
+func (s timedStore) CreateRun(ctx context.Context, r state.RunRecord, entries []state.JournalEntry) (state.RunRecord, error) {
+	s.call("CreateRun", entries, len(r.Data))
+	out, err := s.Store.CreateRun(ctx, r, entries)
+	s.ret("CreateRun", err)
+	return out, err
+}
+
+func (s timedStore) Run(ctx context.Context, id string) (state.RunRecord, error) {
+	s.call("Run", nil, 0)
+	out, err := s.Store.Run(ctx, id)
+	s.ret("Run", err)
+	return out, err
+}
+
+func (s timedStore) Runs(ctx context.Context, f state.RunFilter) ([]state.RunRecord, error) {
+	s.call("Runs", nil, 0)
+	out, err := s.Store.Runs(ctx, f)
+	s.ret("Runs", err)
+	return out, err
+}
+
+func (s timedStore) Lock(ctx context.Context, credential string, h state.LockHolder) error {
+	s.call("Lock", nil, 0)
+	err := s.Store.Lock(ctx, credential, h)
+	s.ret("Lock", err)
+	return err
+}
+
+func (s timedStore) Unlock(ctx context.Context, credential string, h state.LockHolder) error {
+	s.call("Unlock", nil, 0)
+	err := s.Store.Unlock(ctx, credential, h)
+	s.ret("Unlock", err)
+	return err
+}
+
+func (s timedStore) CredentialState(ctx context.Context, id string) (state.CredentialState, error) {
+	s.call("CredentialState", nil, 0)
+	out, err := s.Store.CredentialState(ctx, id)
+	s.ret("CredentialState", err)
+	return out, err
+}
+
+func (s timedStore) PutCredentialState(ctx context.Context, c state.CredentialState) (state.CredentialState, error) {
+	s.call("PutCredentialState", nil, 0)
+	out, err := s.Store.PutCredentialState(ctx, c)
+	s.ret("PutCredentialState", err)
+	return out, err
+}
+
+func (s timedStore) AppendRotation(ctx context.Context, rr state.RotationRecord) error {
+	s.call("AppendRotation", nil, 0)
+	err := s.Store.AppendRotation(ctx, rr)
+	s.ret("AppendRotation", err)
+	return err
+}
+
+// --- from events to durable steps ---
+
+// step is one durable step as observed.
+type step struct {
+	name        string // the step as the journal names it: mint, reload:storefront, …
+	start       time.Time
+	intentCall  time.Time
+	intentRet   time.Time
+	effectStart time.Time
+	effectEnd   time.Time
+	outcomeCall time.Time
+	outcomeRet  time.Time
+	runBytes    int // the run's JSON written by the outcome save
+}
+
+func (s step) wall() time.Duration     { return s.outcomeRet.Sub(s.start) }
+func (s step) effect() time.Duration   { return s.effectEnd.Sub(s.effectStart) }
+func (s step) overhead() time.Duration { return s.wall() - s.effect() }
+func (s step) intentSave() time.Duration {
+	return s.intentRet.Sub(s.intentCall)
+}
+func (s step) outcomeSave() time.Duration { return s.outcomeRet.Sub(s.outcomeCall) }
+func (s step) cpu() time.Duration         { return s.overhead() - s.intentSave() - s.outcomeSave() }
+
+// observed is what a sequence of events shows.
+type observed struct {
+	steps []step
+	// other holds the store calls that are not part of a durable step, by label: the
+	// per-rotate calls (Lock, Runs, CreateRun, Unlock) and the saves that are not step
+	// boundaries (a gate recorded, a sign-off, the "done" phase).
+	other map[string][]time.Duration
+}
+
+func firstKind(entries []state.JournalEntry) string {
+	if len(entries) == 0 {
+		return ""
+	}
+	return entries[0].Kind
+}
+
+func hasOutcome(entries []state.JournalEntry) bool {
+	return slices.ContainsFunc(entries, func(e state.JournalEntry) bool {
+		return e.Kind == string(journal.KindStepDone) || e.Kind == string(journal.KindStepFailed)
+	})
+}
+
+// label names a store call outside the durable steps.
+func label(ev event) string {
+	if ev.op == "UpdateRun" {
+		return "UpdateRun (" + firstKind(ev.entries) + ")"
+	}
+	return ev.op
+}
+
+// observe cuts events into durable steps. It fails on any sequence it does not expect, so a
+// change in how the engine drives a step shows up as an error, never as a silently wrong
+// figure.
+func observe(events []event) (observed, error) {
+	const (
+		idle        = iota
+		intent      // intent save called
+		intentSaved // it returned; the "→" line comes next
+		effect      // the effect runs: until the engine reads its clock
+		afterEffect // Finish, marshal, seal; until the outcome save is called
+		outcome     // outcome save called
+	)
+	out := observed{other: map[string][]time.Duration{}}
+	st := idle
+	var (
+		cur       step
+		start     time.Time
+		haveStart bool
+		pending   *event // a call outside a step, waiting for its return
+	)
+	bad := func(i int, ev event, what string) error {
+		return fmt.Errorf("event %d (kind %d, op %q) %s (step %q)", i, ev.kind, ev.op, what, cur.name)
+	}
+	for i, ev := range events {
+		switch st {
+		case idle:
+			switch ev.kind {
+			case evClock:
+				if !haveStart {
+					start, haveStart = ev.at, true
+				}
+			case evProgress:
+				haveStart = false
+			case evEffect:
+				return out, bad(i, ev, "starts an effect outside a step")
+			case evReturn:
+				if pending == nil || pending.op != ev.op {
+					return out, bad(i, ev, "returns a call that was not made")
+				}
+				if ev.err != nil && !errors.Is(ev.err, state.ErrNotFound) {
+					return out, bad(i, ev, "failed: "+ev.err.Error())
+				}
+				l := label(*pending)
+				out.other[l] = append(out.other[l], ev.at.Sub(pending.at))
+				pending, haveStart = nil, false
+			case evCall:
+				if ev.op == "UpdateRun" && firstKind(ev.entries) == string(journal.KindStepStarted) {
+					if !haveStart {
+						return out, bad(i, ev, "is an intent save with no engine clock read before it")
+					}
+					e, err := journal.Decode(ev.entries[0].Body)
+					if err != nil {
+						return out, bad(i, ev, "has an intent entry that does not decode: "+err.Error())
+					}
+					cur = step{name: rotation.StepName(rotation.StepKind(e.Step), e.Consumer), start: start, intentCall: ev.at}
+					st = intent
+					continue
+				}
+				e := ev
+				pending = &e
+			}
+		case intent:
+			if ev.kind != evReturn || ev.op != "UpdateRun" || ev.err != nil {
+				return out, bad(i, ev, "comes where the intent save should return")
+			}
+			cur.intentRet, st = ev.at, intentSaved
+		case intentSaved:
+			if ev.kind != evEffect {
+				return out, bad(i, ev, "comes between the intent save and the effect")
+			}
+			cur.effectStart, st = ev.at, effect
+		case effect:
+			// The providers' work, the check step's evidence entries, the record step's own
+			// state calls: all effect, until the step function reads the clock for Finish.
+			switch {
+			case ev.kind == evClock && ev.op == stepFunc:
+				cur.effectEnd, st = ev.at, afterEffect
+			case ev.kind == evCall && ev.op == "UpdateRun", ev.kind == evEffect, ev.kind == evProgress:
+				return out, bad(i, ev, "comes before the engine read its clock after the effect")
+			}
+		case afterEffect:
+			switch {
+			case ev.kind == evClock:
+			case ev.kind == evCall && ev.op == "UpdateRun" && hasOutcome(ev.entries):
+				cur.outcomeCall, cur.runBytes, st = ev.at, ev.dataLen, outcome
+			default:
+				return out, bad(i, ev, "comes between the effect and the outcome save")
+			}
+		case outcome:
+			if ev.kind != evReturn || ev.op != "UpdateRun" || ev.err != nil {
+				return out, bad(i, ev, "comes where the outcome save should return")
+			}
+			cur.outcomeRet = ev.at
+			out.steps = append(out.steps, cur)
+			st, haveStart, cur = idle, false, step{}
+		}
+	}
+	if st != idle || pending != nil {
+		return out, errors.New("events end inside a step or a store call")
+	}
+	return out, nil
+}
+
+// --- the baseline ---
+
+// bare is a SQLite file with one table, opened with the connection settings sqlite.Open
+// gives its writer (see its dsn): the floor under one durable write.
+type bare struct {
+	db      *sql.DB
+	payload []byte
+	n       int
+}
+
+func openBare(ctx context.Context, path string) (*bare, error) {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "trusted_schema(OFF)")
+	q.Set("_defensive", "1")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Set("_txlock", "immediate")
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	db, err := sql.Open("sqlite", u.String()) // the driver sqlite.Open registers (modernc.org/sqlite)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	b := &bare{db: db, payload: bytes.Repeat([]byte("p"), 256)}
+	var mode string
+	var sync int
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil || mode != "wal" {
+		db.Close()
+		return nil, fmt.Errorf("baseline %s: journal_mode %q: %v", path, mode, err)
+	}
+	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
+		db.Close()
+		return nil, fmt.Errorf("baseline %s: synchronous %d (want 2, FULL): %v", path, sync, err)
+	}
+	if _, err := db.ExecContext(ctx, "CREATE TABLE bare (id INTEGER PRIMARY KEY, at TEXT NOT NULL, body BLOB NOT NULL) STRICT"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("baseline %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// insert is one transaction, BEGIN IMMEDIATE; INSERT one row of 256 bytes; COMMIT, timed.
+func (b *bare) insert(ctx context.Context) (time.Duration, error) {
+	b.n++
+	at := time.Now()
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO bare (id, at, body) VALUES (?, ?, ?)", b.n, "2026-11-25T19:00:00Z", b.payload); err != nil {
+		tx.Rollback()
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return time.Since(at), nil
+}
