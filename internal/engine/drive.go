@@ -134,7 +134,12 @@ func (rs *runState) recordGate(ctx context.Context, a rotation.Action) error {
 	rs.run.SetGate(a.Gate)
 	en := rs.entry(journal.KindGate, "", "", fmt.Sprintf("blocked at %s: %s", a.Gate.Gate, a.Gate.Message))
 	en.Verdict = a.Gate.Verdict
-	en.Data, _ = journal.MarshalData(a.Gate)
+	// The summary already says the gate and its message; the data adds what unblocks it.
+	data := map[string]any{"gate": a.Gate.Gate, "unblock": a.Gate.Unblock}
+	if !a.Gate.Until.IsZero() {
+		data["until"] = a.Gate.Until
+	}
+	en.Data, _ = journal.MarshalData(data)
 	return rs.save(ctx, en)
 }
 

@@ -18,6 +18,7 @@ var ticketHTML string
 
 var htmlTemplate = template.Must(template.New("ticket").Funcs(template.FuncMap{
 	"verdictClass": verdictClass,
+	"foldedNote":   foldedNote,
 	"tbl": func(header []string, rows [][]string) htmlTable {
 		return htmlTable{Header: header, Rows: rows}
 	},

@@ -37,6 +37,9 @@ func writeMarkdown(w io.Writer, v view) error {
 			})
 		}
 		table(b, []string{"#", "Time", "Actor", "Event", "Consumer", "What", "Result"}, rows)
+		if v.Folded > 0 {
+			p("\n%s\n", foldedNote(v.Folded))
+		}
 	}
 
 	p("\n## Consumers and their proof\n\n")

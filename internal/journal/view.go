@@ -37,6 +37,8 @@ type view struct {
 	RunID    string
 	Summary  []row
 	Timeline []event
+	// Folded counts the intent entries shown only through their outcome.
+	Folded int
 	// Consumers, Decisions, Exceptions and FollowUps are plain tables.
 	Consumers  [][]string
 	Evidence   []evidence
@@ -111,7 +113,11 @@ func buildView(t Ticket) view {
 	v.Journal = journalCell(t)
 	v.Summary = append(summaryRows(t), row{"Journal", v.Journal})
 
-	for _, e := range t.Entries {
+	for i, e := range t.Entries {
+		if folded(t.Entries, i) {
+			v.Folded++
+			continue
+		}
 		ev := timelineEvent(e)
 		v.Timeline = append(v.Timeline, ev)
 		switch e.Kind {
@@ -215,6 +221,23 @@ func journalCell(t Ticket) cell {
 		msg += ": " + t.VerifyProblem
 	}
 	return append(c, txt(msg))
+}
+
+// foldedNote says what the timeline left out and where to find it.
+func foldedNote(n int) string {
+	return fmt.Sprintf("%d step-started entries are shown through their outcome (the numbers skip them); the JSON export lists every entry.", n)
+}
+
+// folded reports whether entry i is a step's intent that its outcome follows at once: the
+// timeline shows the outcome only, so that a reviewer reads each step once. An intent with no
+// outcome after it (a step cut short by a crash, then redone) stays in view.
+func folded(entries []Entry, i int) bool {
+	e := entries[i]
+	if e.Kind != KindStepStarted || i+1 >= len(entries) {
+		return false
+	}
+	n := entries[i+1]
+	return (n.Kind == KindStepDone || n.Kind == KindStepFailed) && n.Step == e.Step && n.Consumer == e.Consumer
 }
 
 func timelineEvent(e Entry) event {
