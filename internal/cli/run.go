@@ -82,46 +82,130 @@ func (g *globals) engine(ctx context.Context, as string) (*engine.Engine, func()
 func newRotate(g *globals) *cobra.Command {
 	var through, as string
 	var wait time.Duration
-	var now bool
+	var now, all bool
+	var parallel int
 	cmd := &cobra.Command{
-		Use:   "rotate CRED",
-		Short: "Start or resume the rotation of a credential, phase by phase, inside its windows",
+		Use:   "rotate CRED [CRED…]",
+		Short: "Start or resume the rotation of credentials, phase by phase, inside their windows",
 		Long: `Rotate starts a run of the credential, or resumes the one in progress, and drives it
 through prepare, cutover, verify and revoke as far as its gates allow. Every step is durable:
 interrupted anywhere, the next rotate resumes where it stopped. A gate that blocks (outside a
 window, in a freeze, evidence failing or missing, awaiting approval, residual use) is printed
-with what would unblock it, and rotate exits 3.`,
-		Args: args(cobra.ExactArgs(1)),
+with what would unblock it, and rotate exits 3.
+
+A new run starts only when the credential is due (see rotor plan); --now starts one anyway.
+Several credentials (or --all) rotate together, each in its own run, at most --parallel at a
+time and at most an authority's "parallel" against it; the exit code is the worst of theirs.`,
+		Args: args(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			st, err := rotation.ParseStage(through)
 			if err != nil {
 				return usageErr("--through: %v", err)
+			}
+			if all == (len(a) > 0) {
+				return usageErr("name the credentials to rotate, or --all")
+			}
+			if parallel < 1 {
+				return usageErr("--parallel: at least 1")
 			}
 			e, closeDB, err := g.engine(cmd.Context(), as)
 			if err != nil {
 				return err
 			}
 			defer closeDB()
-			if _, ok := e.Inv.Credential(a[0]); !ok {
-				return withHint(ExitUsage, fmt.Errorf("no credential %q in %s", a[0], g.inventory), suggestCredential(e.Inv, a[0]))
+			if all {
+				for _, c := range e.Inv.Credentials {
+					a = append(a, c.ID)
+				}
+			}
+			for _, id := range a {
+				if _, ok := e.Inv.Credential(id); !ok {
+					return withHint(ExitUsage, fmt.Errorf("no credential %q in %s", id, g.inventory), suggestCredential(e.Inv, id))
+				}
 			}
 			e.MaxWait, e.Force = wait, now
-			fmt.Fprintf(g.env.Stderr, "rotate %s (through %s) as %s\n", a[0], st, e.Actor)
-			res, err := e.Rotate(cmd.Context(), a[0], st)
-			if err != nil {
-				if errors.Is(err, engine.ErrLocked) {
-					return withHint(ExitError, err, "wait for that run to finish, or check that no other rotor is running")
+			if len(a) == 1 {
+				fmt.Fprintf(g.env.Stderr, "rotate %s (through %s) as %s\n", a[0], st, e.Actor)
+				res, err := e.Rotate(cmd.Context(), a[0], st)
+				if err != nil {
+					return rotateErr(err)
 				}
-				return err
+				return g.reportResult(res)
 			}
-			return g.reportResult(res)
+			fmt.Fprintf(g.env.Stderr, "rotate %d credentials (through %s, %d at a time) as %s\n", len(a), st, parallel, e.Actor)
+			e.Progress = io.Discard // the runs' steps interleave; each is summed up below
+			return g.reportMany(e.RotateMany(cmd.Context(), a, st, parallel))
 		},
 	}
 	cmd.Flags().StringVar(&through, "through", "revoke", "stop after this phase: prepare, cutover, verify or revoke")
 	cmd.Flags().BoolVar(&now, "now", false, "start a new run even if the credential is not due (after a leak, or to rehearse)")
+	cmd.Flags().BoolVar(&all, "all", false, "every credential of the inventory")
+	cmd.Flags().IntVar(&parallel, "parallel", 4, "with several credentials: at most this many runs at once")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait in-process for gates that clear by themselves within this long (a soak, a retry)")
 	actorFlag(cmd, &as)
 	return cmd
+}
+
+func rotateErr(err error) error {
+	if errors.Is(err, engine.ErrLocked) {
+		return withHint(ExitError, err, "wait for that run to finish, or check that no other rotor is running")
+	}
+	return err
+}
+
+// reportMany prints one line per credential and returns the worst exit: an error (1) over a
+// gate (3) over done (0).
+func (g *globals) reportMany(outs []engine.Outcome) error {
+	worst := ExitOK
+	rank := map[int]int{ExitOK: 0, ExitGate: 1, ExitError: 2}
+	var rows []map[string]any
+	tw := tabwriter.NewWriter(g.env.Stdout, 0, 4, 2, ' ', 0)
+	if g.output != "json" {
+		fmt.Fprintln(tw, "CREDENTIAL\tRUN\tPHASE\tOUTCOME")
+	}
+	unfinished, blocked, failed := 0, 0, 0
+	for _, o := range outs {
+		code, what := ExitOK, "done"
+		switch {
+		case o.Err != nil:
+			code, what = ExitError, "error: "+o.Err.Error()
+		case o.Result.Run.Halt != nil:
+			code, what = ExitError, "halted at "+o.Result.Run.Halt.Step+": "+o.Result.Run.Halt.Reason
+		case o.Result.NotDue != nil:
+			what = "not due"
+		case o.Result.Blocked():
+			code, what = ExitGate, "blocked at "+o.Result.Action.Gate.Gate+": "+o.Result.Action.Gate.Message
+		case o.Result.Action.Kind == rotation.Pause:
+			what = "paused as asked"
+		}
+		switch code {
+		case ExitError:
+			unfinished, failed = unfinished+1, failed+1
+		case ExitGate:
+			unfinished, blocked = unfinished+1, blocked+1
+		}
+		if rank[code] > rank[worst] {
+			worst = code
+		}
+		if g.output == "json" {
+			rows = append(rows, map[string]any{"credential": o.Credential, "run": o.Result.Run.ID, "phase": o.Result.Run.Phase, "outcome": what})
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", o.Credential, orDash(o.Result.Run.ID), orDash(string(o.Result.Run.Phase)), truncate(what, 120))
+	}
+	if g.output == "json" {
+		if err := writeJSON(g.env.Stdout, rows); err != nil {
+			return err
+		}
+	} else {
+		tw.Flush()
+	}
+	if worst == ExitOK {
+		return nil
+	}
+	return &exitError{code: worst, err: fmt.Errorf("%d of %d credentials did not finish: %d blocked at a gate, %d errors or halts",
+		unfinished, len(outs), blocked, failed),
+		hint: "rotor runs shows where each stands; rotor rotate CRED says what unblocks it"}
 }
 
 // reportResult prints where a run stopped and maps it to the exit code.

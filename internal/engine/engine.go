@@ -72,6 +72,10 @@ func (r Result) Blocked() bool {
 	return r.Action.Kind == rotation.Wait || r.Action.Kind == rotation.Stopped
 }
 
+func errUnknownCredential(id string) error {
+	return fmt.Errorf("no credential %q in the inventory", id)
+}
+
 // notDueError: no run is in progress and the credential is not due.
 type notDueError struct{ entry plan.Entry }
 
@@ -113,7 +117,7 @@ var ErrLocked = state.ErrLocked
 func (e *Engine) Rotate(ctx context.Context, credential string, through rotation.Stage) (Result, error) {
 	c, ok := e.Inv.Credential(credential)
 	if !ok {
-		return Result{}, fmt.Errorf("no credential %q in the inventory", credential)
+		return Result{}, errUnknownCredential(credential)
 	}
 	rec, unlock, err := e.lockAndLoad(ctx, c, true)
 	var nd *notDueError

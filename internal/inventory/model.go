@@ -181,6 +181,7 @@ type Authority struct {
 	Type     string `yaml:"type" rotor:"required,provider=authority" doc:"Kind of authority."`
 	Strategy string `yaml:"strategy" rotor:"enum=overlap|in-place" doc:"overlap: old and new are both valid during cutover; in-place: only one can be valid. Default: the first the authority supports."`
 	Identity string `yaml:"identity" rotor:"ref=identity" doc:"The executor identity that mints and revokes at the authority."`
+	Parallel int    `yaml:"parallel" doc:"At most this many runs at once against this authority when many credentials rotate together (default: only the global --parallel bounds them)."`
 	Config   any    `yaml:"-" rotor:"config"`
 }
 

@@ -204,6 +204,10 @@ func validateCredential(inv *Inventory, c *Credential, zoneOr func(string) strin
 		}
 	}
 
+	if c.Authority.Parallel < 0 {
+		e.add(c.Authority.Pos, "%s.authority.parallel: must be a positive number of runs (or left out)", at)
+	}
+
 	every := c.Rotate.Every.Duration
 	if c.Soak.Set && every > 0 && c.Soak.Duration >= every {
 		e.add(c.soakPos, "%s.soak: a soak of %s is not shorter than rotate.every %s: the next rotation would start before this one ends",
