@@ -214,6 +214,27 @@ func (rs *runState) readBack(ctx context.Context, v provider.Version) (secret.Va
 	return resp.Value, nil
 }
 
+// valueAs reads a version as a consumer would — with its identity — for the checks that log
+// in with the value. A credential-wide check reads as the executor.
+func (rs *runState) valueAs(consumer string, v provider.Version) func(context.Context) (secret.Value, error) {
+	who := rs.cred.Store.Identity
+	if consumer != "" {
+		who = rs.consumer(consumer).Identity
+	}
+	return func(ctx context.Context) (secret.Value, error) {
+		id, ok := rs.e.identity(who)
+		if !ok {
+			return secret.Value{}, provider.Errorf(provider.Terminal, "read", "no identity %q to read the value with", who)
+		}
+		resp, err := rs.p.store.Read(ctx, provider.ReadRequest{Credential: rs.cred.ID, Version: v.ID, As: id})
+		if err != nil {
+			return secret.Value{}, err
+		}
+		rs.scrub.add(resp.Value)
+		return resp.Value, nil
+	}
+}
+
 // readAccess proves that every consumer identity can read the new version — with its own
 // identity — and reads the very bytes that were stored (same fingerprint).
 func (rs *runState) readAccess(ctx context.Context) rotation.Outcome {
@@ -262,7 +283,7 @@ func (rs *runState) runChecks(ctx context.Context, ids []string, consumer string
 		} else {
 			var err error
 			res, err = chk.Check(ctx, provider.CheckRequest{Check: id, Credential: r.Credential, Consumer: consumer,
-				Current: current, Previous: r.Previous, Since: since, Now: rs.e.now()})
+				Current: current, Previous: r.Previous, Since: since, Now: rs.e.now(), Value: rs.valueAs(consumer, current)})
 			if err != nil {
 				res = provider.CheckResult{Verdict: provider.Unknown, Reason: rs.scrub.text(err.Error())}
 			}

@@ -315,6 +315,11 @@ type CheckRequest struct {
 	Previous   *Version
 	Since      time.Time // usually the cutover
 	Now        time.Time
+	// Value reads the value of Current as the consumer reads it: from the store, with the
+	// consumer's own identity (the executor's for a credential-wide check). Only a check
+	// that must use the value — a login as the consumer — calls it, and wipes what it gets.
+	// Nil when no store can be read.
+	Value func(ctx context.Context) (secret.Value, error) `json:"-"`
 }
 
 // CheckResult is one piece of evidence, with its numbers.

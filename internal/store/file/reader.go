@@ -23,7 +23,10 @@ type Reader struct {
 type VersionValue struct {
 	ID    string
 	Stage provider.Stage
-	Value secret.Value
+	// AuthorityRef is the authority's public name for the version: the database role of an
+	// alternating-roles login, an API key's id.
+	AuthorityRef string
+	Value        secret.Value
 }
 
 // OpenReader opens the credential folder dir/name (dir as in the store's config, name the
@@ -67,6 +70,24 @@ func (r *Reader) ForConsumer(consumer string) (versionID string, v secret.Value,
 	return r.open(rec)
 }
 
+// Use returns the version the consumer must use (pinned, or else current) with its
+// authority's name for it: what a client needs to log in (role and password).
+func (r *Reader) Use(consumer string) (VersionValue, error) {
+	ix, err := loadIndex(r.dir)
+	if err != nil {
+		return VersionValue{}, err
+	}
+	rec, err := pick("read for consumer", ix, ix.Pins[consumer])
+	if err != nil {
+		return VersionValue{}, fmt.Errorf("consumer %q: %w", consumer, err)
+	}
+	id, v, err := r.open(rec)
+	if err != nil {
+		return VersionValue{}, err
+	}
+	return VersionValue{ID: id, Stage: rec.Stage, AuthorityRef: rec.AuthorityRef, Value: v}, nil
+}
+
 // Enabled returns every enabled version, newest first, pending ones included: the accepting
 // side of an overlap rotation accepts each of them. A version this identity cannot decrypt is
 // an error, not a silent gap: a value the accepting side cannot see would be refused.
@@ -87,7 +108,7 @@ func (r *Reader) Enabled() ([]VersionValue, error) {
 			}
 			return nil, err
 		}
-		out = append(out, VersionValue{ID: id, Stage: rec.Stage, Value: v})
+		out = append(out, VersionValue{ID: id, Stage: rec.Stage, AuthorityRef: rec.AuthorityRef, Value: v})
 	}
 	return out, nil
 }
