@@ -124,8 +124,12 @@ func Finish(r *Run, kind StepKind, consumer string, out Outcome, s Spec, now tim
 		if ex := r.OpenException(); ex != nil {
 			ex.State, ex.Closed = "closed", now
 			ex.Note = "expired; consumers switched to the new version and their checks passed"
+			// Their checks on the new version, at expiry, are their proof: the rollback
+			// unproved them, and verify does not check an immediate consumer again.
 			for _, c := range ex.Consumers {
-				r.ensureConsumer(c).PinnedTo = ""
+				cs := r.ensureConsumer(c)
+				cs.PinnedTo = ""
+				cs.Proven, cs.ProvenAt, cs.ProvenBy = true, now, "check at exception expiry: "+out.Detail
 			}
 		}
 		r.Phase = Verifying
@@ -153,10 +157,17 @@ func (r *Run) ensureConsumer(id string) *ConsumerState {
 
 func haltAdvice(r *Run, k StepKind, kind provider.ErrorKind) string {
 	safe := "The previous value is still valid; nothing was revoked."
-	if r.done(StepRevoke, "") {
+	switch {
+	case r.done(StepRevoke, ""):
 		safe = "The previous value is already revoked."
-	} else if r.Strategy == "in-place" && r.done(StepEnable, "") {
+	case k == StepRevoke:
+		// The step that failed may have had part of its effect (revoked at the authority,
+		// then failed to disable in the store): never call that state untouched.
+		safe = "The revoke failed part way: the previous value may already be revoked at the authority or disabled in the store; check both."
+	case r.Strategy == "in-place" && r.done(StepEnable, ""):
 		safe = "The new value is active at the authority (in-place): consumers not yet reloaded may fail; roll back or finish the cutover."
+	case r.Strategy == "in-place" && k == StepEnable:
+		safe = "The in-place enable failed part way: the authority may already hold the new value and refuse the previous one; check it, then roll back or finish the cutover."
 	}
 	switch kind {
 	case provider.Denied:
@@ -265,7 +276,13 @@ func BeginRollback(r *Run, ex Exception, known []string, now time.Time) error {
 	r.Exceptions = append(r.Exceptions, ex)
 	r.Halt = nil
 	r.Phase = RolledBack
-	r.Steps = append(r.Steps, Step{Kind: StepRollback, Status: Intent, Attempt: 1, StartedAt: now})
+	// One rollback step per run, like every step: a second rollback (after the first
+	// exception closed) performs it again rather than adding a twin that never finishes.
+	if st := r.step(StepRollback, ""); st != nil {
+		*st = Step{Kind: StepRollback, Status: Intent, Attempt: 1, StartedAt: now}
+	} else {
+		r.Steps = append(r.Steps, Step{Kind: StepRollback, Status: Intent, Attempt: 1, StartedAt: now})
+	}
 	r.UpdatedAt = now
 	return nil
 }
@@ -278,7 +295,7 @@ func FinishRollback(r *Run, pinned []string, detail string, err error, now time.
 	if err != nil {
 		st.Status, st.Verdict, st.Detail = Failed, provider.Unknown, err.Error()
 		r.Halt = &Halt{Step: st.Name(), Reason: err.Error(), Kind: provider.KindOf(err).String(), At: now,
-			Next: "The rollback did not complete: run rotor rollback again (it is idempotent), or restore by hand."}
+			Next: "The rollback did not complete: run rotor rotate again to retry it (it is idempotent), or restore by hand."}
 		return
 	}
 	st.Status, st.Verdict = OK, provider.Pass

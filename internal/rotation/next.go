@@ -374,6 +374,11 @@ func nextRolledBack(r *Run, now time.Time, o Options) Action {
 	if ex == nil {
 		return Action{Kind: Stopped, Gate: GateResult{Gate: "rolled-back", Verdict: provider.Fail, Message: "rolled back with no open exception", At: now}}
 	}
+	// A rollback that failed (and was resumed) is performed again: until it is done the
+	// named consumers are not back on the previous version.
+	if st := r.step(StepRollback, ""); st != nil && st.Status != OK {
+		return step(StepRollback, "", RolledBack)
+	}
 	if now.Before(ex.Expires) {
 		return Action{Kind: Wait, Phase: RolledBack, Gate: GateResult{Gate: "exception", Verdict: provider.Unknown, Reason: "exception open",
 			Message: fmt.Sprintf("previous version re-enabled for %s until %s (owner %s: %s)", strings.Join(ex.Consumers, ", "), ex.Expires.Format(time.RFC3339), ex.Owner, ex.Reason),
