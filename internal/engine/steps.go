@@ -54,7 +54,7 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 		}
 		return rs.runChecks(ctx, k.Checks, a.Consumer, *r.New, since, "proof:"+a.Consumer)
 	case rotation.StepSignals:
-		return rs.runChecks(ctx, c.Checks, "", *r.New, r.CutoverAt, "signals")
+		return rs.runChecks(ctx, c.Checks, "", *r.New, r.EvidenceSince(), "signals")
 	case rotation.StepResidualUse:
 		return rs.residualUse(ctx)
 	case rotation.StepRevoke:
@@ -324,7 +324,7 @@ func (rs *runState) runChecks(ctx context.Context, ids []string, consumer string
 
 func (rs *runState) residualUse(ctx context.Context) (rotation.Outcome, []journal.Entry) {
 	r := &rs.run
-	u, err := rs.p.authority.(provider.UsageReporter).Usage(ctx, provider.UsageRequest{Credential: r.Credential, Version: *r.Previous, Since: r.CutoverAt})
+	u, err := rs.p.authority.(provider.UsageReporter).Usage(ctx, provider.UsageRequest{Credential: r.Credential, Version: *r.Previous, Since: r.EvidenceSince()})
 	if err != nil {
 		u = provider.UsageResponse{Verdict: provider.Unknown, Detail: rs.scrub.text(err.Error())}
 	}

@@ -132,6 +132,14 @@ func Finish(r *Run, kind StepKind, consumer string, out Outcome, s Spec, now tim
 				cs.Proven, cs.ProvenAt, cs.ProvenBy = true, now, "check at exception expiry: "+out.Detail
 			}
 		}
+		// The credential-wide evidence is gathered again over the time since the exception
+		// closed: before it, the rolled-back consumers used the previous version on purpose.
+		for i := range r.Steps {
+			if k := r.Steps[i].Kind; k == StepSignals || k == StepResidualUse {
+				r.Steps[i].Status, r.Steps[i].Verdict = Failed, provider.Unknown
+				r.Steps[i].Detail = "to be gathered again after the exception closed"
+			}
+		}
 		r.Phase = Verifying
 	}
 }

@@ -147,12 +147,13 @@ func Next(r *Run, s Spec, now time.Time, o Options) Action {
 
 	// approval, then revoke
 	if r.Previous != nil && !r.started(StepRevoke) {
+		// A rejection stops revocation of any credential: someone saw a reason not to.
+		if d, rejected := r.Rejected(); rejected {
+			return Action{Kind: Wait, Phase: AwaitingApproval, Gate: GateResult{Gate: "approval", Verdict: provider.Fail,
+				Reason: "rejected", Message: fmt.Sprintf("revocation rejected by %s: %s", d.By, d.Reason),
+				Unblock: "a new approval (rotor approve), or a rollback (rotor rollback)", At: now}}
+		}
 		if s.Critical {
-			if d, rejected := r.Rejected(); rejected {
-				return Action{Kind: Wait, Phase: AwaitingApproval, Gate: GateResult{Gate: "approval", Verdict: provider.Fail,
-					Reason: "rejected", Message: fmt.Sprintf("revocation rejected by %s: %s", d.By, d.Reason),
-					Unblock: "a new approval (rotor approve), or a rollback (rotor rollback)", At: now}}
-			}
 			if _, ok := r.Approved(); !ok {
 				return Action{Kind: Wait, Phase: AwaitingApproval, Gate: GateResult{Gate: "approval", Verdict: provider.Unknown,
 					Reason: "awaiting approval", Message: "a critical credential needs an approval before revocation, not from " + r.StartedBy,

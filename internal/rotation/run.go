@@ -261,12 +261,15 @@ func (r *Run) OpenException() *Exception {
 }
 
 // Approved reports whether a valid approval (not by the initiator) exists and no rejection
-// came after it.
+// came after it. A rollback voids the decisions before it: they judged evidence that the
+// rollback proved wrong.
 func (r *Run) Approved() (Decision, bool) {
 	var last Decision
 	ok := false
 	for _, d := range r.Approvals {
 		switch {
+		case d.At.Before(r.lastRollback()):
+			continue
 		case !d.Approve:
 			ok = false
 		case d.By != r.StartedBy:
@@ -276,9 +279,37 @@ func (r *Run) Approved() (Decision, bool) {
 	return last, ok
 }
 
-// Rejected reports the latest rejection when no approval came after it.
+// lastRollback is when the latest exception was opened (zero if none).
+func (r *Run) lastRollback() time.Time {
+	var t time.Time
+	for _, ex := range r.Exceptions {
+		if ex.Opened.After(t) {
+			t = ex.Opened
+		}
+	}
+	return t
+}
+
+// EvidenceSince is the start of the time range whose evidence counts: the cutover, or the
+// close of the latest exception (before it, rolled-back consumers used the previous version
+// on purpose).
+func (r *Run) EvidenceSince() time.Time {
+	t := r.CutoverAt
+	for _, ex := range r.Exceptions {
+		if ex.Closed.After(t) {
+			t = ex.Closed
+		}
+	}
+	return t
+}
+
+// Rejected reports the latest rejection when no approval came after it (a rollback voids
+// both).
 func (r *Run) Rejected() (Decision, bool) {
 	for i := len(r.Approvals) - 1; i >= 0; i-- {
+		if r.Approvals[i].At.Before(r.lastRollback()) {
+			return Decision{}, false
+		}
 		if r.Approvals[i].Approve {
 			return Decision{}, false
 		}
