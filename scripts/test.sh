@@ -24,7 +24,61 @@ need_go() {
 need_go
 
 # Servers and tools the tests start themselves are installed here as the test suite grows
-# (PostgreSQL, nginx, Pebble, Prometheus…); the spine's tests need none.
+# (nginx, Pebble, Prometheus… as their issues land).
+
+apt_updated=
+apt_install() { # package...: apt-get install, as root or through sudo; apt-get update once
+	local sudo=
+	if ! command -v apt-get >/dev/null 2>&1; then
+		echo "error: the tests need $*, and apt-get is not available to install it; install it with your package manager" >&2
+		exit 1
+	fi
+	if [ "$(id -u)" -ne 0 ]; then
+		if ! command -v sudo >/dev/null 2>&1; then
+			echo "error: the tests need $*; installing it needs root and sudo is not installed" >&2
+			echo "hint: as root: apt-get install -y --no-install-recommends $*" >&2
+			exit 1
+		fi
+		sudo=sudo
+	fi
+	if [ -z "$apt_updated" ]; then
+		echo "   ${sudo:+sudo }apt-get update"
+		$sudo apt-get update -q
+		apt_updated=1
+	fi
+	echo "   ${sudo:+sudo }apt-get install -y --no-install-recommends $*"
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
+# PostgreSQL: internal/testenv starts its own password-checking clusters with initdb, found
+# where it looks: $ROTOR_TEST_PG_BIN, pg_config --bindir, /usr/lib/postgresql/*/bin, PATH.
+have_initdb() {
+	local dir
+	if [ -n "${ROTOR_TEST_PG_BIN:-}" ]; then
+		if [ -x "$ROTOR_TEST_PG_BIN/initdb" ]; then
+			return 0
+		fi
+		echo "error: ROTOR_TEST_PG_BIN=$ROTOR_TEST_PG_BIN holds no initdb; point it at a PostgreSQL bin directory or unset it" >&2
+		exit 1
+	fi
+	if dir=$(pg_config --bindir 2>/dev/null) && [ -x "$dir/initdb" ]; then
+		return 0
+	fi
+	for dir in /usr/lib/postgresql/*/bin; do
+		if [ -x "$dir/initdb" ]; then
+			return 0
+		fi
+	done
+	command -v initdb >/dev/null 2>&1
+}
+if ! have_initdb; then
+	echo "== install PostgreSQL (no initdb found)"
+	apt_install postgresql
+	if ! have_initdb; then
+		echo "error: installed postgresql, but still no initdb in /usr/lib/postgresql/*/bin or PATH" >&2
+		exit 1
+	fi
+fi
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -46,6 +100,7 @@ fuzz() { # package target
 }
 fuzz ./internal/inventory FuzzLoad
 fuzz ./internal/schedule FuzzParseDuration
+fuzz ./internal/check/log FuzzParseLine
 for target in $(go test -list '^Fuzz' ./internal/secret | grep '^Fuzz'); do
 	fuzz ./internal/secret "$target"
 done

@@ -3,6 +3,7 @@ package builtin
 import (
 	checkexec "github.com/rotorhq/rotor/internal/check/exec"
 	checkhttp "github.com/rotorhq/rotor/internal/check/http"
+	checklog "github.com/rotorhq/rotor/internal/check/log"
 	"time"
 
 	"github.com/rotorhq/rotor/internal/provider"
@@ -11,56 +12,13 @@ import (
 var checks = map[string]func() any{
 	"http":           mk[checkhttp.Config](),
 	"exec":           mk[checkexec.Config](),
-	"log":            mk[LogCheck](),
+	"log":            mk[checklog.Config](),
 	"tls":            mk[TLSCheck](),
 	"promql":         mk[PromQLCheck](),
 	"postgres-login": mk[PostgresLoginCheck](),
 	"logsql":         mk[LogsQLCheck](),
 	"loki":           mk[LokiCheck](),
 	"kql":            mk[KQLCheck](),
-}
-
-// LogCheck counts matching lines of a log by time bin and compares them with thresholds.
-type LogCheck struct {
-	Source      LogSource     `yaml:"source" rotor:"required"`
-	Match       LogMatch      `yaml:"match"`
-	Bin         time.Duration `yaml:"bin" doc:"Time bin width (default 5m)."`
-	Window      time.Duration `yaml:"window" doc:"How far back from now to look (default: since cutover)."`
-	By          []string      `yaml:"by" doc:"Fields to group counts by (host, path, status)."`
-	Max         *int          `yaml:"max" doc:"Highest count allowed in any bin."`
-	MaxRate     float64       `yaml:"max_rate" doc:"Highest matching fraction of all lines in any bin."`
-	MaxIncrease float64       `yaml:"max_increase" doc:"Highest ratio against the same-length window before cutover."`
-}
-
-// LogSource says where log lines come from and how to read them.
-type LogSource struct {
-	Type    string            `yaml:"type" rotor:"required,enum=file" doc:"Only local files for now."`
-	Path    string            `yaml:"path" rotor:"required" doc:"File or glob; rotated and gzipped files are read."`
-	Format  string            `yaml:"format" rotor:"required,enum=combined|json|regexp"`
-	Pattern string            `yaml:"pattern" doc:"For format regexp: named groups time, status, path, host, key_id."`
-	Fields  map[string]string `yaml:"fields" doc:"For format json: rotor field -> JSON field."`
-}
-
-// LogMatch selects the lines that count.
-type LogMatch struct {
-	Status []int    `yaml:"status"`
-	Paths  []string `yaml:"paths"`
-	Hosts  []string `yaml:"hosts"`
-	KeyID  string   `yaml:"key_id" doc:"previous or current: lines that used that version's key id."`
-}
-
-func (l *LogCheck) Validate() []provider.FieldError {
-	var out []provider.FieldError
-	if l.Max == nil && l.MaxRate == 0 && l.MaxIncrease == 0 {
-		out = append(out, provider.FieldError{Field: "max", Msg: "a log check needs a threshold: max, max_rate or max_increase"})
-	}
-	if l.Source.Format == "regexp" && l.Source.Pattern == "" {
-		out = append(out, provider.FieldError{Field: "source", Msg: "format regexp needs a pattern"})
-	}
-	if l.Match.KeyID != "" && l.Match.KeyID != "previous" && l.Match.KeyID != "current" {
-		out = append(out, provider.FieldError{Field: "match", Msg: "key_id is previous or current"})
-	}
-	return out
 }
 
 // TLSCheck reads the certificate an endpoint serves.

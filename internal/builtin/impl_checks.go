@@ -3,6 +3,7 @@ package builtin
 import (
 	checkexec "github.com/rotorhq/rotor/internal/check/exec"
 	checkhttp "github.com/rotorhq/rotor/internal/check/http"
+	checklog "github.com/rotorhq/rotor/internal/check/log"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -21,5 +22,12 @@ var checkImpls = map[string]CheckFactory{
 			return nil, err
 		}
 		return checkexec.New(c, env)
+	},
+	"log": func(cfg any, env provider.Env) (provider.Checker, error) {
+		c, err := configAs[checklog.Config](provider.KindCheck, "log", cfg)
+		if err != nil {
+			return nil, err
+		}
+		return checklog.New(c, env)
 	},
 }

@@ -275,6 +275,8 @@ func (rs *runState) runChecks(ctx context.Context, ids []string, consumer string
 	var entries []journal.Entry
 	verdict := provider.Pass
 	var parts []string
+	var completeAt time.Time // when every incomplete piece of evidence will be complete
+	incomplete := true
 	for _, id := range ids {
 		chk, ok := rs.p.checks[id]
 		var res provider.CheckResult
@@ -304,6 +306,13 @@ func (rs *runState) runChecks(ctx context.Context, ids []string, consumer string
 		case res.Verdict == provider.Unknown && verdict == provider.Pass:
 			verdict = provider.Unknown
 		}
+		if res.Verdict == provider.Unknown {
+			if res.CompleteAt.IsZero() {
+				incomplete = false
+			} else if res.CompleteAt.After(completeAt) {
+				completeAt = res.CompleteAt
+			}
+		}
 		part := id + " " + string(res.Verdict)
 		if res.Reason != "" {
 			part += " (" + res.Reason + ")"
@@ -312,7 +321,10 @@ func (rs *runState) runChecks(ctx context.Context, ids []string, consumer string
 	}
 	detail := strings.Join(parts, "; ")
 	g := &rotation.GateResult{Gate: gate, Verdict: verdict, Reason: "checks", Message: detail}
-	if verdict != provider.Pass {
+	if verdict == provider.Unknown && incomplete && !completeAt.IsZero() {
+		g.Reason, g.Until = "evidence not complete yet", completeAt
+		g.Unblock = "wait: the evidence is complete at " + completeAt.Format(time.RFC3339) + " (rotor rotate --wait waits for it)"
+	} else if verdict != provider.Pass {
 		g.Reason = "evidence failing or missing"
 		g.Unblock = "fix what the checks report and run rotor rotate again"
 		if consumer != "" && !r.CutoverAt.IsZero() {

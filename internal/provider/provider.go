@@ -333,6 +333,10 @@ type CheckResult struct {
 	Observed  string    `json:"observed,omitempty"`
 	Bins      []Bin     `json:"bins,omitempty"`
 	At        time.Time `json:"at"`
+	// CompleteAt, on an unknown result, is when the evidence will be complete (a window
+	// that is not full yet): the engine gathers it again then, instead of waiting for a
+	// person to run rotor again.
+	CompleteAt time.Time `json:"complete_at,omitzero"`
 }
 
 // Interval is a time range.

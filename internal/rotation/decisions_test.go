@@ -68,3 +68,23 @@ func TestEvidenceIsGatheredAgainAfterAnException(t *testing.T) {
 	h.invoke()
 	h.expect("do signals @verifying")
 }
+
+// TestIncompleteEvidenceIsGatheredAgainWhenComplete: a check that says when its evidence will
+// be complete (a log window not full yet) is run again at that time within the same
+// invocation — not in a loop before it, and not only when a person comes back.
+func TestIncompleteEvidenceIsGatheredAgainWhenComplete(t *testing.T) {
+	h := newHarness(t, newSpec().signals("old-key-unused").consumer("api", reload, checks("api-health")).build(), t0)
+	h.driveUntil("do signals @verifying")
+	complete := h.now.Add(3 * time.Second)
+	h.doWith("do signals @verifying", Outcome{Verdict: provider.Unknown, Detail: "window not full yet",
+		Gate: &GateResult{Gate: "signals", Verdict: provider.Unknown, Reason: "evidence not complete yet", Message: "old-key-unused unknown (window not full yet)", Until: complete}})
+	a := h.next()
+	wantWait(t, a, "signals", provider.Unknown, Verifying)
+	if !a.Gate.Until.Equal(complete) {
+		t.Fatalf("until %s, want %s", a.Gate.Until, complete)
+	}
+	h.advance(complete.Sub(h.now) - time.Millisecond) // the same invocation, waiting
+	wantWait(t, h.next(), "signals", provider.Unknown, Verifying)
+	h.advance(time.Millisecond)
+	h.expect("do signals @verifying")
+}

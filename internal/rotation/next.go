@@ -65,10 +65,13 @@ type Options struct {
 	// Since is when this invocation started: a step that already ran in this invocation and
 	// did not pass is not run again in a loop; the run waits (exit 3) instead.
 	Since time.Time
+
+	now time.Time // set by Next
 }
 
 // Next returns what to do with the run now. It is pure.
 func Next(r *Run, s Spec, now time.Time, o Options) Action {
+	o.now = now
 	if o.Through == "" {
 		o.Through = StageRevoke
 	}
@@ -191,11 +194,13 @@ func wait(gate, msg, unblock string, until, now time.Time) Action {
 
 // stepOnce runs a step that produces a verdict, unless it already ran in this invocation
 // without passing: then the run waits at the gate the step feeds (exit 3), instead of
-// hammering a failing check in a loop.
+// hammering a failing check in a loop. Evidence that said when it will be complete (a log
+// window not yet full) is gathered again once that time has come.
 func (r *Run) stepOnce(k StepKind, consumer string, p Phase, o Options, gate, why string) Action {
 	st := r.step(k, consumer)
-	if st != nil && st.Status != OK && !st.FinishedAt.Before(o.Since) && !o.Since.IsZero() {
-		g := r.gate(gate)
+	g := r.gate(gate)
+	ready := !g.Until.IsZero() && !o.now.Before(g.Until) && g.At.Before(g.Until)
+	if st != nil && st.Status != OK && !st.FinishedAt.Before(o.Since) && !o.Since.IsZero() && !ready {
 		if g.Gate == "" {
 			g = GateResult{Gate: gate, Verdict: st.Verdict, Reason: why, Message: st.Detail}
 		}

@@ -1,7 +1,8 @@
 // Command keyclient is a test client for rotor's end-to-end tests: it reads its API key from
 // rotor's file store once, at start (honouring a rollback pin for its consumer name), and
 // calls keysvc with it — once (a job run, or a check: exit 0 on success) or in a loop (a
-// long-running client that keeps the key it started with, like the consumer nobody declared).
+// long-running client that keeps the key it started with, like the consumer nobody declared,
+// or with -reread one that reads the key for every request).
 //
 // As a check (-expect-current), it also fails unless the version it read is the one rotor
 // names in ROTOR_VERSION: the consumer must be on the version the run expects, not merely on
@@ -29,6 +30,7 @@ func main() {
 	every := flag.Duration("every", 0, "call repeatedly at this interval until killed")
 	wait := flag.Duration("wait", 0, "as a single call: retry until accepted for at most this long (a service reloading asynchronously)")
 	expectCurrent := flag.Bool("expect-current", false, "fail unless the key read is the version in $ROTOR_VERSION")
+	reread := flag.Bool("reread", false, "with -every: read the key again before every call (a per-request consumer)")
 	flag.Parse()
 
 	r, err := file.OpenReader(*dir, *name, *ident)
@@ -83,6 +85,13 @@ func main() {
 		return
 	}
 	for {
+		if *reread {
+			nid, nv, err := r.ForConsumer(*consumer)
+			if err == nil {
+				v.Wipe()
+				id, v = nid, nv
+			}
+		}
 		call()
 		time.Sleep(*every)
 	}

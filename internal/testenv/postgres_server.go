@@ -1,0 +1,419 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// server is a postgres process started by this package and the directory it lives in:
+//
+//	<base>/data          the cluster (initdb)
+//	<base>/socket        its Unix socket, so it never collides with a system server's
+//	<base>/postgres.log  its stderr
+type server struct {
+	base string
+	proc *process
+}
+
+// postgresqlDefaults are the settings of every started server, before PostgreSQLOptions.
+var postgresqlDefaults = map[string]string{
+	"listen_addresses":    "127.0.0.1",
+	"password_encryption": "scram-sha-256",
+	"max_connections":     "200",
+	"shared_buffers":      "32MB", // several clusters may run at once (go test runs packages in parallel)
+	// Tests only: a crash may lose or corrupt the cluster, which is thrown away anyway, and
+	// in exchange commits do not wait for the disk. Never set these on a server that matters.
+	"fsync":              "off",
+	"synchronous_commit": "off",
+	"full_page_writes":   "off",
+	// Log to stderr, which is the log file; no collector process.
+	"logging_collector": "off",
+	"log_destination":   "stderr",
+	"log_line_prefix":   "%m [%p] %q%u@%d ",
+	"log_connections":   "off",
+	"log_statement":     "none",
+}
+
+const (
+	superUser      = "postgres"
+	startTimeout   = 30 * time.Second
+	stopTimeout    = 30 * time.Second
+	portAttempts   = 5
+	maxSocketPath  = 100 // sockaddr_un holds 108 bytes on Linux, 104 on the BSDs
+	socketFileName = "/.s.PGSQL.65535"
+)
+
+// startPostgreSQL creates a cluster in a new temporary directory and starts it. On error
+// nothing is left running or on disk.
+func startPostgreSQL(ctx context.Context, opts PostgreSQLOptions) (_ *PostgreSQL, err error) {
+	bin, err := findPostgreSQLBin()
+	if err != nil {
+		return nil, err
+	}
+	owner, err := serverUser()
+	if err != nil {
+		return nil, err
+	}
+	base, err := makeBaseDir(owner)
+	if err != nil {
+		return nil, err
+	}
+	p := &PostgreSQL{
+		Host:          "127.0.0.1",
+		SuperUser:     superUser,
+		SuperPassword: rand.Text(),
+		Database:      "postgres",
+		DataDir:       filepath.Join(base, "data"),
+		LogFile:       filepath.Join(base, "postgres.log"),
+		srv:           &server{base: base},
+	}
+	defer func() {
+		if err != nil {
+			if stopErr := p.stop(); stopErr != nil {
+				err = fmt.Errorf("%w (and cleaning up: %v)", err, stopErr)
+			}
+		}
+	}()
+	if err := initdb(ctx, bin, owner, p); err != nil {
+		return nil, err
+	}
+	settings := maps.Clone(postgresqlDefaults)
+	if opts.LogStatementAll {
+		settings["log_statement"] = "all"
+	}
+	if opts.LogConnections {
+		settings["log_connections"] = "on"
+	}
+	maps.Copy(settings, opts.Settings)
+	settings["listen_addresses"] = "127.0.0.1" // whatever a test asks, nothing beyond this host
+
+	// Ask the kernel for a free port, close it and hand it to postgres. Another process may
+	// take it in between; then postgres cannot bind, exits, and we try another.
+	for attempt := 1; ; attempt++ {
+		if p.Port, err = freePort(); err != nil {
+			return nil, err
+		}
+		err = p.launch(ctx, bin, owner, settings)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errPortTaken) || attempt == portAttempts {
+			return nil, err
+		}
+	}
+	if err := p.checkPasswords(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// initdb creates the cluster with a scram-sha-256 superuser whose password it reads from a
+// 0600 file that is removed right after.
+func initdb(ctx context.Context, bin string, owner *osUser, p *PostgreSQL) error {
+	pwfile := filepath.Join(p.srv.base, "pwfile")
+	if err := os.WriteFile(pwfile, []byte(p.SuperPassword+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write initdb password file: %w", err)
+	}
+	defer os.Remove(pwfile)
+	if err := owner.chown(pwfile); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"),
+		"--pgdata="+p.DataDir,
+		"--username="+p.SuperUser,
+		"--pwfile="+pwfile,
+		"--auth-local=scram-sha-256",
+		"--auth-host=scram-sha-256",
+		"--encoding=UTF8",
+		"--locale=C",
+		"--no-sync", // tests only: the cluster is thrown away
+	)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	proc, err := startProcess(cmd, p.srv.base, owner)
+	if err != nil {
+		return fmt.Errorf("run initdb: %w", err)
+	}
+	<-proc.done
+	if proc.err != nil {
+		return fmt.Errorf("initdb %s: %w\n%s", p.DataDir, proc.err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// errPortTaken says postgres could not bind its port.
+var errPortTaken = errors.New("port taken")
+
+// launch starts postgres on p.Port and waits until the superuser can log in over TCP.
+func (p *PostgreSQL) launch(ctx context.Context, bin string, owner *osUser, settings map[string]string) error {
+	socketDir := filepath.Join(p.srv.base, "socket")
+	args := []string{"-D", p.DataDir, "-p", strconv.Itoa(p.Port), "-k", socketDir}
+	for _, name := range slices.Sorted(maps.Keys(settings)) {
+		args = append(args, "-c", name+"="+settings[name])
+	}
+	log, err := os.OpenFile(p.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open PostgreSQL log: %w", err)
+	}
+	defer log.Close() // the child has its own copy
+	logStart, err := log.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fmt.Errorf("open PostgreSQL log: %w", err)
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	proc, err := startProcess(cmd, p.srv.base, owner)
+	if err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	p.srv.proc = proc
+
+	deadline := time.Now().Add(startTimeout)
+	var last error
+	for {
+		select {
+		case <-proc.done:
+			p.srv.proc = nil
+			tail := p.logTail(20)
+			if b, err := os.ReadFile(p.LogFile); err == nil && int64(len(b)) >= logStart &&
+				bytes.Contains(b[logStart:], []byte("could not create any TCP/IP sockets")) {
+				return fmt.Errorf("postgres on 127.0.0.1:%d: %w", p.Port, errPortTaken)
+			}
+			return fmt.Errorf("postgres exited while starting (%v); log %s:\n%s", proc.err, p.LogFile, tail)
+		default:
+		}
+		if last = p.ready(ctx); last == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("postgres on 127.0.0.1:%d did not accept the superuser within %s: %w; log %s:\n%s", p.Port, startTimeout, last, p.LogFile, p.logTail(20))
+		}
+		select {
+		case <-proc.done:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// ready logs in as the superuser and checks that the server answering is ours.
+func (p *PostgreSQL) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := p.connect(ctx, p.SuperUser, p.SuperPassword, p.Database)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var dataDir string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('data_directory'), current_setting('server_version')").Scan(&dataDir, &p.Version); err != nil {
+		return err
+	}
+	if filepath.Clean(dataDir) != filepath.Clean(p.DataDir) {
+		return fmt.Errorf("127.0.0.1:%d is answered by another PostgreSQL (data directory %s)", p.Port, dataDir)
+	}
+	return nil
+}
+
+// stop shuts the server down (fast shutdown: SIGINT, then SIGQUIT, then SIGKILL) and removes
+// its directory. An external server is left alone.
+func (p *PostgreSQL) stop() error {
+	if p.srv == nil {
+		return nil
+	}
+	var errs []error
+	if proc := p.srv.proc; proc != nil {
+		p.srv.proc = nil
+		if err := proc.stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stop PostgreSQL on 127.0.0.1:%d: %w", p.Port, err))
+		}
+	}
+	if err := os.RemoveAll(p.srv.base); err != nil {
+		errs = append(errs, fmt.Errorf("remove PostgreSQL directory: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// process is a child started by startProcess.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the child has exited; err is then set
+	err  error
+}
+
+// startProcess starts cmd in dir as owner (nil: as ourselves). On Linux the child gets
+// SIGQUIT (PostgreSQL's immediate shutdown) if we die, so a test binary killed by a timeout
+// leaves no server behind. The kernel sends that signal when the thread that started the
+// child exits, so the child is started and waited for by a goroutine locked to its thread.
+func startProcess(cmd *exec.Cmd, dir string, owner *osUser) (*process, error) {
+	cmd.Dir = dir
+	cmd.Env = serverEnv()
+	cmd.SysProcAttr = owner.sysProcAttr()
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// stop asks the child to shut down and waits; it escalates if it takes too long.
+func (p *process) stop() error {
+	steps := []struct {
+		sig  os.Signal
+		wait time.Duration
+	}{{os.Interrupt, stopTimeout}, {syscall.SIGQUIT, 5 * time.Second}, {os.Kill, time.Minute}}
+	for _, s := range steps {
+		if err := p.cmd.Process.Signal(s.sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return err
+		}
+		select {
+		case <-p.done:
+			if s.sig != os.Interrupt {
+				return fmt.Errorf("did not stop within %s of SIGINT; sent %v", stopTimeout, s.sig)
+			}
+			return p.err
+		case <-time.After(s.wait):
+		}
+	}
+	return errors.New("did not exit after SIGKILL")
+}
+
+// serverEnv is our environment without PG* variables, which could point initdb or postgres
+// at another cluster.
+func serverEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PG") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// makeBaseDir creates the server's directory, owned by owner, under the temporary directory,
+// or under /tmp when owner could not reach it there or the socket path would be too long.
+func makeBaseDir(owner *osUser) (string, error) {
+	parent := os.TempDir()
+	if len(parent)+len("/rotor-pg-0123456789/socket")+len(socketFileName) > maxSocketPath || !owner.canTraverse(parent) {
+		parent = "/tmp"
+	}
+	base, err := os.MkdirTemp(parent, "rotor-pg-")
+	if err != nil {
+		return "", fmt.Errorf("create PostgreSQL directory: %w", err)
+	}
+	if err := os.Mkdir(filepath.Join(base, "socket"), 0o700); err != nil {
+		os.RemoveAll(base)
+		return "", fmt.Errorf("create PostgreSQL socket directory: %w", err)
+	}
+	for _, dir := range []string{base, filepath.Join(base, "socket")} {
+		if err := owner.chown(dir); err != nil {
+			os.RemoveAll(base)
+			return "", err
+		}
+	}
+	return base, nil
+}
+
+// findPostgreSQLBin returns the directory holding initdb and postgres: $ROTOR_TEST_PG_BIN,
+// else pg_config --bindir, else the newest /usr/lib/postgresql/*/bin, else PATH.
+// scripts/test.sh searches the same places before it installs PostgreSQL.
+func findPostgreSQLBin() (string, error) {
+	return findPostgreSQLBinIn(os.Getenv(EnvPostgreSQLBin), "/usr/lib/postgresql/*/bin")
+}
+
+// findPostgreSQLBinIn is findPostgreSQLBin with $ROTOR_TEST_PG_BIN as dir and the pattern of
+// distribution bin directories as libGlob.
+func findPostgreSQLBinIn(dir, libGlob string) (string, error) {
+	if dir != "" {
+		if hasServerBinaries(dir) {
+			return dir, nil
+		}
+		return "", fmt.Errorf("%s=%s holds no initdb and postgres executables\nhint: point it at a PostgreSQL bin directory, e.g. /usr/lib/postgresql/15/bin, or unset it", EnvPostgreSQLBin, dir)
+	}
+	var candidates []string
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		candidates = append(candidates, strings.TrimSpace(string(out)))
+	}
+	versions, _ := filepath.Glob(libGlob)
+	slices.SortFunc(versions, func(a, b string) int { // newest first
+		return compareVersions(filepath.Base(filepath.Dir(b)), filepath.Base(filepath.Dir(a)))
+	})
+	candidates = append(candidates, versions...)
+	if initdb, err := exec.LookPath("initdb"); err == nil {
+		candidates = append(candidates, filepath.Dir(initdb))
+	}
+	for _, dir := range candidates {
+		if hasServerBinaries(dir) {
+			return dir, nil
+		}
+	}
+	return "", errors.New("PostgreSQL server binaries (initdb, postgres) not found in $" + EnvPostgreSQLBin +
+		", pg_config --bindir, /usr/lib/postgresql/*/bin or PATH; tests that need PostgreSQL cannot run" +
+		"\nhint: run scripts/test.sh, which installs them, or: apt-get install -y --no-install-recommends postgresql" +
+		"\nhint: or set " + EnvPostgreSQLDSN + " to a superuser DSN of a server that checks passwords")
+}
+
+func hasServerBinaries(dir string) bool {
+	for _, name := range []string{"initdb", "postgres"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// compareVersions compares dotted version numbers such as "9.6" and "15".
+func compareVersions(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < max(len(as), len(bs)); i++ {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			return x - y
+		}
+	}
+	return 0
+}
