@@ -123,4 +123,4 @@ run approve "$run" --as bob
 run rotate partner-key --as alice
 run journal verify "$run"
 echo; echo "# the change ticket (first lines; --format html|json too)"
-"$bin/rotor" journal "$run" | head -n 24
+"$bin/rotor" journal "$run" | sed -n 1,24p
