@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/rotorhq/rotor/internal/authority/generated"
+	pgauthority "github.com/rotorhq/rotor/internal/authority/postgres"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -11,7 +12,7 @@ var authorities = map[string]func() any{
 	"none":      mk[generated.NoneConfig](),
 	"generated": mk[generated.Config](),
 	"manual":    mk[ManualAuthority](),
-	"postgres":  mk[PostgresAuthority](),
+	"postgres":  mk[pgauthority.Config](),
 	"redis":     mk[RedisAuthority](),
 	"rabbitmq":  mk[RabbitMQAuthority](),
 	"entra-app": mk[EntraAppAuthority](),
@@ -34,40 +35,6 @@ func (m *ManualAuthority) Strategies() []string {
 		return []string{"overlap", "in-place"}
 	}
 	return []string{"in-place"}
-}
-
-// PostgresAuthority is a PostgreSQL login. Two alternating roles give overlap; one role is
-// changed in place.
-type PostgresAuthority struct {
-	AdminDSNEnv  string   `yaml:"admin_dsn_env" doc:"Environment variable holding the admin connection string (never inline)."`
-	Admin        string   `yaml:"admin" rotor:"ref=identity" doc:"Identity whose stored DSN is used as the admin connection."`
-	Roles        []string `yaml:"roles" doc:"Two alternating roles (overlap)."`
-	Role         string   `yaml:"role" doc:"One role changed in place."`
-	TemplateRole string   `yaml:"template_role" doc:"Role whose grants the alternates must match."`
-	Terminate    bool     `yaml:"terminate_sessions" doc:"Allow terminating sessions of the previous role at revoke (needs approval)."`
-}
-
-func (p *PostgresAuthority) Strategies() []string {
-	if p.Role != "" {
-		return []string{"in-place"}
-	}
-	return []string{"overlap"}
-}
-
-func (p *PostgresAuthority) Validate() []provider.FieldError {
-	var out []provider.FieldError
-	switch {
-	case p.Role == "" && len(p.Roles) == 0:
-		out = append(out, provider.FieldError{Field: "roles", Msg: "set roles (two alternating roles, overlap) or role (one role, in-place)"})
-	case p.Role != "" && len(p.Roles) > 0:
-		out = append(out, provider.FieldError{Field: "role", Msg: "set either role or roles, not both"})
-	case len(p.Roles) > 0 && (len(p.Roles) != 2 || p.Roles[0] == p.Roles[1]):
-		out = append(out, provider.FieldError{Field: "roles", Msg: "overlap needs exactly two different roles"})
-	}
-	if p.AdminDSNEnv == "" && p.Admin == "" {
-		out = append(out, provider.FieldError{Field: "admin", Msg: "set admin (an identity) or admin_dsn_env: rotor needs an admin connection"})
-	}
-	return out
 }
 
 // RedisAuthority is a Redis ACL user.

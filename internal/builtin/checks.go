@@ -4,6 +4,7 @@ import (
 	checkexec "github.com/rotorhq/rotor/internal/check/exec"
 	checkhttp "github.com/rotorhq/rotor/internal/check/http"
 	checklog "github.com/rotorhq/rotor/internal/check/log"
+	"github.com/rotorhq/rotor/internal/check/pglogin"
 	"time"
 
 	"github.com/rotorhq/rotor/internal/provider"
@@ -15,7 +16,7 @@ var checks = map[string]func() any{
 	"log":            mk[checklog.Config](),
 	"tls":            mk[TLSCheck](),
 	"promql":         mk[PromQLCheck](),
-	"postgres-login": mk[PostgresLoginCheck](),
+	"postgres-login": mk[pglogin.Config](),
 	"logsql":         mk[LogsQLCheck](),
 	"loki":           mk[LokiCheck](),
 	"kql":            mk[KQLCheck](),
@@ -43,15 +44,6 @@ func (p *PromQLCheck) Validate() []provider.FieldError {
 		return []provider.FieldError{{Field: "query", Msg: "a promql check needs a threshold: max or min"}}
 	}
 	return nil
-}
-
-// PostgresLoginCheck logs in as a consumer would and runs a query.
-type PostgresLoginCheck struct {
-	Host     string `yaml:"host" rotor:"required"`
-	Port     int    `yaml:"port" doc:"Default 5432."`
-	Database string `yaml:"database" rotor:"required"`
-	SSLMode  string `yaml:"sslmode" rotor:"enum=disable|require|verify-ca|verify-full" doc:"Default verify-full."`
-	Query    string `yaml:"query" doc:"Default SELECT 1."`
 }
 
 // LogsQLCheck queries VictoriaLogs.

@@ -2,6 +2,7 @@ package builtin
 
 import (
 	"github.com/rotorhq/rotor/internal/authority/generated"
+	pgauthority "github.com/rotorhq/rotor/internal/authority/postgres"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -24,6 +25,17 @@ var authorityImpls = map[string]AuthorityFactory{
 			return nil, err
 		}
 		a, err := generated.NewNone(*c, env)
+		if err != nil {
+			return nil, err
+		}
+		return a, nil
+	},
+	"postgres": func(cfg any, env provider.Env) (provider.Authority, error) {
+		c, err := configAs[pgauthority.Config](provider.KindAuthority, "postgres", cfg)
+		if err != nil {
+			return nil, err
+		}
+		a, err := pgauthority.New(*c, env)
 		if err != nil {
 			return nil, err
 		}

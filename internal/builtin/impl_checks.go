@@ -4,6 +4,7 @@ import (
 	checkexec "github.com/rotorhq/rotor/internal/check/exec"
 	checkhttp "github.com/rotorhq/rotor/internal/check/http"
 	checklog "github.com/rotorhq/rotor/internal/check/log"
+	"github.com/rotorhq/rotor/internal/check/pglogin"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -29,5 +30,12 @@ var checkImpls = map[string]CheckFactory{
 			return nil, err
 		}
 		return checklog.New(c, env)
+	},
+	"postgres-login": func(cfg any, env provider.Env) (provider.Checker, error) {
+		c, err := configAs[pglogin.Config](provider.KindCheck, "postgres-login", cfg)
+		if err != nil {
+			return nil, err
+		}
+		return pglogin.New(c, env)
 	},
 }

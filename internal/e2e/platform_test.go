@@ -217,7 +217,12 @@ type storeIndex struct {
 
 func (p *platform) index(t *testing.T) storeIndex {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(p.dir, "store", credential, "index.json"))
+	return readIndex(t, p.dir, credential)
+}
+
+func readIndex(t *testing.T, dir, cred string) storeIndex {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "store", cred, "index.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

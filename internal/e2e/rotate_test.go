@@ -192,7 +192,18 @@ func TestRotateEndToEnd(t *testing.T) {
 
 func enabledValues(t *testing.T, p *platform) [][]byte {
 	t.Helper()
-	rd, err := file.OpenReader(filepath.Join(p.dir, "store"), credential, filepath.Join(p.dir, "inventory", "keys", "rotor.key"))
+	var out [][]byte
+	for _, v := range storeValues(t, p, credential) {
+		out = append(out, v)
+	}
+	return out
+}
+
+// storeValues reads every enabled version of a credential as rotor's identity would: id ->
+// value. The tests keep them to search for leaks and to log in with old values later.
+func storeValues(t *testing.T, p *platform, cred string) map[string][]byte {
+	t.Helper()
+	rd, err := file.OpenReader(filepath.Join(p.dir, "store"), cred, filepath.Join(p.dir, "inventory", "keys", "rotor.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,9 +211,9 @@ func enabledValues(t *testing.T, p *platform) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out [][]byte
+	out := map[string][]byte{}
 	for _, v := range vs {
-		out = append(out, v.Value.Reveal())
+		out[v.ID] = v.Value.Reveal()
 		v.Value.Wipe()
 	}
 	return out

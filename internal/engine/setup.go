@@ -73,7 +73,7 @@ func (e *Engine) build(c *inventory.Credential) *providers {
 
 func (e *Engine) providerEnv() provider.Env {
 	return provider.Env{Now: e.Clock, Rand: e.Rand, Getenv: e.Getenv, Log: e.Log,
-		Fingerprint: e.Fingerprinter.Fingerprint, BaseDir: e.BaseDir}
+		Fingerprint: e.Fingerprinter.Fingerprint, BaseDir: e.BaseDir, Identity: e.identity}
 }
 
 // spec translates the inventory's view of a credential into rotation terms.

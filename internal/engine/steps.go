@@ -67,7 +67,7 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 			if err := t.Disable(ctx, provider.ToggleRequest{Credential: c.ID, Version: r.Previous.ID}); err != nil {
 				return rotation.Outcome{Err: err}, nil
 			}
-			detail = strings.TrimSpace(detail + " previous version " + r.Previous.ID + " disabled in the store")
+			detail = strings.TrimPrefix(detail+"; previous version "+r.Previous.ID+" disabled in the store", "; ")
 		}
 		return rotation.Outcome{Detail: detail}, nil
 	case rotation.StepRecord:

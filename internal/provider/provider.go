@@ -59,6 +59,9 @@ type Env struct {
 	// BaseDir is the inventory's folder: relative paths in provider configs are relative to
 	// it, so an inventory means the same wherever rotor runs from.
 	BaseDir string
+	// Identity resolves an identity of the inventory by id, for a provider whose config
+	// names one (the postgres authority's `admin`). Nil, or false, when there is none.
+	Identity func(id string) (Identity, bool)
 }
 
 // Store holds the versions of a credential's value, where its consumers read it.
