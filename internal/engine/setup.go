@@ -95,6 +95,9 @@ func (e *Engine) spec(c *inventory.Credential, p *providers) rotation.Spec {
 	if p.store != nil {
 		_, s.Toggle = p.store.(provider.VersionToggler)
 	}
+	if t, ok := c.Authority.Config.(interface{ EndsSessions() bool }); ok {
+		s.EndSessions = t.EndsSessions()
+	}
 	for _, k := range c.Consumers {
 		risk, _ := impact.Classify(k)
 		cs := rotation.ConsumerSpec{ID: k.ID, HasIdentity: k.Identity != "", HasReload: k.Reload != nil,

@@ -58,7 +58,8 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 	case rotation.StepResidualUse:
 		return rs.residualUse(ctx)
 	case rotation.StepRevoke:
-		resp, err := p.authority.Revoke(ctx, provider.RevokeRequest{Credential: c.ID, RunID: r.ID, Strategy: r.Strategy, Previous: *r.Previous, Current: *r.New})
+		resp, err := p.authority.Revoke(ctx, provider.RevokeRequest{Credential: c.ID, RunID: r.ID, Strategy: r.Strategy,
+			Previous: *r.Previous, Current: *r.New, EndSessions: rs.spec.EndSessions && r.EndSessionsApproved()})
 		if err != nil {
 			return rotation.Outcome{Err: err}, nil
 		}

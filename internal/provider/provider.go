@@ -226,6 +226,10 @@ type RevokeRequest struct {
 	Strategy   string
 	Previous   Version
 	Current    Version
+	// EndSessions: residual use found sessions of the previous version still open, and a
+	// person approved ending them. An authority whose config allows it (the postgres
+	// authority's terminate_sessions) ends them; without both, none is ended.
+	EndSessions bool
 }
 
 // RevokeResponse says what the authority did.

@@ -1,6 +1,7 @@
 package rotation
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -87,4 +88,58 @@ func TestIncompleteEvidenceIsGatheredAgainWhenComplete(t *testing.T) {
 	wantWait(t, h.next(), "signals", provider.Unknown, Verifying)
 	h.advance(time.Millisecond)
 	h.expect("do signals @verifying")
+}
+
+// TestEndingSessionsNeedsTheSettingAndAnApproval: residual use that finds sessions of the
+// previous version blocks revoke; where the authority may end sessions, an approval given
+// after that finding lets revoke go on (and end them); an unknown finding, an approval from
+// before it, or an authority without the setting never does.
+func TestEndingSessionsNeedsTheSettingAndAnApproval(t *testing.T) {
+	spec := func(end bool) Spec {
+		b := newSpec().usage().consumer("api", reload, checks("api-health"))
+		b.s.EndSessions = end
+		return b.build()
+	}
+	residual := func(h *harness, v provider.Verdict) {
+		h.doWith("do residual-use @verifying", Outcome{Verdict: v, Detail: "2 sessions of orders_a: nightly-report@10.0.0.7",
+			Gate: &GateResult{Gate: "residual-use", Verdict: v, Reason: "residual use", Message: "2 sessions of orders_a"}})
+	}
+	for _, tc := range []struct {
+		name          string
+		end           bool
+		verdict       provider.Verdict
+		approveBefore bool
+		want          string
+	}{
+		{"setting and approval after the finding", true, provider.Fail, false, "do revoke @revoking"},
+		{"no setting", false, provider.Fail, false, "wait residual-use"},
+		{"unknown use", true, provider.Unknown, false, "wait residual-use"},
+		{"approval before the finding", true, provider.Fail, true, "wait residual-use"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, spec(tc.end), t0)
+			h.driveUntil("do residual-use @verifying")
+			if tc.approveBefore {
+				if err := Decide(h.r, decide("bob", true, h.now), nil); err != nil {
+					t.Fatal(err)
+				}
+				h.advance(time.Second)
+			}
+			residual(h, tc.verdict)
+			if !tc.approveBefore {
+				h.advance(time.Second)
+				if err := Decide(h.r, decide("bob", true, h.now), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a := h.next()
+			if got := describe(a); !strings.HasPrefix(got, tc.want) {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+			// The engine asks the authority to end sessions only with both.
+			if tc.want == "do revoke @revoking" != (tc.end && h.r.EndSessionsApproved()) {
+				t.Errorf("EndSessionsApproved = %v", h.r.EndSessionsApproved())
+			}
+		})
+	}
 }

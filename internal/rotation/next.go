@@ -23,6 +23,9 @@ type Spec struct {
 	UsageReporter bool
 	// Toggle: the store can disable the previous version at revoke.
 	Toggle bool
+	// EndSessions: the authority is configured to end the previous version's sessions at
+	// revoke, once a person approves it after residual use found them.
+	EndSessions bool
 }
 
 // ConsumerSpec is one consumer, in declared order.
@@ -316,10 +319,30 @@ func (r *Run) verifyGates(s Spec, now time.Time, o Options) (Action, bool) {
 	if r.Previous != nil && s.UsageReporter {
 		st := r.step(StepResidualUse, "")
 		if st == nil || st.Status != OK {
-			return r.stepOnce(StepResidualUse, "", Verifying, o, "residual-use", "the previous version is still in use, or its use is unknown"), false
+			if s.EndSessions && r.EndSessionsApproved() {
+				return Action{}, true // revoke ends the sessions residual use found
+			}
+			a := r.stepOnce(StepResidualUse, "", Verifying, o, "residual-use", "the previous version is still in use, or its use is unknown")
+			if a.Kind == Wait && s.EndSessions && st != nil && st.Verdict == provider.Fail {
+				a.Gate.Unblock = "move the users named to the new version and run rotor rotate again; or, since the authority may end " +
+					"sessions (terminate_sessions), rotor approve " + r.ID + " --as WHO to have revoke end them"
+			}
+			return a, false
 		}
 	}
 	return Action{}, true
+}
+
+// EndSessionsApproved reports whether a person approved, after residual use last found the
+// previous version's sessions still open, that revoke end them: an approval (not by the
+// initiator) given after that finding, on an authority configured to end sessions.
+func (r *Run) EndSessionsApproved() bool {
+	st := r.step(StepResidualUse, "")
+	if st == nil || st.Status == OK || st.Verdict != provider.Fail {
+		return false // unknown use is never overridden: nobody can approve what nobody saw
+	}
+	d, ok := r.Approved()
+	return ok && !d.At.Before(st.FinishedAt)
 }
 
 // windowGate passes when the stage may run now: inside its window (if any) and outside

@@ -38,6 +38,10 @@ func (c *Config) Strategies() []string {
 	return []string{Overlap}
 }
 
+// EndsSessions tells the engine that, with terminate_sessions, revoke can end the previous
+// role's open sessions — which it asks for only after a person approved it.
+func (c *Config) EndsSessions() bool { return c.Terminate }
+
 // Target names the server the authority talks to, by where its admin connection comes from:
 // the engine bounds parallel runs against one server with it.
 func (c *Config) Target() string {

@@ -272,7 +272,8 @@ func (a *Authority) roleOf(op string, v provider.Version) (string, error) {
 }
 
 // Revoke implements provider.Authority. Overlap: the previous version's role is made NOLOGIN
-// (new logins refused; with terminate_sessions, its open sessions are ended too); again is
+// (new logins refused; with terminate_sessions and a person's approval carried by
+// req.EndSessions, its open sessions are ended too); again is
 // harmless. In-place: nothing at the server — the previous password stopped working when
 // Enable replaced it.
 func (a *Authority) Revoke(ctx context.Context, req provider.RevokeRequest) (provider.RevokeResponse, error) {
@@ -314,7 +315,7 @@ func (a *Authority) Revoke(ctx context.Context, req provider.RevokeRequest) (pro
 		return provider.RevokeResponse{}, classify(op, "alter role "+prev+" NOLOGIN", err)
 	}
 	detail := "role " + prev + ": NOLOGIN, new logins refused"
-	if a.cfg.Terminate {
+	if a.cfg.Terminate && req.EndSessions {
 		n, err := terminate(ctx, conn, prev)
 		if err != nil {
 			return provider.RevokeResponse{}, classify(op, "terminate the sessions of role "+prev, err)

@@ -472,19 +472,22 @@ func TestUsageInPlace(t *testing.T) {
 	}
 }
 
-// With terminate_sessions, revoke ends the sessions the previous role still holds: NOLOGIN
-// alone leaves them open.
+// With terminate_sessions and an approval (EndSessions), revoke ends the sessions the
+// previous role still holds; NOLOGIN alone leaves them open, and so does either without the
+// other.
 func TestRevokeTerminatesSessions(t *testing.T) {
 	t.Parallel()
 	pg := testenv.SharedPostgreSQL(t)
 	ctx := t.Context()
-	for _, terminate := range []bool{false, true} {
+	for _, tc := range []struct{ setting, approved bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
+		terminate := tc.setting && tc.approved
 		ra, rb := overlapRoles(t, pg, "term")
-		a := newAuthority(t, postgres.Config{Roles: []string{ra, rb}, Terminate: terminate}, envWith(pg.AdminDSN()))
+		a := newAuthority(t, postgres.Config{Roles: []string{ra, rb}, Terminate: tc.setting}, envWith(pg.AdminDSN()))
 		first := mintEnable(t, a, postgres.Overlap, "run-1", nil)
 		second := mintEnable(t, a, postgres.Overlap, "run-2", &first)
 		pool := connectAs(t, pg, ra, first.value, "old-pool")
-		resp, err := a.Revoke(ctx, provider.RevokeRequest{Credential: "db", RunID: "run-2", Strategy: postgres.Overlap, Previous: first.version, Current: second.version})
+		resp, err := a.Revoke(ctx, provider.RevokeRequest{Credential: "db", RunID: "run-2", Strategy: postgres.Overlap,
+			Previous: first.version, Current: second.version, EndSessions: tc.approved})
 		if err != nil {
 			t.Fatal(err)
 		}
