@@ -3,6 +3,8 @@ package provider
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 )
 
 // ErrorKind classifies a provider failure so the engine knows what is safe to do next.
@@ -78,3 +80,26 @@ var ErrUnsupported = errors.New("not supported by this provider")
 
 // ErrNotFound is returned (wrapped) when a version or object does not exist.
 var ErrNotFound = errors.New("not found")
+
+// SafeURL is u as an error message or a journal entry may show it: without user info, query
+// or fragment, which may carry tokens.
+func SafeURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	p.User = nil
+	p.RawQuery = ""
+	p.ForceQuery = false
+	p.Fragment = ""
+	return strings.TrimSuffix(p.String(), "?")
+}
+
+// Refuse is a Terminal error joining the problems of a request, or nil when there are none:
+// a provider checks a request whole and says everything wrong with it at once.
+func Refuse(op string, problems []error) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	return Wrap(Terminal, op, errors.Join(problems...))
+}

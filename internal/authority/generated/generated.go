@@ -174,20 +174,13 @@ func (a *Authority) common(credential, runID, strategy string) []error {
 	return errs
 }
 
-func refuse(op string, errs []error) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	return provider.Wrap(provider.Terminal, op, errors.Join(errs...))
-}
-
 // Mint implements provider.Authority: a new value drawn from env.Rand, the prefix in front.
 // A retried Mint makes another value; the first one was never given to anything outside
 // rotor, so it is an orphan with no effect, and the store's Put (idempotent on the run id)
 // keeps whichever value was stored first.
 func (a *Authority) Mint(_ context.Context, req provider.MintRequest) (provider.MintResponse, error) {
 	const op = "mint value"
-	if err := refuse(op, a.common(req.Credential, req.RunID, req.Strategy)); err != nil {
+	if err := provider.Refuse(op, a.common(req.Credential, req.RunID, req.Strategy)); err != nil {
 		return provider.MintResponse{}, err
 	}
 	v, err := a.gen.Generate(a.env.Rand)
@@ -221,7 +214,7 @@ func (a *Authority) Enable(_ context.Context, req provider.EnableRequest) (provi
 	if req.Previous != nil && req.Previous.ID == req.Version.ID {
 		errs = append(errs, fmt.Errorf("version %s is its own previous version", req.Version.ID))
 	}
-	if err := refuse(op, errs); err != nil {
+	if err := provider.Refuse(op, errs); err != nil {
 		return provider.EnableResponse{}, err
 	}
 	return provider.EnableResponse{Detail: "no external effect: the accepting side reads every enabled version of the store"}, nil
@@ -241,7 +234,7 @@ func (a *Authority) Revoke(_ context.Context, req provider.RevokeRequest) (provi
 	if req.Previous.ID != "" && req.Previous.ID == req.Current.ID {
 		errs = append(errs, fmt.Errorf("version %s is both previous and current: revoking it would revoke the value in use", req.Current.ID))
 	}
-	if err := refuse(op, errs); err != nil {
+	if err := provider.Refuse(op, errs); err != nil {
 		return provider.RevokeResponse{}, err
 	}
 	return provider.RevokeResponse{Detail: "no external effect: disabling the previous version at the store revokes it"}, nil
@@ -258,7 +251,7 @@ func (a *Authority) Restore(_ context.Context, req provider.RestoreRequest) erro
 	if req.Strategy == InPlace && req.Value.IsZero() {
 		errs = append(errs, errors.New("in-place restore needs the previous value"))
 	}
-	return refuse(op, errs)
+	return provider.Refuse(op, errs)
 }
 
 // CheckManage implements provider.ManageChecker: there is nothing outside rotor to be allowed
@@ -272,5 +265,5 @@ func (a *Authority) CheckManage(_ context.Context, req provider.CheckManageReque
 	if !slices.Contains(a.strategies, req.Strategy) {
 		errs = append(errs, fmt.Errorf("strategy %q is not one of %s", req.Strategy, strings.Join(a.strategies, ", ")))
 	}
-	return refuse(op, errs)
+	return provider.Refuse(op, errs)
 }

@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -88,7 +87,7 @@ func New(cfg *Config, env provider.Env) (*Checker, error) {
 	if env.Now == nil {
 		env.Now = time.Now
 	}
-	c := &Checker{url: cfg.URL, safe: safeURL(cfg.URL), method: cfg.Method, status: cfg.Expect.Status, body: []byte(cfg.Expect.BodyContains), env: env}
+	c := &Checker{url: cfg.URL, safe: provider.SafeURL(cfg.URL), method: cfg.Method, status: cfg.Expect.Status, body: []byte(cfg.Expect.BodyContains), env: env}
 	if c.method == "" {
 		c.method = http.MethodGet
 	}
@@ -214,17 +213,4 @@ func describe(ctx context.Context, err error) string {
 		err = ue.Err
 	}
 	return err.Error()
-}
-
-// safeURL is u without user info and query: what messages may show.
-func safeURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	p.User = nil
-	p.RawQuery = ""
-	p.ForceQuery = false
-	p.Fragment = ""
-	return strings.TrimSuffix(p.String(), "?")
 }

@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"syscall"
 
 	"github.com/rotorhq/rotor/internal/provider"
@@ -62,7 +61,7 @@ func New(cfg *Config, env provider.Env) (*Reloader, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, provider.Errorf(provider.Terminal, op, "invalid configuration: %v", errs[0])
 	}
-	r := &Reloader{url: cfg.URL, safe: safeURL(cfg.URL), method: cfg.Method, expect: cfg.ExpectStatus}
+	r := &Reloader{url: cfg.URL, safe: provider.SafeURL(cfg.URL), method: cfg.Method, expect: cfg.ExpectStatus}
 	if r.method == "" {
 		r.method = http.MethodPost
 	}
@@ -153,17 +152,4 @@ func innermost(err error) string {
 		err = ue.Err
 	}
 	return err.Error()
-}
-
-// safeURL is u without user info and query: what messages may show.
-func safeURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	p.User = nil
-	p.RawQuery = ""
-	p.ForceQuery = false
-	p.Fragment = ""
-	return strings.TrimSuffix(p.String(), "?")
 }
