@@ -80,6 +80,38 @@ if ! have_initdb; then
 	fi
 fi
 
+# Prometheus: internal/testenv starts its own on a free port of 127.0.0.1, found in
+# $ROTOR_TEST_PROMETHEUS_BIN, PATH or /usr/bin. Debian's package also ships promtool.
+have_prometheus() {
+	if [ -n "${ROTOR_TEST_PROMETHEUS_BIN:-}" ]; then
+		if [ -x "$ROTOR_TEST_PROMETHEUS_BIN" ]; then
+			return 0
+		fi
+		echo "error: ROTOR_TEST_PROMETHEUS_BIN=$ROTOR_TEST_PROMETHEUS_BIN is not an executable; point it at a prometheus binary or unset it" >&2
+		exit 1
+	fi
+	command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ]
+}
+if ! have_prometheus; then
+	echo "== install Prometheus (no prometheus found)"
+	apt_install prometheus
+	if ! have_prometheus; then
+		echo "error: installed prometheus, but still no prometheus in PATH or /usr/bin" >&2
+		exit 1
+	fi
+	# Where init lets it, the package starts a prometheus service on :9090 (and enables it).
+	# The tests start their own; stop and disable the one the install started.
+	as_root=
+	if [ "$(id -u)" -ne 0 ]; then
+		as_root=sudo
+	fi
+	if [ -d /run/systemd/system ]; then
+		$as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+	elif command -v service >/dev/null 2>&1; then
+		$as_root service prometheus stop >/dev/null 2>&1 || true
+	fi
+fi
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

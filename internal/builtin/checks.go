@@ -5,9 +5,8 @@ import (
 	checkhttp "github.com/rotorhq/rotor/internal/check/http"
 	checklog "github.com/rotorhq/rotor/internal/check/log"
 	"github.com/rotorhq/rotor/internal/check/pglogin"
+	checkpromql "github.com/rotorhq/rotor/internal/check/promql"
 	"time"
-
-	"github.com/rotorhq/rotor/internal/provider"
 )
 
 var checks = map[string]func() any{
@@ -15,7 +14,7 @@ var checks = map[string]func() any{
 	"exec":           mk[checkexec.Config](),
 	"log":            mk[checklog.Config](),
 	"tls":            mk[TLSCheck](),
-	"promql":         mk[PromQLCheck](),
+	"promql":         mk[checkpromql.Config](),
 	"postgres-login": mk[pglogin.Config](),
 	"logsql":         mk[LogsQLCheck](),
 	"loki":           mk[LokiCheck](),
@@ -28,22 +27,6 @@ type TLSCheck struct {
 	ServerName string `yaml:"server_name" doc:"SNI (default: the host)."`
 	CAFile     string `yaml:"ca_file" doc:"Trust bundle the chain must verify against."`
 	Expect     string `yaml:"expect" rotor:"enum=current|previous" doc:"Which version must be served (default current)."`
-}
-
-// PromQLCheck evaluates a PromQL expression against thresholds.
-type PromQLCheck struct {
-	URL   string        `yaml:"url" rotor:"required" doc:"Prometheus base URL."`
-	Query string        `yaml:"query" rotor:"required"`
-	Range time.Duration `yaml:"range" doc:"Evaluate over this range (default: instant query)."`
-	Max   *float64      `yaml:"max"`
-	Min   *float64      `yaml:"min"`
-}
-
-func (p *PromQLCheck) Validate() []provider.FieldError {
-	if p.Max == nil && p.Min == nil {
-		return []provider.FieldError{{Field: "query", Msg: "a promql check needs a threshold: max or min"}}
-	}
-	return nil
 }
 
 // LogsQLCheck queries VictoriaLogs.

@@ -5,6 +5,7 @@ import (
 	checkhttp "github.com/rotorhq/rotor/internal/check/http"
 	checklog "github.com/rotorhq/rotor/internal/check/log"
 	"github.com/rotorhq/rotor/internal/check/pglogin"
+	checkpromql "github.com/rotorhq/rotor/internal/check/promql"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -30,6 +31,13 @@ var checkImpls = map[string]CheckFactory{
 			return nil, err
 		}
 		return checklog.New(c, env)
+	},
+	"promql": func(cfg any, env provider.Env) (provider.Checker, error) {
+		c, err := configAs[checkpromql.Config](provider.KindCheck, "promql", cfg)
+		if err != nil {
+			return nil, err
+		}
+		return checkpromql.New(c, env)
 	},
 	"postgres-login": func(cfg any, env provider.Env) (provider.Checker, error) {
 		c, err := configAs[pglogin.Config](provider.KindCheck, "postgres-login", cfg)
