@@ -137,4 +137,18 @@ for target in $(go test -list '^Fuzz' ./internal/secret | grep '^Fuzz'); do
 	fuzz ./internal/secret "$target"
 done
 
+echo "== alert rules (promtool check rules, promtool test rules)"
+if ! command -v promtool >/dev/null 2>&1; then
+	apt_install prometheus # Debian's package ships promtool
+	if ! command -v promtool >/dev/null 2>&1; then
+		echo "error: installed prometheus, but still no promtool in PATH" >&2
+		exit 1
+	fi
+fi
+(
+	cd deploy/prometheus
+	promtool check rules *.rules.yml
+	promtool test rules *.rules.test.yml
+)
+
 echo "== all tests passed"

@@ -250,7 +250,8 @@ func (p *planner) schedule(c *inventory.Credential, h History, known bool) Entry
 	default:
 		if f, frozen := schedule.ActiveFreeze(p.freezes, p.at); frozen {
 			e.Status = "blocked: freeze " + f.Reason
-		} else if first, fok := p.next(c.Windows.Cutover, *e.Due); fok && !first.End.After(p.at) && !early {
+		} else if first, fok := p.next(c.Windows.Cutover, *e.Due); fok && !first.End.IsZero() && !first.End.After(p.at) && !early {
+			// (A zero End is an opening that never closes: no window and no freeze ahead.)
 			e.Status = StatusOverdue
 			e.Notes = append(e.Notes, "an opening passed since it became due ("+first.Start.Format(time.RFC3339)+") without a rotation")
 		} else {

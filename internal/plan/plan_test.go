@@ -195,3 +195,22 @@ func TestExceptionOverdueIsFlagged(t *testing.T) {
 		}
 	}
 }
+
+// With no cutover window and no freeze ahead, a credential past its due date is due — the
+// opening never closes, so no opening has passed without a rotation.
+func TestDueWithoutWindowOrFreeze(t *testing.T) {
+	dir := t.TempDir()
+	yaml := "teams: {t: {approvers: [a]}}\ncredentials:\n  k:\n    owner: t\n    store: {type: file, dir: /x}\n    authority: {type: generated}\n    rotate: {every: 30d}\n"
+	if err := os.WriteFile(filepath.Join(dir, "inv.yaml"), []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	i, err := inventory.Load(dir, inventory.Options{Catalog: builtin.New(), Now: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := plan.Plan(i, map[string]plan.History{"k": {LastRotated: at.Add(-40 * 24 * time.Hour)}}, at)[0]
+	if e.Status != plan.StatusDue {
+		t.Fatalf("status %q, want due (notes %q)", e.Status, e.Notes)
+	}
+}
