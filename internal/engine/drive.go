@@ -23,13 +23,15 @@ type runState struct {
 	p     *providers
 	spec  rotation.Spec
 	scrub scrubber
+	// shared is the operation's provider.Shared, given to the providers it builds.
+	shared *provider.Shared
 }
 
 func (rs *runState) decode() error {
 	if err := json.Unmarshal(rs.rec.Data, &rs.run); err != nil {
 		return fmt.Errorf("run %s: stored data does not decode (%v): the database was edited or written by a newer rotor", rs.rec.ID, err)
 	}
-	rs.p = rs.e.build(rs.cred)
+	rs.p = rs.e.build(rs.cred, rs.shared)
 	rs.spec = rs.e.spec(rs.cred, rs.p)
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/journal"
 	"github.com/rotorhq/rotor/internal/plan"
+	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/rotation"
 	"github.com/rotorhq/rotor/internal/secret"
 	"github.com/rotorhq/rotor/internal/state"
@@ -56,6 +58,11 @@ type Engine struct {
 	// CrashAt, for tests only, kills the process with SIGKILL at the named durable step
 	// boundary (see crashPoint); "list" prints every boundary passed instead.
 	CrashAt string
+
+	// The providers' shared resources while an operation runs (see share).
+	sharedMu    sync.Mutex
+	shared      *provider.Shared
+	sharedUsers int
 }
 
 // Result is where a rotate stopped.
@@ -128,7 +135,9 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 		return Result{}, err
 	}
 	defer unlock()
-	rs := &runState{e: e, cred: c, rec: rec}
+	shared, release := e.share()
+	defer release()
+	rs := &runState{e: e, cred: c, rec: rec, shared: shared}
 	if err := rs.decode(); err != nil {
 		return Result{}, err
 	}

@@ -24,6 +24,9 @@ func (e *Engine) RotateMany(ctx context.Context, credentials []string, through r
 	if parallel < 1 {
 		parallel = 1
 	}
+	// One set of shared provider resources (one admin pool per server) for every run.
+	_, release := e.share()
+	defer release()
 	global := make(chan struct{}, parallel)
 	var mu sync.Mutex
 	perAuthority := map[string]chan struct{}{}

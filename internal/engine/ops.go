@@ -35,12 +35,16 @@ func (e *Engine) open(ctx context.Context, runID string) (*runState, func(), err
 	if err := e.lock(ctx, c.ID, holder); err != nil {
 		return nil, nil, err
 	}
-	unlock := func() { _ = e.State.Unlock(context.WithoutCancel(ctx), c.ID, holder) }
+	shared, release := e.share()
+	unlock := func() {
+		release()
+		_ = e.State.Unlock(context.WithoutCancel(ctx), c.ID, holder)
+	}
 	if rec, err = e.State.Run(ctx, runID); err != nil { // re-read under the lock
 		unlock()
 		return nil, nil, err
 	}
-	rs := &runState{e: e, cred: c, rec: rec}
+	rs := &runState{e: e, cred: c, rec: rec, shared: shared}
 	if err := rs.decode(); err != nil {
 		unlock()
 		return nil, nil, err
@@ -178,7 +182,7 @@ func (e *Engine) status(rec state.RunRecord) (Status, error) {
 	}
 	st := Status{Run: r, Record: rec}
 	if c, ok := e.Inv.Credential(rec.Credential); ok {
-		p := e.build(c)
+		p := e.build(c, nil)
 		st.Next = rotation.Next(&r, e.spec(c, p), e.now(), rotation.Options{Through: rotation.StageRevoke})
 	}
 	return st, nil

@@ -26,9 +26,10 @@ type providers struct {
 	missing   []string
 }
 
-func (e *Engine) build(c *inventory.Credential) *providers {
+func (e *Engine) build(c *inventory.Credential, shared *provider.Shared) *providers {
 	p := &providers{reloads: map[string]provider.Reloader{}, checks: map[string]provider.Checker{}}
 	env := e.providerEnv()
+	env.Shared = shared
 	var err error
 	if p.store, err = e.Catalog.Store(c.Store.Type, c.Store.Config, env); err != nil {
 		p.missing = append(p.missing, "store: "+err.Error())

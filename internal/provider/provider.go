@@ -62,6 +62,10 @@ type Env struct {
 	// Identity resolves an identity of the inventory by id, for a provider whose config
 	// names one (the postgres authority's `admin`). Nil, or false, when there is none.
 	Identity func(id string) (Identity, bool)
+	// Shared keeps what may stay open across calls (an admin connection pool) for as long as
+	// the engine's operation lasts; the engine closes it. Nil when the provider is built
+	// outside one: the provider then opens what it needs per call.
+	Shared *Shared
 }
 
 // Store holds the versions of a credential's value, where its consumers read it.

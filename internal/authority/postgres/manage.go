@@ -55,14 +55,14 @@ func (a *Authority) CheckManage(ctx context.Context, req provider.CheckManageReq
 	if req.Strategy != a.strategy {
 		errs = append(errs, fmt.Errorf("strategy %q does not fit this authority: %s", req.Strategy, a.describe()))
 	}
-	if err := refuse(op, errs); err != nil {
+	if err := provider.Refuse(op, errs); err != nil {
 		return err
 	}
-	conn, err := a.connect(ctx, op)
+	conn, release, err := a.connect(ctx, op)
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer release()
 	var ad admin
 	err = conn.QueryRow(ctx, `SELECT current_user, rolsuper, rolcreaterole, current_setting('server_version_num')::int
 FROM pg_roles WHERE rolname = current_user`).Scan(&ad.name, &ad.super, &ad.createRole, &ad.version)
@@ -260,6 +260,12 @@ func (a *Authority) compareRoles(ctx context.Context, conn *pgx.Conn, ad admin, 
 // settings, its privileges on the objects of this database and on databases, the objects it
 // owns, the default privileges granted to it and the policies that name it. Grants to PUBLIC
 // apply to both roles alike and are left out.
+//
+// The relations, columns and functions looked at are those pg_shdepend names for the role:
+// PostgreSQL records there every object whose owner, ACL or policy names a role (it is how
+// DROP OWNED finds them), with an index on the role. So the cost of readiness follows what
+// the role holds, not how many objects the database has: scanning and exploding the ACL of
+// every relation took 18 ms per role in a database of 2,000 tables (bench/p1).
 func privileges(ctx context.Context, conn *pgx.Conn, ad admin, role uint32) ([]string, error) {
 	membership := `'membership in role ' || quote_ident(g.rolname) || CASE WHEN m.admin_option THEN ' with admin option' ELSE '' END`
 	if ad.version >= 160000 {
@@ -270,6 +276,10 @@ func privileges(ctx context.Context, conn *pgx.Conn, ad admin, role uint32) ([]s
 	relname := `quote_ident(n.nspname) || '.' || quote_ident(c.relname)`
 	grant := `CASE WHEN x.is_grantable THEN ' with grant option' ELSE '' END`
 	sql := `
+WITH dep AS MATERIALIZED (
+	SELECT classid, objid, objsubid FROM pg_shdepend
+	WHERE refclassid = 'pg_authid'::regclass AND refobjid = $1
+	AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database()))
 SELECT ` + membership + ` FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = $1
 UNION ALL
 SELECT 'attribute ' || a FROM pg_roles r, unnest(ARRAY[
@@ -293,22 +303,27 @@ UNION ALL
 SELECT 'ownership of schema ' || quote_ident(n.nspname) FROM pg_namespace n WHERE n.nspowner = $1
 UNION ALL
 SELECT x.privilege_type || ' on ' || ` + relkind + ` || ' ' || ` + relname + ` || ` + grant + `
-	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) x WHERE x.grantee = $1 AND x.grantee <> c.relowner
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) x
+	WHERE c.oid IN (SELECT objid FROM dep WHERE classid = 'pg_class'::regclass) AND x.grantee = $1 AND x.grantee <> c.relowner
 UNION ALL
 SELECT x.privilege_type || ' (' || quote_ident(at.attname) || ') on ' || ` + relkind + ` || ' ' || ` + relname + ` || ` + grant + `
 	FROM pg_attribute at JOIN pg_class c ON c.oid = at.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(at.attacl) x
-	WHERE at.attacl IS NOT NULL AND NOT at.attisdropped AND x.grantee = $1
+	WHERE (at.attrelid, at.attnum) IN (SELECT objid, objsubid FROM dep WHERE classid = 'pg_class'::regclass AND objsubid > 0)
+	AND at.attacl IS NOT NULL AND NOT at.attisdropped AND x.grantee = $1
 UNION ALL
 SELECT 'ownership of ' || ` + relkind + ` || ' ' || ` + relname + `
-	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relowner = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE c.oid IN (SELECT objid FROM dep WHERE classid = 'pg_class'::regclass) AND c.relowner = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
 UNION ALL
 SELECT x.privilege_type || ' on ' || CASE p.prokind WHEN 'p' THEN 'procedure ' ELSE 'function ' END
 	|| quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')' || ` + grant + `
-	FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace, aclexplode(p.proacl) x WHERE x.grantee = $1 AND x.grantee <> p.proowner
+	FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace, aclexplode(p.proacl) x
+	WHERE p.oid IN (SELECT objid FROM dep WHERE classid = 'pg_proc'::regclass) AND x.grantee = $1 AND x.grantee <> p.proowner
 UNION ALL
 SELECT 'ownership of ' || CASE p.prokind WHEN 'p' THEN 'procedure ' ELSE 'function ' END
 	|| quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')'
-	FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proowner = $1
+	FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+	WHERE p.oid IN (SELECT objid FROM dep WHERE classid = 'pg_proc'::regclass) AND p.proowner = $1
 UNION ALL
 SELECT 'default ' || x.privilege_type || ' on new ' || CASE da.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences'
 	WHEN 'f' THEN 'functions' WHEN 'T' THEN 'types' WHEN 'n' THEN 'schemas' ELSE 'objects' END

@@ -19,8 +19,10 @@
 // so a crash between the two can never leave a password that no store holds.
 //
 // The admin connection string is read from the environment at each call — from admin_dsn_env,
-// or from the dsn_env of the identity named by admin — and each call opens and closes its own
-// connection.
+// or from the dsn_env of the identity named by admin. Within an engine operation (a rotation,
+// or a thousand of them) the admin connections come from a pool the engine keeps for that
+// operation (provider.Env.Shared) and closes at its end; built alone, the authority opens and
+// closes a connection per call.
 //
 // Residual use (provider.UsageReporter) is read from pg_stat_activity: the sessions of the
 // previous role (overlap), or the sessions of the role that began before the cutover
@@ -30,14 +32,18 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rotorhq/rotor/internal/identity"
 	"github.com/rotorhq/rotor/internal/provider"
@@ -112,13 +118,6 @@ func (a *Authority) describe() string {
 	return "alternating roles " + a.cfg.Roles[0] + " and " + a.cfg.Roles[1] + " (overlap)"
 }
 
-func refuse(op string, errs []error) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	return provider.Wrap(provider.Terminal, op, errors.Join(errs...))
-}
-
 // Mint implements provider.Authority: a new password, for the role that is not in use
 // (overlap; roles[0] on a first rotation) or for the one role (in-place). It changes nothing
 // at the server, except that a missing alternate is created from template_role (NOLOGIN, no
@@ -126,18 +125,18 @@ func refuse(op string, errs []error) error {
 // the first was never set anywhere, and the store keeps whichever was stored first.
 func (a *Authority) Mint(ctx context.Context, req provider.MintRequest) (provider.MintResponse, error) {
 	const op = "mint password"
-	if err := refuse(op, a.common(req.Credential, req.RunID, req.Strategy)); err != nil {
+	if err := provider.Refuse(op, a.common(req.Credential, req.RunID, req.Strategy)); err != nil {
 		return provider.MintResponse{}, err
 	}
 	role, err := a.mintRole(op, req.Current)
 	if err != nil {
 		return provider.MintResponse{}, err
 	}
-	conn, err := a.connect(ctx, op)
+	conn, release, err := a.connect(ctx, op)
 	if err != nil {
 		return provider.MintResponse{}, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer release()
 	if err := a.ensureRole(ctx, conn, op, role); err != nil {
 		return provider.MintResponse{}, err
 	}
@@ -211,7 +210,7 @@ func (a *Authority) Enable(ctx context.Context, req provider.EnableRequest) (pro
 	if req.Previous != nil && req.Previous.ID == req.Version.ID {
 		errs = append(errs, fmt.Errorf("version %s is its own previous version", req.Version.ID))
 	}
-	if err := refuse(op, errs); err != nil {
+	if err := provider.Refuse(op, errs); err != nil {
 		return provider.EnableResponse{}, err
 	}
 	role, err := a.roleOf(op, req.Version)
@@ -241,11 +240,11 @@ func (a *Authority) setPassword(ctx context.Context, op, role string, value secr
 	if err != nil {
 		return provider.Errorf(provider.Terminal, op, "role %s: %v", role, err)
 	}
-	conn, err := a.connect(ctx, op)
+	conn, release, err := a.connect(ctx, op)
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer release()
 	// ALTER ROLE takes no bind parameters: the verifier is a literal (base64, digits, $ and :).
 	if _, err := conn.Exec(ctx, "ALTER ROLE "+ident(role)+" WITH LOGIN PASSWORD "+literal(verifier)); err != nil {
 		return classify(op, "alter role "+role, err, pw, []byte(verifier))
@@ -288,7 +287,7 @@ func (a *Authority) Revoke(ctx context.Context, req provider.RevokeRequest) (pro
 	if req.Previous.ID != "" && req.Previous.ID == req.Current.ID {
 		errs = append(errs, fmt.Errorf("version %s is both previous and current: revoking it would revoke the value in use", req.Current.ID))
 	}
-	if err := refuse(op, errs); err != nil {
+	if err := provider.Refuse(op, errs); err != nil {
 		return provider.RevokeResponse{}, err
 	}
 	prev, err := a.roleOf(op, req.Previous)
@@ -306,11 +305,11 @@ func (a *Authority) Revoke(ctx context.Context, req provider.RevokeRequest) (pro
 		return provider.RevokeResponse{}, provider.Errorf(provider.Terminal, op,
 			"the previous version %s and the current version %s are both passwords of role %s: making it NOLOGIN would lock out the current version", req.Previous.ID, req.Current.ID, prev)
 	}
-	conn, err := a.connect(ctx, op)
+	conn, release, err := a.connect(ctx, op)
 	if err != nil {
 		return provider.RevokeResponse{}, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer release()
 	if _, err := conn.Exec(ctx, "ALTER ROLE "+ident(prev)+" NOLOGIN"); err != nil {
 		return provider.RevokeResponse{}, classify(op, "alter role "+prev+" NOLOGIN", err)
 	}
@@ -340,7 +339,7 @@ func (a *Authority) Restore(ctx context.Context, req provider.RestoreRequest) er
 	if req.Strategy == InPlace && req.Value.IsZero() {
 		errs = append(errs, errors.New("in-place restore needs the previous value"))
 	}
-	if err := refuse(op, errs); err != nil {
+	if err := provider.Refuse(op, errs); err != nil {
 		return err
 	}
 	role, err := a.roleOf(op, req.Version)
@@ -350,11 +349,11 @@ func (a *Authority) Restore(ctx context.Context, req provider.RestoreRequest) er
 	if a.strategy == InPlace {
 		return a.setPassword(ctx, op, role, req.Value)
 	}
-	conn, err := a.connect(ctx, op)
+	conn, release, err := a.connect(ctx, op)
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer release()
 	if _, err := conn.Exec(ctx, "ALTER ROLE "+ident(role)+" LOGIN"); err != nil {
 		return classify(op, "alter role "+role+" LOGIN", err)
 	}
@@ -394,29 +393,88 @@ func (a *Authority) adminDSN(op string) (dsn, from string, err error) {
 	return dsn, from, nil
 }
 
-// connect opens the admin connection.
-func (a *Authority) connect(ctx context.Context, op string) (*pgx.Conn, error) {
+// connect returns an admin connection and what to call when done with it. Within an engine
+// operation (env.Shared set) it is taken from a pool of admin connections to the server,
+// opened on first use and closed by the engine when the operation ends: a thousand rotations
+// make a handful of logins instead of five each. Without it, a connection is opened for the
+// call and closed by release. The connection carries no session state between calls: the
+// authority sets nothing but what each statement says.
+func (a *Authority) connect(ctx context.Context, op string) (*pgx.Conn, func(), error) {
 	dsn, from, err := a.adminDSN(op)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if a.env.Shared != nil {
+		return a.pooled(ctx, op, dsn, from)
 	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		// pgx's parse error quotes the string (redacting passwords only as best it can) and
-		// keeps it in a field: none of it is passed on.
-		return nil, provider.Errorf(provider.Terminal, op, "the admin connection string in %s does not parse as a PostgreSQL URL or key=value string", from)
+		return nil, nil, unparsable(op, from)
 	}
+	adminDefaults(cfg)
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, classify(op, connectWhat(cfg, from), err)
+	}
+	return conn, func() { conn.Close(context.WithoutCancel(ctx)) }, nil
+}
+
+// pooled acquires a connection from the operation's pool for dsn. The pool is kept under a
+// digest of the connection string, never the string: two strings (another server, another
+// password) are two pools.
+func (a *Authority) pooled(ctx context.Context, op, dsn, from string) (*pgx.Conn, func(), error) {
+	sum := sha256.Sum256([]byte(dsn))
+	key := "postgres admin pool " + hex.EncodeToString(sum[:])
+	c, err := a.env.Shared.Get(key, func() (io.Closer, error) {
+		pc, err := pgxpool.ParseConfig(dsn)
+		if err != nil {
+			return nil, unparsable(op, from)
+		}
+		adminDefaults(pc.ConnConfig)
+		p, err := pgxpool.NewWithConfig(context.WithoutCancel(ctx), pc)
+		if err != nil {
+			return nil, classify(op, connectWhat(pc.ConnConfig, from), err)
+		}
+		return adminPool{p}, nil
+	})
+	if err != nil {
+		if errors.Is(err, provider.ErrSharedClosed) {
+			return nil, nil, provider.Wrap(provider.Retryable, op, err)
+		}
+		return nil, nil, err
+	}
+	pool := c.(adminPool).Pool
+	pc, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, classify(op, connectWhat(pool.Config().ConnConfig, from), err)
+	}
+	return pc.Conn(), pc.Release, nil
+}
+
+// adminPool is a pool of admin connections as provider.Shared keeps it.
+type adminPool struct{ *pgxpool.Pool }
+
+func (p adminPool) Close() error { p.Pool.Close(); return nil }
+
+// adminDefaults sets what an admin connection has unless its string says otherwise.
+func adminDefaults(cfg *pgx.ConnConfig) {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = connectTimeout
 	}
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = "rotor"
 	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, classify(op, fmt.Sprintf("connect as admin %s to %s:%d (from %s)", cfg.User, cfg.Host, cfg.Port, from), err)
-	}
-	return conn, nil
+}
+
+// unparsable reports a connection string that does not parse. pgx's parse error quotes the
+// string (redacting passwords only as best it can) and keeps it in a field: none of it is
+// passed on.
+func unparsable(op, from string) error {
+	return provider.Errorf(provider.Terminal, op, "the admin connection string in %s does not parse as a PostgreSQL URL or key=value string", from)
+}
+
+func connectWhat(cfg *pgx.ConnConfig, from string) string {
+	return fmt.Sprintf("connect as admin %s to %s:%d (from %s)", cfg.User, cfg.Host, cfg.Port, from)
 }
 
 func (a *Authority) logf(ctx context.Context, format string, args ...any) {

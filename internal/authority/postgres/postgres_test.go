@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -345,6 +347,72 @@ func TestCheckManageComparesGrants(t *testing.T) {
 	}
 }
 
+// Readiness names a difference in every kind of object it compares — schemas, tables,
+// sequences, views, functions, ownership, default privileges, policies — whatever else the
+// database holds: the objects are found through pg_shdepend, so one held by a single role
+// must still be seen among many that neither holds.
+func TestCheckManageComparesEveryKind(t *testing.T) {
+	t.Parallel()
+	pg := testenv.SharedPostgreSQL(t)
+	ctx := t.Context()
+	ra, rb := overlapRoles(t, pg, "kinds")
+	schema := testenv.UniqueName("kinds_s")
+	pg.Exec(t, "CREATE SCHEMA "+schema)
+	t.Cleanup(func() { // before the roles are dropped: they own and hold things in it
+		pg.Exec(t, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+		pg.Exec(t, "DROP OWNED BY "+ra+", "+rb)
+	})
+	for i := range 50 { // objects neither role holds anything on
+		pg.Exec(t, fmt.Sprintf("CREATE TABLE %s.other_%d (id int)", schema, i))
+	}
+	pg.Exec(t, "CREATE TABLE "+schema+".t (id int)")
+	pg.Exec(t, "CREATE TABLE "+schema+".owned (id int)")
+	pg.Exec(t, "CREATE SEQUENCE "+schema+".seq")
+	pg.Exec(t, "CREATE VIEW "+schema+".v AS SELECT 1 AS one")
+	pg.Exec(t, "CREATE FUNCTION "+schema+".f(a int) RETURNS int LANGUAGE sql AS 'SELECT a'")
+	pg.Exec(t, "CREATE FUNCTION "+schema+".g() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+	for _, sql := range []string{
+		"GRANT USAGE ON SCHEMA " + schema + " TO " + ra,
+		"GRANT SELECT ON " + schema + ".t TO " + ra + ", " + rb,
+		"GRANT UPDATE ON " + schema + ".t TO " + ra,
+		"GRANT USAGE ON SEQUENCE " + schema + ".seq TO " + ra,
+		"GRANT SELECT ON " + schema + ".v TO " + ra,
+		"GRANT EXECUTE ON FUNCTION " + schema + ".f(int) TO " + ra,
+		"ALTER TABLE " + schema + ".owned OWNER TO " + ra,
+		"ALTER FUNCTION " + schema + ".g() OWNER TO " + ra,
+		"ALTER DEFAULT PRIVILEGES IN SCHEMA " + schema + " GRANT SELECT ON TABLES TO " + ra,
+		"CREATE POLICY pol ON " + schema + ".t TO " + ra + " USING (true)",
+	} {
+		pg.Exec(t, sql)
+	}
+	a := newAuthority(t, postgres.Config{Roles: []string{ra, rb}}, envWith(pg.AdminDSN()))
+	err := a.CheckManage(ctx, provider.CheckManageRequest{Credential: "db", Strategy: postgres.Overlap})
+	if provider.KindOf(err) != provider.NeedsHuman {
+		t.Fatalf("roles that differ: got %v (%v), want a NeedsHuman error", err, provider.KindOf(err))
+	}
+	for _, want := range []string{
+		"lacks USAGE on schema " + schema + " that",
+		"lacks UPDATE on table " + schema + ".t that",
+		"lacks USAGE on sequence " + schema + ".seq that",
+		"lacks SELECT on view " + schema + ".v that",
+		"lacks EXECUTE on function " + schema + ".f(a integer) that",
+		"lacks ownership of table " + schema + ".owned that",
+		"lacks ownership of function " + schema + ".g() that",
+		"lacks default SELECT on new tables created by",
+		"lacks a place in policy pol on " + schema + ".t that",
+	} {
+		if !strings.Contains(err.Error(), rb+" "+want) {
+			t.Errorf("error %q\nlacks %q", err, rb+" "+want)
+		}
+	}
+	if !strings.Contains(err.Error(), "(9 difference(s))") {
+		t.Errorf("error %q: want 9 differences", err)
+	}
+	if strings.Contains(err.Error(), "SELECT on table "+schema+".t") || strings.Contains(err.Error(), "other_") {
+		t.Errorf("error %q names what both roles hold, or what neither does", err)
+	}
+}
+
 // With template_role, readiness accepts a missing alternate when the other role matches what
 // it will be (a member of the template, nothing else), and Mint creates it, NOLOGIN, before
 // Enable gives it its password.
@@ -645,6 +713,111 @@ func TestAdminIdentity(t *testing.T) {
 		if err := a.CheckManage(t.Context(), manage); provider.KindOf(err) != provider.Terminal || !strings.Contains(err.Error(), want) {
 			t.Errorf("admin %s: got %v, want Terminal with %q", id, err, want)
 		}
+	}
+}
+
+// Within an engine operation (Env.Shared) the admin connections come from one pool: many
+// calls make a handful of logins, which the pool keeps open until the operation's Shared is
+// closed, and which then end. The conformance suite passes on pooled connections too, and
+// errors keep their kinds and never show the password.
+func TestPooledAdminConnections(t *testing.T) {
+	t.Parallel()
+	pg := testenv.SharedPostgreSQL(t)
+	ctx := t.Context()
+	app := testenv.UniqueName("pooltest")
+	dsn := pg.AdminDSN() + "&application_name=" + app
+	admins := func() int {
+		var n int
+		query(t, pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '"+app+"'", &n)
+		return n
+	}
+	sh := provider.NewShared()
+	env := envWith(dsn)
+	env.Shared = sh
+	ra, rb := overlapRoles(t, pg, "pool")
+	a := newAuthority(t, postgres.Config{Roles: []string{ra, rb}}, env)
+	manage := provider.CheckManageRequest{Credential: "db", Strategy: postgres.Overlap}
+	var cur *step
+	for i := range 6 {
+		if err := a.CheckManage(ctx, manage); err != nil {
+			t.Fatal(err)
+		}
+		next := mintEnable(t, a, postgres.Overlap, fmt.Sprintf("run-%d", i), cur)
+		mustLogin(t, pg, next.version.AuthorityRef, next.value, "a password set over a pooled connection")
+		if cur != nil {
+			if _, err := a.Revoke(ctx, provider.RevokeRequest{Credential: "db", RunID: fmt.Sprintf("run-%d", i), Strategy: postgres.Overlap,
+				Previous: cur.version, Current: next.version}); err != nil {
+				t.Fatal(err)
+			}
+			mustBeRefused(t, pg, cur.version.AuthorityRef, cur.value, "revoked over a pooled connection", "28000", testenv.InvalidPassword)
+		}
+		cur = &next
+	}
+	// 6 rounds of CheckManage, Mint, Enable and Revoke, one after the other: one connection.
+	if n := admins(); n != 1 {
+		t.Errorf("%d admin sessions open after sequential calls on a pool, want 1", n)
+	}
+	if err := sh.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for admins() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d admin sessions still open 10 s after the shared pool was closed", admins())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := a.CheckManage(ctx, manage); provider.KindOf(err) != provider.Retryable || !errors.Is(err, provider.ErrSharedClosed) {
+		t.Errorf("a call after the operation ended: got %v, want Retryable wrapping ErrSharedClosed", err)
+	}
+
+	for _, tc := range []struct {
+		name, dsn string
+		want      provider.ErrorKind
+		text      string
+	}{
+		{"wrong admin password", pg.DSN(pg.SuperUser, "wrong-secretpw", pg.Database), provider.Denied, "28P01"},
+		{"admin DSN does not parse", "postgres://x:secretpw@[::1", provider.Terminal, "does not parse"},
+	} {
+		sh := provider.NewShared()
+		t.Cleanup(func() { sh.Close() })
+		env := envWith(tc.dsn)
+		env.Shared = sh
+		a := newAuthority(t, postgres.Config{Roles: []string{ra, rb}}, env)
+		for i := range 2 { // a failed open is not kept: the second call tries again
+			err := a.CheckManage(ctx, manage)
+			if provider.KindOf(err) != tc.want || !strings.Contains(err.Error(), tc.text) {
+				t.Errorf("%s, call %d: got %v (%v), want %v with %q", tc.name, i+1, err, provider.KindOf(err), tc.want, tc.text)
+			}
+			if err != nil && (strings.Contains(err.Error(), "secretpw") || strings.Contains(err.Error(), pg.SuperPassword)) {
+				t.Errorf("%s: the error shows a password: %v", tc.name, err)
+			}
+		}
+	}
+
+	t.Run("conformance", func(t *testing.T) {
+		sh := provider.NewShared()
+		t.Cleanup(func() { sh.Close() })
+		env := envWith(pg.AdminDSN())
+		env.Shared = sh
+		providertest.AuthoritySuite(t, func(t *testing.T) providertest.AuthorityFixture {
+			a, b := overlapRoles(t, pg, "pconf")
+			return providertest.AuthorityFixture{Authority: newAuthority(t, postgres.Config{Roles: []string{a, b}}, env),
+				Credential: "orders-db", Strategies: []string{postgres.Overlap}}
+		})
+	})
+}
+
+// query runs one query as the superuser and scans its single row.
+func query(t *testing.T, pg *testenv.PostgreSQL, sql string, dest ...any) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), pg.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(t.Context(), sql).Scan(dest...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
 	}
 }
 

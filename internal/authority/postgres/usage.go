@@ -111,18 +111,18 @@ func (a *Authority) Usage(ctx context.Context, req provider.UsageRequest) (provi
 	if req.Version.ID == "" {
 		errs = append(errs, errors.New("no version id"))
 	}
-	if err := refuse(op, errs); err != nil {
+	if err := provider.Refuse(op, errs); err != nil {
 		return provider.UsageResponse{}, err
 	}
 	role, err := a.roleOf(op, req.Version)
 	if err != nil {
 		return provider.UsageResponse{}, err
 	}
-	conn, err := a.connect(ctx, op)
+	conn, release, err := a.connect(ctx, op)
 	if err != nil {
 		return provider.UsageResponse{}, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer release()
 	all, err := listSessions(ctx, conn, role)
 	if err != nil {
 		return provider.UsageResponse{}, classify(op, "read pg_stat_activity for role "+role, err)
