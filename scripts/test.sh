@@ -133,6 +133,7 @@ fuzz() { # package target
 fuzz ./internal/inventory FuzzLoad
 fuzz ./internal/schedule FuzzParseDuration
 fuzz ./internal/check/log FuzzParseLine
+fuzz ./internal/check/log FuzzScan
 for target in $(go test -list '^Fuzz' ./internal/secret | grep '^Fuzz'); do
 	fuzz ./internal/secret "$target"
 done

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"math"
@@ -138,6 +137,14 @@ type Checker struct {
 	bin  time.Duration
 	by   []int
 	env  provider.Env
+	// How files are read: parts of at least minPart bytes, at most maxParts of them, read
+	// bufSize bytes at a time. Tests shrink them; fileReader, when set, reads instead.
+	minPart    int64
+	maxParts   int
+	bufSize    int
+	maxCells   int
+	noMmap     bool
+	fileReader func(ctx context.Context, s *scan, path string) (time.Time, error)
 }
 
 // New builds the check. A configuration that fails Validate is a Terminal error. The files
@@ -158,7 +165,8 @@ func New(cfg *Config, env provider.Env) (*Checker, error) {
 	if env.Now == nil {
 		env.Now = time.Now
 	}
-	c := &Checker{cfg: *cfg, path: cfg.Source.Path, bin: cfg.Bin, env: env}
+	c := &Checker{cfg: *cfg, path: cfg.Source.Path, bin: cfg.Bin, env: env,
+		minPart: minPart, maxParts: defaultParts(), bufSize: readBuf, maxCells: maxCells}
 	switch cfg.Source.Format {
 	case "combined", "json":
 	case "regexp":
@@ -177,6 +185,27 @@ func New(cfg *Config, env provider.Env) (*Checker, error) {
 		c.by = append(c.by, fieldIndex(b))
 	}
 	return c, nil
+}
+
+func (c *Checker) newScan(m *matcher, keyLabel func([]byte) string) *scan {
+	s := &scan{binNs: int64(c.bin), m: m, by: c.by, keyLabel: keyLabel, cells: map[string]*int{},
+		fast: c.cfg.Source.Format == "combined", newParser: c.parser, keyed: len(m.keyIDs) > 0,
+		needPath: len(m.paths) > 0, minPart: c.minPart, maxParts: c.maxParts, bufSize: c.bufSize, maxCells: c.maxCells, mmap: !c.noMmap}
+	s.totals = map[int64]int{}
+	s.keyTails = keyTails(m.keyIDs)
+	for _, f := range c.by {
+		s.needPath = s.needPath || f == fPath
+		s.byKey = s.byKey || f == fKeyID
+	}
+	return s
+}
+
+// readFile reads one file into s (see scan.file); tests replace it with a reference.
+func (c *Checker) readFile(ctx context.Context, s *scan, path string) (time.Time, error) {
+	if c.fileReader != nil {
+		return c.fileReader(ctx, s, path)
+	}
+	return s.file(ctx, path)
 }
 
 func (c *Checker) parser() parser {
@@ -235,8 +264,8 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 	}
 	res.Window = &provider.Interval{From: from, To: now}
 
-	s := &scan{from: from, to: now, readFrom: from, binNs: int64(c.bin), m: m, by: c.by, keyLabel: keyLabel,
-		totals: map[int64]int{}, cells: map[string]*int{}}
+	s := c.newScan(m, keyLabel)
+	s.from, s.to, s.readFrom = from, now, from
 	var increaseUnknown string
 	if c.cfg.MaxIncrease > 0 {
 		if req.Since.IsZero() {
@@ -355,15 +384,17 @@ func (c *Checker) read(ctx context.Context, s *scan) (reason, msg string) {
 	if err != nil {
 		return "log file unreadable", err.Error()
 	}
-	p := c.parser()
 	for _, chain := range chains {
 		for _, f := range chain {
-			oldest, err := s.file(ctx, f, p)
+			oldest, err := c.readFile(ctx, s, f)
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return "interrupted", fmt.Sprintf("stopped after %d lines of %s: %v", s.lines, f, ctxErr)
 			}
 			if errors.Is(err, fs.ErrNotExist) {
 				return "log rotated while it was read", fmt.Sprintf("%s disappeared: run the check again", f)
+			}
+			if errors.Is(err, errShrank) {
+				return "log rotated while it was read", fmt.Sprintf("%v: run the check again", err)
 			}
 			if err != nil {
 				return "log file unreadable", err.Error()
@@ -494,10 +525,20 @@ func (m *matcher) match(r *record) bool {
 	if len(m.hosts) > 0 && (!r.has(fHost) || !slices.ContainsFunc(m.hosts, func(h []byte) bool { return bytes.Equal(r.host, h) })) {
 		return false
 	}
-	if len(m.keyIDs) > 0 && (!r.has(fKeyID) || !slices.ContainsFunc(m.keyIDs, func(k []byte) bool { return bytes.Equal(r.keyID, k) })) {
+	if len(m.keyIDs) > 0 && (!r.has(fKeyID) || !m.keyIDMatch(r.keyID)) {
 		return false
 	}
 	return true
+}
+
+// keyIDMatch reports whether a line's key id (nil when it has none) is one looked for.
+func (m *matcher) keyIDMatch(k []byte) bool {
+	for _, id := range m.keyIDs {
+		if k != nil && string(k) == string(id) {
+			return true
+		}
+	}
+	return false
 }
 
 // uses reports the fields the match reads.
@@ -517,151 +558,22 @@ type scan struct {
 	by               []int
 	keyLabel         func([]byte) string
 
-	lines       int // every line read
-	valid       int // well-formed lines in the window
-	malformed   int // malformed lines attributed to the window
-	future      int // well-formed lines after the window (clocks ahead?)
-	carry       [numFields]int
-	totals      map[int64]int   // bin -> lines
-	cells       map[string]*int // bin and group -> matching lines
-	other       int             // matching lines counted under "other groups"
-	matches     int
-	baseLines   int
-	baseMatches int
-	read        []string
-	key         []byte
-}
+	// How lines are read (see scan.go).
+	fast      bool          // the combined format, read by part.combined
+	newParser func() parser // the other formats: one parser per part
+	needPath  bool          // the match or the groups read the path
+	keyed     bool          // the match reads the key id
+	keyTails  []keyTail     // combined: how lines with a key id looked for end
+	byKey     bool          // the groups show the key id
+	minPart   int64         // a file is cut into parts of at least this size…
+	maxParts  int           // …and at most this many
+	bufSize   int
+	maxCells  int  // see the constant; tests lower it
+	mmap      bool // read plain files mapped into memory
 
-// file reads one file and returns the time of its oldest well-formed line (zero if none).
-//
-// A malformed line has no time, so it is attributed to the window by where it stands: with
-// the well-formed line before it in the file, or, when none precedes it, the one after it;
-// in a file without any well-formed line, to the window if the file was written since the
-// window began.
-func (s *scan) file(ctx context.Context, path string, p parser) (time.Time, error) {
-	var oldest time.Time
-	if err := ctx.Err(); err != nil {
-		return oldest, err
-	}
-	lr, err := openLines(path)
-	if err != nil {
-		return oldest, err
-	}
-	defer lr.Close()
-	const (
-		none = iota
-		in
-		out
-	)
-	prev, pending, overlong := none, 0, 0
-	malformed := func(n int) {
-		switch prev {
-		case in:
-			s.malformed += n
-		case none:
-			pending += n
-		}
-	}
-	var r record
-	for {
-		line, err := lr.next()
-		if lr.overlong != overlong { // lines too long to hold were skipped here
-			malformed(lr.overlong - overlong)
-			s.lines += lr.overlong - overlong
-			overlong = lr.overlong
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return oldest, fmt.Errorf("%s: %w", path, err)
-		}
-		s.lines++
-		if s.lines%checkEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return oldest, err
-			}
-		}
-		if blank(line) {
-			continue
-		}
-		if !p.parse(line, &r) {
-			malformed(1)
-			continue
-		}
-		if oldest.IsZero() || r.t.Before(oldest) {
-			oldest = r.t
-		}
-		state := out
-		if !r.t.Before(s.from) && !r.t.After(s.to) {
-			state = in
-		}
-		if prev == none && state == in {
-			s.malformed += pending
-		}
-		prev = state
-		s.add(&r)
-	}
-	if prev == none && pending > 0 {
-		if fi, err := lr.f.Stat(); err == nil && !fi.ModTime().Before(s.from) {
-			s.malformed += pending
-		}
-	}
-	return oldest, nil
-}
-
-func blank(line []byte) bool {
-	for _, c := range line {
-		if c != ' ' && c != '\t' && c != '\r' {
-			return false
-		}
-	}
-	return true
-}
-
-// add counts one well-formed line.
-func (s *scan) add(r *record) {
-	t := r.t
-	switch {
-	case t.After(s.to):
-		s.future++
-		return
-	case t.Before(s.from):
-		if !s.baseTo.IsZero() && !t.Before(s.baseFrom) && t.Before(s.baseTo) {
-			s.baseLines++
-			if s.m.match(r) {
-				s.baseMatches++
-			}
-		}
-		return
-	}
-	s.valid++
-	for f := range numFields {
-		if r.has(f) {
-			s.carry[f]++
-		}
-	}
-	bin := floorDiv(t.UnixNano(), s.binNs)
-	s.totals[bin]++
-	if !s.m.match(r) {
-		return
-	}
-	s.matches++
-	s.key = s.groupKey(s.key[:0], bin, r)
-	n, ok := s.cells[string(s.key)]
-	if !ok {
-		if len(s.cells) >= maxCells {
-			s.other++
-			s.key = binary.BigEndian.AppendUint64(s.key[:0], uint64(bin))
-			s.key = append(s.key, otherGroups)
-			n, ok = s.cells[string(s.key)]
-		}
-		if !ok {
-			n = new(int)
-			s.cells[string(s.key)] = n
-		}
-	}
-	*n++
+	counts
+	cells map[string]*int // bin and group -> matching lines
+	read  []string
 }
 
 // The byte after a cell key's bin: a group of values follows, or the cell counts the lines
@@ -867,7 +779,7 @@ func (s *scan) summary() string {
 		fmt.Fprintf(&b, "; %s stamped after now skipped (a clock ahead?)", lines(s.future, "line"))
 	}
 	if s.other > 0 {
-		fmt.Fprintf(&b, "; more than %d groups: %s counted as other groups", maxCells, lines(s.other, "matching line"))
+		fmt.Fprintf(&b, "; more than %d groups: %s counted as other groups", s.maxCells, lines(s.other, "matching line"))
 	}
 	return b.String()
 }

@@ -11,6 +11,9 @@
 // an unreadable file, a log with no line in the window (a silent log proves nothing), lines
 // that do not carry a field the match needs, or more than a tenth of malformed lines.
 //
+// In the combined format, a key id is the line's last field, key_id="…" or key_id=… (see
+// combinedParser): nginx appends it with a log_format ending in key_id="$http_x_key_id".
+//
 // The file is read as it is rotated by logrotate: path, path.1, path.2.gz… (see files.go);
 // older rotations are read only while they may still hold lines of the window. Lines are
 // never copied into the result — they may hold secrets — only the values of the known fields

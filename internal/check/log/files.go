@@ -1,11 +1,6 @@
 package log
 
 import (
-	"bufio"
-	"compress/gzip"
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,80 +57,6 @@ func rotations(path string) ([]string, error) {
 	return out, nil
 }
 
-// maxLine is the longest line read; a longer one is skipped and counted as malformed.
+// maxLine bounds a line: one of maxLine bytes or more (without its line ending) is skipped
+// and counted as malformed.
 const maxLine = 64 << 10
-
-// lineReader streams the lines of one file, plain or gzip (recognised by its magic bytes,
-// whatever its name), without ever holding more than one buffer of it.
-type lineReader struct {
-	f        *os.File
-	gz       *gzip.Reader
-	r        *bufio.Reader
-	overlong int
-}
-
-func openLines(path string) (*lineReader, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	lr := &lineReader{f: f, r: bufio.NewReaderSize(f, maxLine)}
-	magic, _ := lr.r.Peek(2)
-	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		gz, err := gzip.NewReader(lr.r)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		lr.gz = gz
-		lr.r = bufio.NewReaderSize(gz, maxLine)
-	}
-	return lr, nil
-}
-
-// next returns the next line without its line ending; the slice is valid until the next
-// call. It returns io.EOF after the last line.
-func (lr *lineReader) next() ([]byte, error) {
-	for {
-		line, err := lr.r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			lr.overlong++
-			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = lr.r.ReadSlice('\n')
-			}
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if len(line) == 0 {
-			if err == nil {
-				err = io.EOF
-			}
-			return nil, err
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
-		}
-		line = line[:len(line)-trailing(line)]
-		return line, nil
-	}
-}
-
-func trailing(line []byte) int {
-	n := 0
-	if len(line) > 0 && line[len(line)-1] == '\n' {
-		n++
-		if len(line) > 1 && line[len(line)-2] == '\r' {
-			n++
-		}
-	}
-	return n
-}
-
-func (lr *lineReader) Close() error {
-	if lr.gz != nil {
-		lr.gz.Close()
-	}
-	return lr.f.Close()
-}

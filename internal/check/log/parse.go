@@ -90,31 +90,83 @@ func (p *jsonParser) parse(line []byte, r *record) bool {
 // combinedParser reads the NCSA combined (and common) log format of nginx and Apache:
 //
 //	host ident user [02/Jan/2006:15:04:05 -0700] "GET /path HTTP/1.1" 200 123 "referer" "agent"
+//
+// A key id is read from the line's last field, when it is key_id="VALUE" (VALUE without a
+// quote) or key_id=VALUE (without a space), as nginx appends it with
+//
+//	log_format keyed '$remote_addr - $remote_user [$time_local] "$request" $status '
+//	                 '$body_bytes_sent "$http_referer" "$http_user_agent" key_id="$http_x_key_id"';
+//
+// The value is kept as written (nginx's \x escapes are not decoded); "-" and "" are no key id.
+// Only the last field is looked at, so that a line is not searched for it: a log_format that
+// logs other fields after the key id has no key id for rotor (a check that matches on it
+// then says that the field is missing).
 type combinedParser struct{}
 
 func (combinedParser) parse(line []byte, r *record) bool {
 	*r = record{}
-	sp := bytes.IndexByte(line, ' ')
-	if sp <= 0 {
+	var c combinedLine
+	if !cutCombined(line, &c, nil) {
 		return false
 	}
-	r.host = line[:sp]
-	open := bytes.IndexByte(line[sp:], '[')
-	if open < 0 {
-		return false
-	}
-	open += sp
-	end := bytes.IndexByte(line[open:], ']')
-	if end < 0 {
-		return false
-	}
-	end += open
-	t, ok := parseTime(line[open+1:end], true)
+	t, ok := parseTime(c.ts, true)
 	if !ok {
 		return false
 	}
 	r.t = t
-	rest := line[end+1:]
+	r.status = c.status
+	r.host = c.host
+	r.present = 1<<fTime | 1<<fStatus | 1<<fHost
+	if path := requestPath(c.request); path != nil {
+		r.path = path
+		r.present |= 1 << fPath
+	}
+	if k := combinedKeyID(c.tail); k != nil {
+		r.keyID = k
+		r.present |= 1 << fKeyID
+	}
+	return true
+}
+
+// combinedLine is a combined line cut into its fields, the time not parsed yet. The slices
+// point into the line.
+type combinedLine struct {
+	host    []byte
+	ts      []byte // between the brackets
+	sameTS  bool   // ts is the hint cutCombined was given
+	request []byte // between the quotes
+	status  int
+	tail    []byte // what follows the status
+}
+
+// cutCombined cuts a combined line; it reports false for a line that is not one, whatever
+// its time. hint is a time the line may well repeat (the previous line's), without ']': when
+// the line holds it, c.sameTS is set.
+func cutCombined(line []byte, c *combinedLine, hint []byte) bool {
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 {
+		return false
+	}
+	c.host = line[:sp]
+	// The first '[' after the host: most lines have no ident nor user ("host - - [").
+	open := sp + 5
+	if len(line) <= open || string(line[sp+1:open+1]) != "- - [" {
+		for open = sp + 1; open < len(line) && line[open] != '['; open++ {
+		}
+		if open == len(line) {
+			return false
+		}
+	}
+	ts := line[open+1:]
+	end := len(hint)
+	c.sameTS = end > 0 && len(ts) > end && ts[end] == ']' && string(ts[:end]) == string(hint)
+	if !c.sameTS {
+		if end = bytes.IndexByte(ts, ']'); end < 0 {
+			return false
+		}
+	}
+	c.ts = ts[:end]
+	rest := ts[end+1:]
 	if len(rest) < 2 || rest[0] != ' ' || rest[1] != '"' {
 		return false
 	}
@@ -123,48 +175,95 @@ func (combinedParser) parse(line []byte, r *record) bool {
 	if q < 0 {
 		return false
 	}
-	request := rest[:q]
+	c.request = rest[:q]
 	rest = rest[q+1:]
-	// "METHOD /path PROTO"; a bad request logs "-" or garbage, which has no path.
-	if m := bytes.IndexByte(request, ' '); m > 0 {
-		target := request[m+1:]
-		if e := bytes.IndexByte(target, ' '); e >= 0 {
-			target = target[:e]
-		}
-		if len(target) > 0 {
-			r.path = target
-			r.present |= 1 << fPath
-		}
-	}
 	if len(rest) < 4 || rest[0] != ' ' {
 		return false
 	}
 	rest = rest[1:]
-	e := bytes.IndexByte(rest, ' ')
-	if e < 0 {
-		e = len(rest)
+	// The status: 1 to 9 digits (as atoi takes them) up to a space or the end; mostly 3.
+	st, e := 0, 0
+	if d0, d1, d2 := rest[0]-'0', rest[1]-'0', rest[2]-'0'; d0 <= 9 && d1 <= 9 && d2 <= 9 && len(rest) > 3 && rest[3] == ' ' {
+		st, e = int(d0)*100+int(d1)*10+int(d2), 3
+	} else {
+		for ; e < len(rest) && rest[e] != ' '; e++ {
+			d := rest[e] - '0'
+			if d > 9 || e == 9 {
+				return false
+			}
+			st = st*10 + int(d)
+		}
+		if e == 0 {
+			return false
+		}
 	}
-	st, ok := atoi(rest[:e])
-	if !ok {
-		return false
-	}
-	r.status = st
-	r.present |= 1<<fTime | 1<<fStatus | 1<<fHost
+	c.status = st
+	c.tail = rest[e:]
 	return true
+}
+
+// requestPath is the target of "METHOD /path PROTO"; a bad request logs "-" or garbage, which
+// has no path (nil).
+func requestPath(request []byte) []byte {
+	m := bytes.IndexByte(request, ' ')
+	if m <= 0 {
+		return nil
+	}
+	target := request[m+1:]
+	if e := bytes.IndexByte(target, ' '); e >= 0 {
+		target = target[:e]
+	}
+	if len(target) == 0 {
+		return nil
+	}
+	return target
+}
+
+// combinedKeyID reads the key id of the last field; tail is what follows the status: empty
+// or starting with a space.
+func combinedKeyID(tail []byte) []byte {
+	const field = " key_id="
+	n := len(tail)
+	var v []byte
+	if n > 0 && tail[n-1] == '"' {
+		q := bytes.LastIndexByte(tail[:n-1], '"')
+		if q < len(field) || string(tail[q-len(field):q]) != field {
+			return nil
+		}
+		v = tail[q+1 : n-1]
+	} else {
+		sp := bytes.LastIndexByte(tail, ' ')
+		if sp < 0 || !bytes.HasPrefix(tail[sp:], []byte(field)) {
+			return nil
+		}
+		v = tail[sp+len(field):]
+	}
+	if len(v) == 0 || string(v) == "-" {
+		return nil
+	}
+	return v
 }
 
 // closingQuote finds the quote that ends a quoted field; nginx escapes quotes inside as \x22
 // and Apache as \".
 func closingQuote(b []byte) int {
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i
+	// A quote is escaped when an odd run of backslashes precedes it: a backslash escapes the
+	// next byte, whatever it is, so the first of a run is never escaped itself.
+	for from := 0; ; {
+		q := bytes.IndexByte(b[from:], '"')
+		if q < 0 {
+			return -1
 		}
+		q += from
+		run := 0
+		for run < q && b[q-1-run] == '\\' {
+			run++
+		}
+		if run%2 == 0 {
+			return q
+		}
+		from = q + 1
 	}
-	return -1
 }
 
 // regexpParser reads lines with a pattern whose named groups are the fields.
@@ -395,7 +494,7 @@ func parseEpoch(b []byte) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	unit := int64(time.Second)
-	if n >= 1e12 {
+	if int64(n) >= 1e12 {
 		unit = int64(time.Millisecond)
 	}
 	if int64(n) > (1<<63-1)/unit-1 {

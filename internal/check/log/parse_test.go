@@ -3,6 +3,7 @@ package log
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"regexp"
 	"testing"
 	"time"
@@ -23,6 +24,10 @@ var parseSeeds = []string{
 	`not a log line`,
 	`{`,
 	``,
+	`10.0.0.1 - - [30/Nov/2026:10:00:01 +0000] "GET /a\\\\" 200 1 "-" "x key_id=\"k\"" key_id="key-aaa" rt=0.1`,
+	`10.0.0.1 - - [30/Nov/2026:10:00:01 +0000] "GET /a\\\" b" 200 1 "-" "-" key_id=v1`,
+	`10.0.0.1 - - [2026-11-30T10:00:01Z] "GET /" 2000 0 key_id="-" key_id=x`,
+	`10.0.0.1 - - [30/Nov/2026:10:00:01 +0000] "GET / HTTP/1.1" 200 1 "-" "x key_id=\"k\"" key_id="key-aaa"`,
 }
 
 // newFuzzParsers returns the parsers a fuzzed line is given to: json with the brief's field
@@ -59,6 +64,11 @@ func FuzzParseLine(f *testing.F) {
 		}
 		if !bytes.Equal(line, orig) {
 			t.Fatalf("a parser changed the line: %q -> %q", orig, line)
+		}
+		// The combined parser reads a line as the one-byte-at-a-time reference does.
+		var got, want record
+		if ok, wantOK := (combinedParser{}).parse(line, &got), (referenceCombined{}).parse(line, &want); ok != wantOK || (ok && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("combined parser: %v %+v, reference %v %+v, from %q", ok, got, wantOK, want, line)
 		}
 		// The first parser reads top-level keys: what it finds is what encoding/json finds.
 		var r record
@@ -110,6 +120,10 @@ func TestParseSeeds(t *testing.T) {
 		{2, parseSeeds[7], true, want, 500, `/a\"b`, "10.0.0.1", ""},
 		{2, parseSeeds[8], true, want, 400, "", "10.0.0.1", ""},
 		{3, parseSeeds[9], true, want, 200, "/search", "web-1", "key-bbb"},
+		{2, parseSeeds[13], true, want, 200, `/a\\\\`, "10.0.0.1", ""}, // key_id is not the last field
+		{2, parseSeeds[14], true, want, 200, `/a\\\"`, "10.0.0.1", "v1"},
+		{2, parseSeeds[15], true, want, 2000, "/", "10.0.0.1", "x"},
+		{2, parseSeeds[16], true, want, 200, "/", "10.0.0.1", "key-aaa"},
 		{0, parseSeeds[10], false, time.Time{}, 0, "", "", ""},
 		{2, parseSeeds[10], false, time.Time{}, 0, "", "", ""},
 		{0, `{"ts":"2026-11-30T10:00:01"}`, false, time.Time{}, 0, "", "", ""}, // no zone
