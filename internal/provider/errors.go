@@ -103,3 +103,62 @@ func Refuse(op string, problems []error) error {
 	}
 	return Wrap(Terminal, op, errors.Join(problems...))
 }
+
+// Problems of a request that every authority refuses alike; each authority adds its own
+// (a strategy it does not have, a role that does not fit) and refuses them all at once.
+
+func keyed(credential, runID string) []error {
+	var errs []error
+	if credential == "" {
+		errs = append(errs, errors.New("no credential named"))
+	}
+	if runID == "" {
+		errs = append(errs, errors.New("no run id: every effect is keyed by its run"))
+	}
+	return errs
+}
+
+// Problems lists what is wrong with a mint request before any authority looks at it.
+func (r MintRequest) Problems() []error { return keyed(r.Credential, r.RunID) }
+
+// Problems lists what is wrong with an enable request before any authority looks at it.
+func (r EnableRequest) Problems() []error {
+	errs := keyed(r.Credential, r.RunID)
+	if r.Version.ID == "" {
+		errs = append(errs, errors.New("no version id"))
+	}
+	if r.Value.IsZero() {
+		errs = append(errs, errors.New("no value"))
+	}
+	if r.Previous != nil && r.Previous.ID == r.Version.ID {
+		errs = append(errs, fmt.Errorf("version %s is its own previous version", r.Version.ID))
+	}
+	return errs
+}
+
+// Problems lists what is wrong with a revoke request before any authority looks at it.
+func (r RevokeRequest) Problems() []error {
+	errs := keyed(r.Credential, r.RunID)
+	if r.Previous.ID == "" {
+		errs = append(errs, errors.New("no previous version id"))
+	}
+	if r.Current.ID == "" {
+		errs = append(errs, errors.New("no current version id"))
+	}
+	if r.Previous.ID != "" && r.Previous.ID == r.Current.ID {
+		errs = append(errs, fmt.Errorf("version %s is both previous and current: revoking it would revoke the value in use", r.Current.ID))
+	}
+	return errs
+}
+
+// Problems lists what is wrong with a restore request before any authority looks at it.
+func (r RestoreRequest) Problems() []error {
+	errs := keyed(r.Credential, r.RunID)
+	if r.Version.ID == "" {
+		errs = append(errs, errors.New("no version id"))
+	}
+	if r.Strategy == "in-place" && r.Value.IsZero() {
+		errs = append(errs, errors.New("in-place restore needs the previous value"))
+	}
+	return errs
+}

@@ -160,18 +160,13 @@ func build(g Generator, problems []provider.FieldError, prefix string, strategie
 }
 
 // common validates what every request carries.
-func (a *Authority) common(credential, runID, strategy string) []error {
-	var errs []error
-	if credential == "" {
-		errs = append(errs, errors.New("no credential named"))
-	}
-	if runID == "" {
-		errs = append(errs, errors.New("no run id: every effect is keyed by its run"))
-	}
+// strategyProblems refuses a strategy this authority does not have; the request types check
+// the rest (provider's Problems).
+func (a *Authority) strategyProblems(strategy string) []error {
 	if !slices.Contains(a.strategies, strategy) {
-		errs = append(errs, fmt.Errorf("strategy %q is not one of %s", strategy, strings.Join(a.strategies, ", ")))
+		return []error{fmt.Errorf("strategy %q is not one of %s", strategy, strings.Join(a.strategies, ", "))}
 	}
-	return errs
+	return nil
 }
 
 // Mint implements provider.Authority: a new value drawn from env.Rand, the prefix in front.
@@ -180,7 +175,7 @@ func (a *Authority) common(credential, runID, strategy string) []error {
 // keeps whichever value was stored first.
 func (a *Authority) Mint(_ context.Context, req provider.MintRequest) (provider.MintResponse, error) {
 	const op = "mint value"
-	if err := provider.Refuse(op, a.common(req.Credential, req.RunID, req.Strategy)); err != nil {
+	if err := provider.Refuse(op, append(req.Problems(), a.strategyProblems(req.Strategy)...)); err != nil {
 		return provider.MintResponse{}, err
 	}
 	v, err := a.gen.Generate(a.env.Rand)
@@ -204,16 +199,7 @@ func (a *Authority) Mint(_ context.Context, req provider.MintRequest) (provider.
 // store's enabled versions.
 func (a *Authority) Enable(_ context.Context, req provider.EnableRequest) (provider.EnableResponse, error) {
 	const op = "enable value"
-	errs := a.common(req.Credential, req.RunID, req.Strategy)
-	if req.Version.ID == "" {
-		errs = append(errs, errors.New("no version id"))
-	}
-	if req.Value.IsZero() {
-		errs = append(errs, errors.New("no value"))
-	}
-	if req.Previous != nil && req.Previous.ID == req.Version.ID {
-		errs = append(errs, fmt.Errorf("version %s is its own previous version", req.Version.ID))
-	}
+	errs := append(req.Problems(), a.strategyProblems(req.Strategy)...)
 	if err := provider.Refuse(op, errs); err != nil {
 		return provider.EnableResponse{}, err
 	}
@@ -224,16 +210,7 @@ func (a *Authority) Enable(_ context.Context, req provider.EnableRequest) (provi
 // version at the store and reloads the accepting side.
 func (a *Authority) Revoke(_ context.Context, req provider.RevokeRequest) (provider.RevokeResponse, error) {
 	const op = "revoke value"
-	errs := a.common(req.Credential, req.RunID, req.Strategy)
-	if req.Previous.ID == "" {
-		errs = append(errs, errors.New("no previous version id"))
-	}
-	if req.Current.ID == "" {
-		errs = append(errs, errors.New("no current version id"))
-	}
-	if req.Previous.ID != "" && req.Previous.ID == req.Current.ID {
-		errs = append(errs, fmt.Errorf("version %s is both previous and current: revoking it would revoke the value in use", req.Current.ID))
-	}
+	errs := append(req.Problems(), a.strategyProblems(req.Strategy)...)
 	if err := provider.Refuse(op, errs); err != nil {
 		return provider.RevokeResponse{}, err
 	}
@@ -244,13 +221,7 @@ func (a *Authority) Revoke(_ context.Context, req provider.RevokeRequest) (provi
 // store restores it.
 func (a *Authority) Restore(_ context.Context, req provider.RestoreRequest) error {
 	const op = "restore value"
-	errs := a.common(req.Credential, req.RunID, req.Strategy)
-	if req.Version.ID == "" {
-		errs = append(errs, errors.New("no version id"))
-	}
-	if req.Strategy == InPlace && req.Value.IsZero() {
-		errs = append(errs, errors.New("in-place restore needs the previous value"))
-	}
+	errs := append(req.Problems(), a.strategyProblems(req.Strategy)...)
 	return provider.Refuse(op, errs)
 }
 
@@ -262,8 +233,6 @@ func (a *Authority) CheckManage(_ context.Context, req provider.CheckManageReque
 	if req.Credential == "" {
 		errs = append(errs, errors.New("no credential named"))
 	}
-	if !slices.Contains(a.strategies, req.Strategy) {
-		errs = append(errs, fmt.Errorf("strategy %q is not one of %s", req.Strategy, strings.Join(a.strategies, ", ")))
-	}
+	errs = append(errs, a.strategyProblems(req.Strategy)...)
 	return provider.Refuse(op, errs)
 }

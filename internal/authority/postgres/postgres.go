@@ -97,18 +97,13 @@ func New(cfg Config, env provider.Env) (*Authority, error) {
 }
 
 // common validates what every request carries.
-func (a *Authority) common(credential, runID, strategy string) []error {
-	var errs []error
-	if credential == "" {
-		errs = append(errs, errors.New("no credential named"))
-	}
-	if runID == "" {
-		errs = append(errs, errors.New("no run id: every effect is keyed by its run"))
-	}
+// strategyProblems refuses a strategy that does not fit this authority; the request types
+// check the rest (provider's Problems).
+func (a *Authority) strategyProblems(strategy string) []error {
 	if strategy != a.strategy {
-		errs = append(errs, fmt.Errorf("strategy %q does not fit this authority: %s", strategy, a.describe()))
+		return []error{fmt.Errorf("strategy %q does not fit this authority: %s", strategy, a.describe())}
 	}
-	return errs
+	return nil
 }
 
 func (a *Authority) describe() string {
@@ -125,7 +120,7 @@ func (a *Authority) describe() string {
 // the first was never set anywhere, and the store keeps whichever was stored first.
 func (a *Authority) Mint(ctx context.Context, req provider.MintRequest) (provider.MintResponse, error) {
 	const op = "mint password"
-	if err := provider.Refuse(op, a.common(req.Credential, req.RunID, req.Strategy)); err != nil {
+	if err := provider.Refuse(op, append(req.Problems(), a.strategyProblems(req.Strategy)...)); err != nil {
 		return provider.MintResponse{}, err
 	}
 	role, err := a.mintRole(op, req.Current)
@@ -200,16 +195,7 @@ func (a *Authority) ensureRole(ctx context.Context, conn *pgx.Conn, op, role str
 // twice, it sets the same password again (with another salt): harmless.
 func (a *Authority) Enable(ctx context.Context, req provider.EnableRequest) (provider.EnableResponse, error) {
 	const op = "enable password"
-	errs := a.common(req.Credential, req.RunID, req.Strategy)
-	if req.Version.ID == "" {
-		errs = append(errs, errors.New("no version id"))
-	}
-	if req.Value.IsZero() {
-		errs = append(errs, errors.New("no value"))
-	}
-	if req.Previous != nil && req.Previous.ID == req.Version.ID {
-		errs = append(errs, fmt.Errorf("version %s is its own previous version", req.Version.ID))
-	}
+	errs := append(req.Problems(), a.strategyProblems(req.Strategy)...)
 	if err := provider.Refuse(op, errs); err != nil {
 		return provider.EnableResponse{}, err
 	}
@@ -277,16 +263,7 @@ func (a *Authority) roleOf(op string, v provider.Version) (string, error) {
 // Enable replaced it.
 func (a *Authority) Revoke(ctx context.Context, req provider.RevokeRequest) (provider.RevokeResponse, error) {
 	const op = "revoke password"
-	errs := a.common(req.Credential, req.RunID, req.Strategy)
-	if req.Previous.ID == "" {
-		errs = append(errs, errors.New("no previous version id"))
-	}
-	if req.Current.ID == "" {
-		errs = append(errs, errors.New("no current version id"))
-	}
-	if req.Previous.ID != "" && req.Previous.ID == req.Current.ID {
-		errs = append(errs, fmt.Errorf("version %s is both previous and current: revoking it would revoke the value in use", req.Current.ID))
-	}
+	errs := append(req.Problems(), a.strategyProblems(req.Strategy)...)
 	if err := provider.Refuse(op, errs); err != nil {
 		return provider.RevokeResponse{}, err
 	}
@@ -332,13 +309,7 @@ func (a *Authority) Revoke(ctx context.Context, req provider.RevokeRequest) (pro
 // log in again, with its password unchanged. In-place: the previous value is set again.
 func (a *Authority) Restore(ctx context.Context, req provider.RestoreRequest) error {
 	const op = "restore password"
-	errs := a.common(req.Credential, req.RunID, req.Strategy)
-	if req.Version.ID == "" {
-		errs = append(errs, errors.New("no version id"))
-	}
-	if req.Strategy == InPlace && req.Value.IsZero() {
-		errs = append(errs, errors.New("in-place restore needs the previous value"))
-	}
+	errs := append(req.Problems(), a.strategyProblems(req.Strategy)...)
 	if err := provider.Refuse(op, errs); err != nil {
 		return err
 	}
