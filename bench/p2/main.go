@@ -9,8 +9,9 @@
 // It builds rotor and the baseline (bench/p2/baredecode) into a temporary folder, generates
 // the inventories there (bench/p2/gen, fixed seed), checks that rotor finds them valid, then
 // runs every measured command as its own process, round after round so that drift of the
-// machine spreads over all commands alike, and prints one table: median wall time, the
-// median of the child's peak RSS (rusage maxrss), the ratio to the bare decode, and the
+// machine spreads over all commands alike, and prints one table: median wall time, median
+// CPU time (user + system, less disturbed than wall time when other work shares the machine),
+// the median of the child's peak RSS (rusage maxrss), the ratio to the bare decode, and the
 // growth from 10k to 100k. `rotor plan` gets an empty ROTOR_STATE_DIR, so it reads no
 // database ("no history": every credential is due now, and gets a window opening).
 package main
@@ -90,6 +91,7 @@ type command struct {
 
 type sample struct {
 	wall   time.Duration
+	cpu    time.Duration // user + system: less disturbed than wall by other work on the machine
 	rssKiB int64
 }
 
@@ -132,6 +134,7 @@ func run(sizes []int, runs int, keep bool) error {
 	env := childEnv(stateDir)
 
 	var rows []*row
+	var loads []string // the machine's load average while measuring: other work slows wall times
 	for _, size := range sizes {
 		dir := filepath.Join(tmp, fmt.Sprintf("inventory-%dk", size/1000))
 		fmt.Fprintf(os.Stderr, "p2: generating %d credentials into %s\n", size, dir)
@@ -163,6 +166,7 @@ func run(sizes []int, runs int, keep bool) error {
 			}
 			sizeRows = append(sizeRows, &row{size: size, files: st.Files, bytes: st.Bytes, cmd: c})
 		}
+		loads = append(loads, fmt.Sprintf("%dk: %s at the first round", size/1000, loadAvg()))
 		for r := range runs {
 			fmt.Fprintf(os.Stderr, "p2: %dk, round %d/%d\n", size/1000, r+1, runs)
 			for _, rw := range sizeRows {
@@ -173,12 +177,13 @@ func run(sizes []int, runs int, keep bool) error {
 				rw.samples = append(rw.samples, s)
 			}
 		}
+		loads[len(loads)-1] += ", " + loadAvg() + " after the last"
 		rows = append(rows, sizeRows...)
 		if !keep {
 			os.RemoveAll(dir) // 100k is about 200 MiB: do not keep it longer than needed
 		}
 	}
-	report(os.Stdout, rows, runs)
+	report(os.Stdout, rows, runs, loads)
 	return nil
 }
 
@@ -259,7 +264,8 @@ func runOnce(c command, env []string) (sample, error) {
 	if c.expect != "" && !regexp.MustCompile(c.expect).Match(stdout.Bytes()) {
 		return sample{}, fmt.Errorf("%s: output does not match %q:\n%s", strings.Join(c.argv, " "), c.expect, tail(stdout.String()))
 	}
-	return sample{wall: wall, rssKiB: maxRSSKiB(cmd.ProcessState)}, nil
+	ps := cmd.ProcessState
+	return sample{wall: wall, cpu: ps.UserTime() + ps.SystemTime(), rssKiB: maxRSSKiB(ps)}, nil
 }
 
 func tail(s string) string {
@@ -287,6 +293,14 @@ func (r *row) walls() []time.Duration {
 	return out
 }
 
+func (r *row) cpus() []time.Duration {
+	out := make([]time.Duration, len(r.samples))
+	for i, s := range r.samples {
+		out[i] = s.cpu
+	}
+	return out
+}
+
 func (r *row) rss() []int64 {
 	out := make([]int64, len(r.samples))
 	for i, s := range r.samples {
@@ -304,7 +318,16 @@ func ratio(a, b float64) string {
 	return strconv.FormatFloat(a/b, 'f', 2, 64) + "x"
 }
 
-func report(w *os.File, rows []*row, runs int) {
+// loadAvg is the machine's 1-minute load average, where the system tells it.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
+}
+
+func report(w *os.File, rows []*row, runs int, loads []string) {
 	find := func(size int, name string) *row {
 		for _, r := range rows {
 			if r.size == size && r.cmd.name == name {
@@ -323,6 +346,8 @@ func report(w *os.File, rows []*row, runs int) {
 	fmt.Fprintf(w, "\nP2 — validate + plan vs a bare YAML decode of the same files (go.yaml.in/yaml/v3)\n")
 	fmt.Fprintf(w, "median of %d runs, each its own process; peak RSS = child rusage maxrss; GOMAXPROCS %d, %d CPUs, %s %s/%s\n",
 		runs, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "CPU s = child user + system time, less disturbed than wall by other work; load average (1 min) %s\n",
+		strings.Join(loads, "; "))
 	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GOMAXPROCS"} {
 		if v := os.Getenv(k); v != "" {
 			fmt.Fprintf(w, "note: %s=%s is set and passed to every child\n", k, v)
@@ -334,7 +359,7 @@ func report(w *os.File, rows []*row, runs int) {
 	if len(sizes) > 1 {
 		growth = fmt.Sprintf("\twall %dk/%dk\tRSS %dk/%dk", sizes[len(sizes)-1]/1000, sizes[0]/1000, sizes[len(sizes)-1]/1000, sizes[0]/1000)
 	}
-	fmt.Fprintln(tw, "size\tfiles\tMiB\tcommand\twall s\tmin–max s\tpeak RSS MiB\twall ÷ Node par\twall ÷ Node seq\tRSS ÷ Node par"+growth)
+	fmt.Fprintln(tw, "size\tfiles\tMiB\tcommand\twall s\tmin–max s\tCPU s\tpeak RSS MiB\twall ÷ Node par\twall ÷ Node seq\tRSS ÷ Node par"+growth)
 	for _, r := range rows {
 		wall, rss := median(r.walls()), median(r.rss())
 		ws := r.walls()
@@ -354,8 +379,8 @@ func report(w *os.File, rows []*row, runs int) {
 					"\t" + ratio(float64(rss), float64(median(small.rss())))
 			}
 		}
-		fmt.Fprintf(tw, "%dk\t%d\t%.1f\t%s\t%s\t%s–%s\t%.0f\t%s\t%s\t%s%s\n",
-			r.size/1000, r.files, mib(r.bytes), r.cmd.name, secs(wall), secs(slices.Min(ws)), secs(slices.Max(ws)),
+		fmt.Fprintf(tw, "%dk\t%d\t%.1f\t%s\t%s\t%s–%s\t%s\t%.0f\t%s\t%s\t%s%s\n",
+			r.size/1000, r.files, mib(r.bytes), r.cmd.name, secs(wall), secs(slices.Min(ws)), secs(slices.Max(ws)), secs(median(r.cpus())),
 			float64(rss)/1024, ratio(wall.Seconds(), np), ratio(wall.Seconds(), ns), ratio(float64(rss), npRSS), grow)
 	}
 	tw.Flush()

@@ -45,6 +45,7 @@ type fieldInfo struct {
 	keyed    bool
 	enum     []string
 	ref      string
+	refKind  refKind
 	provider provider.Kind
 	doc      string
 }
@@ -107,6 +108,7 @@ func infoOf(t reflect.Type) *structInfo {
 				f.enum = strings.Split(val, "|")
 			case "ref":
 				f.ref = val
+				f.refKind = refKindOf(val)
 			case "provider":
 				f.provider = provider.Kind(val)
 			}
@@ -123,40 +125,50 @@ func infoOf(t reflect.Type) *structInfo {
 	return actual.(*structInfo)
 }
 
-// path is the chain of keys leading to a node, rendered only when an error needs it.
-type path struct {
-	parent *path
-	name   string
-}
-
-func (p *path) child(name string) *path { return &path{parent: p, name: name} }
-
-func (p *path) String() string {
-	if p == nil {
-		return ""
-	}
-	var parts []string
-	for q := p; q != nil; q = q.parent {
-		parts = append(parts, q.name)
-	}
-	slices.Reverse(parts)
-	return strings.Join(parts, ".")
-}
-
-// refUse is one reference to a named entity, checked once every file is loaded.
-type refUse struct {
-	kind, name string
-	pos        Pos
-	path       *path
-}
-
+// decoder fills the model from one file's yaml.Node trees.
 type decoder struct {
 	file  string
+	index int32 // the file's index in the load
 	cat   Catalog
 	e     *errs
-	refs  []refUse
 	nodes int // nodes left to decode: aliases can make a small file expand exponentially
 	full  bool
+	keys  []string // the key path of the node being decoded
+
+	// Where references go: uses records which files name what; refs, when set instead,
+	// receives every reference with its position and key path (see refsOf).
+	uses *refUses
+	refs *[]refUse
+
+	strs    *interner              // nil: no interning
+	slabs   map[reflect.Type]*slab // see new
+	scalars map[reflect.Type]bool  // see isScalar
+}
+
+// The key path leading to the node being decoded (credentials.db.consumers.api.reads) is
+// kept as a stack of keys on the decoder, pushed and popped as the decoder descends, and
+// rendered only when an error needs it: nothing is allocated per key.
+
+// push enters a key; every push is followed by a pop.
+func (d *decoder) push(key string) { d.keys = append(d.keys, key) }
+
+func (d *decoder) pop() { d.keys = d.keys[:len(d.keys)-1] }
+
+// path renders the key path.
+func (d *decoder) path() string { return strings.Join(d.keys, ".") }
+
+// decodeAt decodes n as the value of key.
+func (d *decoder) decodeAt(key string, n *yaml.Node, v reflect.Value, f *fieldInfo) {
+	d.push(key)
+	d.decode(n, v, f)
+	d.pop()
+}
+
+// errorAt reports an error at n under key.
+func (d *decoder) errorAt(key string, n *yaml.Node, format string, args ...any) {
+	d.push(key)
+	d.errorf(n, format, args...)
+	d.pop()
 }
 
 // maxErrorsPerFile stops a pathological file from printing a million lines.
@@ -164,7 +176,7 @@ const maxErrorsPerFile = 500
 
 func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
 
-func (d *decoder) errorf(n *yaml.Node, p *path, format string, args ...any) {
+func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
 	if d.full {
 		return
 	}
@@ -174,7 +186,7 @@ func (d *decoder) errorf(n *yaml.Node, p *path, format string, args ...any) {
 		return
 	}
 	msg := fmt.Sprintf(format, args...)
-	if s := p.String(); s != "" {
+	if s := d.path(); s != "" {
 		msg = s + ": " + msg
 	}
 	d.e.list = append(d.e.list, Error{Pos: d.pos(n), Msg: msg})
@@ -182,11 +194,11 @@ func (d *decoder) errorf(n *yaml.Node, p *path, format string, args ...any) {
 
 // resolve follows aliases. Every node decoded is charged to the budget, so aliases nested in
 // aliases cannot make a small file decode into billions of nodes.
-func (d *decoder) resolve(n *yaml.Node, p *path) (*yaml.Node, bool) {
+func (d *decoder) resolve(n *yaml.Node) (*yaml.Node, bool) {
 	d.nodes--
 	if d.nodes < 0 {
 		if d.nodes == -1 {
-			d.errorf(n, p, "too many alias expansions: the document expands far beyond its size")
+			d.errorf(n, "too many alias expansions: the document expands far beyond its size")
 		}
 		return nil, false
 	}
@@ -198,30 +210,47 @@ func (d *decoder) resolve(n *yaml.Node, p *path) (*yaml.Node, bool) {
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
 
+// idPattern is the shape of an id, as the JSON Schema states it; validID is the loader's
+// (faster) test of the same, and a test checks that the two agree.
 var idPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?$`)
 
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 128 || !idEnd(s[0]) || !idEnd(s[len(s)-1]) {
+		return false
+	}
+	for i := 1; i < len(s)-1; i++ {
+		if c := s[i]; !idEnd(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// idEnd reports whether c may start or end an id.
+func idEnd(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
+
 // decode fills v from n. f describes the field being filled (nil for list items and roots).
-func (d *decoder) decode(n *yaml.Node, v reflect.Value, f *fieldInfo, p *path) {
-	n, ok := d.resolve(n, p)
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, f *fieldInfo) {
+	n, ok := d.resolve(n)
 	if !ok || isNull(n) {
 		return
 	}
-	if v.CanAddr() && v.Addr().Type().Implements(scalarType) {
+	if v.CanAddr() && d.isScalar(v.Type()) {
 		if n.Kind != yaml.ScalarNode {
-			d.errorf(n, p, "expected a single value, got %s", describe(n))
+			d.errorf(n, "expected a single value, got %s", describe(n))
 			return
 		}
 		if err := v.Addr().Interface().(scalarDecoder).decodeScalar(n); err != nil {
-			d.errorf(n, p, "%v", err)
+			d.errorf(n, "%v", err)
 		}
 		return
 	}
 	if v.Type() == durationType {
 		dur := Duration{}
 		if n.Kind != yaml.ScalarNode {
-			d.errorf(n, p, "expected a duration such as 30m, 24h, 90d or 2w, got %s", describe(n))
+			d.errorf(n, "expected a duration such as 30m, 24h, 90d or 2w, got %s", describe(n))
 		} else if err := dur.decodeScalar(n); err != nil {
-			d.errorf(n, p, "%v", err)
+			d.errorf(n, "%v", err)
 		} else {
 			v.SetInt(int64(dur.Duration))
 		}
@@ -229,67 +258,75 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, f *fieldInfo, p *path) {
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
-		elem := reflect.New(v.Type().Elem())
-		d.decode(n, elem.Elem(), f, p)
+		elem := d.new(v.Type().Elem())
+		d.decode(n, elem.Elem(), f)
 		v.Set(elem)
 	case reflect.Struct:
-		d.decodeStruct(n, v, infoOf(v.Type()), p)
+		d.decodeStruct(n, v, infoOf(v.Type()))
 	case reflect.Slice:
 		if f != nil && f.keyed {
-			d.decodeKeyed(n, v, p)
+			d.decodeKeyed(n, v)
 			return
 		}
 		if n.Kind != yaml.SequenceNode {
-			d.errorf(n, p, "expected a list, got %s", describe(n))
+			d.errorf(n, "expected a list, got %s", describe(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, item := range n.Content {
-			d.decode(item, s.Index(i), f, p.child(strconv.Itoa(i)))
+			d.push(strconv.Itoa(i))
+			d.decode(item, s.Index(i), f)
+			// A list of entries (freezes) has no room for an empty one: "- " alone is
+			// an error, not a nil entry (unless the alias budget ran out, reported once).
+			if e := s.Index(i); e.Kind() == reflect.Pointer && e.Type().Elem().Kind() == reflect.Struct && e.IsNil() && d.nodes >= 0 {
+				d.errorf(item, "expected a mapping with keys %s, got %s", strings.Join(infoOf(e.Type().Elem()).keys, ", "), describe(item))
+			}
+			d.pop()
 		}
 		v.Set(s)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			d.errorf(n, p, "expected a mapping, got %s", describe(n))
+			d.errorf(n, "expected a mapping, got %s", describe(n))
 			return
 		}
 		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-		d.eachPair(n, p, func(k, val *yaml.Node) {
+		d.eachPair(n, func(k, val *yaml.Node) {
 			e := reflect.New(v.Type().Elem()).Elem()
-			d.decode(val, e, nil, p.child(k.Value))
-			m.SetMapIndex(reflect.ValueOf(k.Value), e)
+			d.decodeAt(k.Value, val, e, nil)
+			m.SetMapIndex(reflect.ValueOf(d.strs.get(k.Value)), e)
 		})
 		v.Set(m)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
 			if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
-				d.errorf(n, p, "expected a string, got %s (quote it if you mean text)", describe(n))
+				d.errorf(n, "expected a string, got %s (quote it if you mean text)", describe(n))
 			} else {
-				d.errorf(n, p, "expected a string, got %s", describe(n))
+				d.errorf(n, "expected a string, got %s", describe(n))
 			}
 			return
 		}
 		if f != nil {
-			d.checkName(n, f, p)
+			v.SetString(d.checkName(n, f))
+		} else {
+			v.SetString(d.strs.get(n.Value))
 		}
-		v.SetString(n.Value)
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-			d.errorf(n, p, "expected true or false, got %s", describe(n))
+			d.errorf(n, "expected true or false, got %s", describe(n))
 			return
 		}
 		v.SetBool(n.Value == "true" || n.Value == "True" || n.Value == "TRUE")
 	case reflect.Int, reflect.Int32, reflect.Int64:
 		i, err := strconv.ParseInt(n.Value, 0, 64)
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || err != nil || v.OverflowInt(i) {
-			d.errorf(n, p, "expected a whole number, got %s", describe(n))
+			d.errorf(n, "expected a whole number, got %s", describe(n))
 			return
 		}
 		v.SetInt(i)
 	case reflect.Float64:
 		x, err := strconv.ParseFloat(n.Value, 64)
 		if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") || err != nil {
-			d.errorf(n, p, "expected a number, got %s", describe(n))
+			d.errorf(n, "expected a number, got %s", describe(n))
 			return
 		}
 		v.SetFloat(x)
@@ -298,13 +335,37 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, f *fieldInfo, p *path) {
 	}
 }
 
-// checkName applies a string field's enum and records its references.
-func (d *decoder) checkName(n *yaml.Node, f *fieldInfo, p *path) {
-	if f.enum != nil && !slices.Contains(f.enum, n.Value) {
-		d.errorf(n, p, "%q is not one of %s%s", n.Value, strings.Join(f.enum, ", "), suggestOnly(n.Value, f.enum))
+// isScalar reports whether a pointer to a value of type t is a scalarDecoder. The answer is
+// remembered: the decoder asks for every value it fills.
+func (d *decoder) isScalar(t reflect.Type) bool {
+	is, ok := d.scalars[t]
+	if !ok {
+		is = reflect.PointerTo(t).Implements(scalarType)
+		if d.scalars == nil {
+			d.scalars = map[reflect.Type]bool{}
+		}
+		d.scalars[t] = is
 	}
-	if f.ref != "" {
-		d.refs = append(d.refs, refUse{kind: f.ref, name: n.Value, pos: d.pos(n), path: p})
+	return is
+}
+
+// checkName applies a string field's enum and records its references. It returns the value
+// to keep: the enum's own copy of it, or an interned one.
+func (d *decoder) checkName(n *yaml.Node, f *fieldInfo) string {
+	s := n.Value
+	if i := slices.Index(f.enum, s); i >= 0 {
+		s = f.enum[i]
+	} else if f.enum != nil {
+		d.errorf(n, "%q is not one of %s%s", n.Value, strings.Join(f.enum, ", "), suggestOnly(n.Value, f.enum))
+	}
+	switch {
+	case f.ref == "":
+		return d.strs.get(s)
+	case d.refs != nil:
+		*d.refs = append(*d.refs, refUse{refName: refName{name: s, kind: f.refKind}, pos: d.pos(n), path: d.path()})
+		return s
+	default:
+		return d.uses.add(f.refKind, s, d.index)
 	}
 }
 
@@ -317,7 +378,7 @@ func suggestOnly(s string, c []string) string {
 
 // eachPair walks a mapping's key/value pairs, rejecting non-string keys, merge keys and
 // duplicate keys (yaml.Node parsing accepts duplicates; rotor does not).
-func (d *decoder) eachPair(n *yaml.Node, p *path, fn func(k, v *yaml.Node)) {
+func (d *decoder) eachPair(n *yaml.Node, fn func(k, v *yaml.Node)) {
 	var seen map[string]*yaml.Node
 	if len(n.Content) > 16 {
 		seen = make(map[string]*yaml.Node, len(n.Content)/2)
@@ -325,11 +386,11 @@ func (d *decoder) eachPair(n *yaml.Node, p *path, fn func(k, v *yaml.Node)) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode || (k.Tag != "!!str" && k.Tag != "!!merge") {
-			d.errorf(k, p, "keys must be plain names, got %s", describe(k))
+			d.errorf(k, "keys must be plain names, got %s", describe(k))
 			continue
 		}
 		if k.Tag == "!!merge" {
-			d.errorf(k, p, "merge keys (<<) are not supported: repeat the keys, or put shared settings under defaults")
+			d.errorf(k, "merge keys (<<) are not supported: repeat the keys, or put shared settings under defaults")
 			continue
 		}
 		var first *yaml.Node
@@ -345,7 +406,7 @@ func (d *decoder) eachPair(n *yaml.Node, p *path, fn func(k, v *yaml.Node)) {
 			}
 		}
 		if first != nil && first != k {
-			d.errorf(k, p, "duplicate key %q (first at line %d, column %d)", k.Value, first.Line, first.Column)
+			d.errorf(k, "duplicate key %q (first at line %d, column %d)", k.Value, first.Line, first.Column)
 			continue
 		}
 		fn(k, v)
@@ -353,26 +414,26 @@ func (d *decoder) eachPair(n *yaml.Node, p *path, fn func(k, v *yaml.Node)) {
 }
 
 // decodeKeyed fills a []*T from a mapping whose keys are the entries' ids.
-func (d *decoder) decodeKeyed(n *yaml.Node, v reflect.Value, p *path) {
+func (d *decoder) decodeKeyed(n *yaml.Node, v reflect.Value) {
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, p, "expected a mapping of names to entries, got %s", describe(n))
+		d.errorf(n, "expected a mapping of names to entries, got %s", describe(n))
 		return
 	}
 	elemType := v.Type().Elem().Elem()
 	si := infoOf(elemType)
 	s := reflect.MakeSlice(v.Type(), 0, len(n.Content)/2)
-	d.eachPair(n, p, func(k, val *yaml.Node) {
-		if !idPattern.MatchString(k.Value) {
-			d.errorf(k, p, "%q is not a valid name: use lower-case letters, digits, '.', '_' and '-', starting and ending with a letter or digit", k.Value)
+	d.eachPair(n, func(k, val *yaml.Node) {
+		if !validID(k.Value) {
+			d.errorf(k, "%q is not a valid name: use lower-case letters, digits, '.', '_' and '-', starting and ending with a letter or digit", k.Value)
 		}
-		e := reflect.New(elemType)
+		e := d.new(elemType)
 		if si.idIndex >= 0 {
-			e.Elem().Field(si.idIndex).SetString(k.Value)
+			e.Elem().Field(si.idIndex).SetString(d.strs.get(k.Value))
 		}
 		if si.posIndex >= 0 {
-			e.Elem().Field(si.posIndex).Set(reflect.ValueOf(d.pos(k)))
+			setPos(e.Elem().Field(si.posIndex), d.pos(k))
 		}
-		d.decode(val, e.Elem(), nil, p.child(k.Value))
+		d.decodeAt(k.Value, val, e.Elem(), nil)
 		s = reflect.Append(s, e)
 	})
 	v.Set(s)
@@ -381,16 +442,42 @@ func (d *decoder) decodeKeyed(n *yaml.Node, v reflect.Value, p *path) {
 // positionNoter is implemented by model structs that keep the positions of some keys for
 // checks made after decoding (a bad time zone is reported at the time zone, not the window).
 type positionNoter interface {
-	notePositions(at func(key string) (Pos, bool))
+	notePositions(m keyPositions)
 }
 
-func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, si *structInfo, p *path) {
+// keyPositions finds where the values of a mapping's keys are. It is passed by value so that
+// noting positions allocates nothing.
+type keyPositions struct {
+	d *decoder
+	n *yaml.Node
+}
+
+// pos is the position of key's value, or the zero Pos when the key is absent.
+func (m keyPositions) pos(key string) Pos {
+	if kn := valueNode(m.n, key); kn != nil {
+		return m.d.pos(kn)
+	}
+	return Pos{}
+}
+
+// lineCol is pos without the file, for the structs there are hundreds of thousands of.
+func (m keyPositions) lineCol(key string) lineCol {
+	if kn := valueNode(m.n, key); kn != nil {
+		return lineCol{line: int32(kn.Line), col: int32(kn.Column)}
+	}
+	return lineCol{}
+}
+
+// setPos fills a field of type Pos without boxing the value.
+func setPos(field reflect.Value, p Pos) { *field.Addr().Interface().(*Pos) = p }
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, si *structInfo) {
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, p, "expected a mapping with keys %s, got %s", strings.Join(si.keys, ", "), describe(n))
+		d.errorf(n, "expected a mapping with keys %s, got %s", strings.Join(si.keys, ", "), describe(n))
 		return
 	}
 	if si.posIndex >= 0 && v.Field(si.posIndex).IsZero() {
-		v.Field(si.posIndex).Set(reflect.ValueOf(d.pos(n)))
+		setPos(v.Field(si.posIndex), d.pos(n))
 	}
 
 	// A provider block: find its type first, so its own keys can be decoded strictly.
@@ -404,7 +491,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, si *structInfo, p 
 			if n.Content[i].Value != tf.key {
 				continue
 			}
-			tn, ok := d.resolve(n.Content[i+1], p)
+			tn, ok := d.resolve(n.Content[i+1])
 			if !ok || tn.Kind != yaml.ScalarNode || tn.Tag != "!!str" {
 				break // reported when the field itself is decoded
 			}
@@ -414,38 +501,39 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, si *structInfo, p 
 				v.Field(si.config).Set(cfg)
 				typeKnown = true
 			} else {
-				d.errorf(tn, p.child(tf.key), "unknown %s type %q%s", tf.provider, tn.Value, hint(tn.Value, d.cat.Types(tf.provider)))
+				d.errorAt(tf.key, tn, "unknown %s type %q%s", tf.provider, tn.Value, hint(tn.Value, d.cat.Types(tf.provider)))
 			}
 			break
 		}
 	}
 
-	present := make([]bool, len(si.fields))
+	var presentBuf, cfgPresentBuf [32]bool // most structs have fewer keys: no allocation
+	present := boolsOf(presentBuf[:], len(si.fields))
 	var cfgPresent []bool
 	if cfgInfo != nil {
-		cfgPresent = make([]bool, len(cfgInfo.fields))
+		cfgPresent = boolsOf(cfgPresentBuf[:], len(cfgInfo.fields))
 	}
-	d.eachPair(n, p, func(k, val *yaml.Node) {
+	d.eachPair(n, func(k, val *yaml.Node) {
 		if i, ok := si.byKey[k.Value]; ok {
 			f := &si.fields[i]
 			present[i] = !isNull(val)
 			if f.provider != "" {
 				// The type itself: a string check only; the catalog lookup happened above.
-				if tn, ok := d.resolve(val, p); ok && (tn.Kind != yaml.ScalarNode || tn.Tag != "!!str") {
-					d.errorf(tn, p.child(f.key), "expected a type name, got %s", describe(tn))
+				if tn, ok := d.resolve(val); ok && (tn.Kind != yaml.ScalarNode || tn.Tag != "!!str") {
+					d.errorAt(f.key, tn, "expected a type name, got %s", describe(tn))
 				} else if ok {
-					v.Field(f.index).SetString(tn.Value)
+					v.Field(f.index).SetString(d.strs.get(tn.Value))
 				}
 				return
 			}
-			d.decode(val, v.Field(f.index), f, p.child(f.key))
+			d.decodeAt(f.key, val, v.Field(f.index), f)
 			return
 		}
 		if cfgInfo != nil {
 			if i, ok := cfgInfo.byKey[k.Value]; ok {
 				f := &cfgInfo.fields[i]
 				cfgPresent[i] = !isNull(val)
-				d.decode(val, cfg.Elem().Field(f.index), f, p.child(f.key))
+				d.decodeAt(f.key, val, cfg.Elem().Field(f.index), f)
 				return
 			}
 		}
@@ -457,18 +545,18 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, si *structInfo, p 
 			valid = append(slices.Clone(si.keys), cfgInfo.keys...)
 			slices.Sort(valid)
 		}
-		d.errorf(k, p, "unknown key %q%s", k.Value, hint(k.Value, valid))
+		d.errorf(k, "unknown key %q%s", k.Value, hint(k.Value, valid))
 	})
 
 	for i, f := range si.fields {
 		if f.required && !present[i] {
-			d.errorf(n, p, "missing required key %q", f.key)
+			d.errorf(n, "missing required key %q", f.key)
 		}
 	}
 	if cfgInfo != nil {
 		for i, f := range cfgInfo.fields {
 			if f.required && !cfgPresent[i] {
-				d.errorf(n, p, "missing required key %q for type %q", f.key, v.Field(si.fields[si.typeField].index).String())
+				d.errorf(n, "missing required key %q for type %q", f.key, v.Field(si.fields[si.typeField].index).String())
 			}
 		}
 		if cv, ok := cfg.Interface().(provider.ConfigValidator); ok {
@@ -477,18 +565,21 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, si *structInfo, p 
 				if kn := keyNode(n, strings.SplitN(fe.Field, ".", 2)[0]); kn != nil {
 					at = kn
 				}
-				d.errorf(at, p.child(fe.Field), "%s", fe.Msg)
+				d.errorAt(fe.Field, at, "%s", fe.Msg)
 			}
 		}
 	}
 	if pn, ok := v.Addr().Interface().(positionNoter); ok {
-		pn.notePositions(func(key string) (Pos, bool) {
-			if kn := valueNode(n, key); kn != nil {
-				return d.pos(kn), true
-			}
-			return Pos{}, false
-		})
+		pn.notePositions(keyPositions{d, n})
 	}
+}
+
+// boolsOf returns n false values, in buf when it is large enough.
+func boolsOf(buf []bool, n int) []bool {
+	if n <= len(buf) {
+		return buf[:n]
+	}
+	return make([]bool, n)
 }
 
 // keyNode returns the key node of a mapping entry, or nil.

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -48,7 +49,6 @@ type fragment struct {
 type fileResult struct {
 	frags []*fragment
 	errs  ErrorList
-	refs  []refUse
 }
 
 // Load reads an inventory folder (every *.yaml and *.yml below it, hidden entries skipped) or
@@ -67,36 +67,60 @@ func Load(root string, opts Options) (*Inventory, error) {
 		e.add(Pos{File: root}, "no inventory files (*.yaml, *.yml) found")
 	}
 
+	// Files are decoded in parallel, each into its own result: the order of the model and of
+	// the errors does not depend on which goroutine finished first. Each file's yaml.Node
+	// trees are dropped as soon as the file is decoded.
 	results := make([]fileResult, len(files))
+	workers := make([]*scratch, min(runtime.GOMAXPROCS(0), max(len(files), 1)))
 	var wg sync.WaitGroup
 	work := make(chan int)
-	for range min(runtime.GOMAXPROCS(0), max(len(files), 1)) {
+	for w := range workers {
+		sc := &scratch{strs: newInterner(), uses: newRefUses()}
+		workers[w] = sc
 		wg.Go(func() {
 			for i := range work {
-				results[i] = decodeFile(files[i], opts)
+				results[i] = decodeFile(files[i], int32(i), opts, sc)
 			}
 		})
 	}
-	for i := range files {
+	for _, i := range largestFirst(files) {
 		work <- i
 	}
 	close(work)
 	wg.Wait()
 
 	inv := &Inventory{Root: root}
-	var refs []refUse
 	for _, r := range results {
 		e.list = append(e.list, r.errs...)
-		refs = append(refs, r.refs...)
 		for _, f := range r.frags {
 			merge(inv, f, e)
 		}
 	}
-	validate(inv, refs, opts, e)
+	uses := make([]*refUses, len(workers))
+	for w, sc := range workers {
+		uses[w] = sc.uses
+	}
+	validate(inv, files, uses, opts, e)
 	if len(e.list) > 0 {
 		return nil, e.list.sorted()
 	}
 	return inv, nil
+}
+
+// largestFirst orders the indexes of files by decreasing size, so that the goroutines end
+// together rather than one decoding the largest file (often the shared one, listed last)
+// while the others wait.
+func largestFirst(files []string) []int {
+	size := make([]int64, len(files))
+	order := make([]int, len(files))
+	for i, f := range files {
+		order[i] = i
+		if st, err := os.Stat(f); err == nil { // errors are reported when the file is read
+			size[i] = st.Size()
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(size[b], size[a]) })
+	return order
 }
 
 // listFiles finds the inventory files below root in lexical order. Symbolic links are
@@ -181,10 +205,20 @@ var fragmentType = reflect.TypeFor[fragment]()
 
 var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
-func decodeFile(name string, opts Options) (res fileResult) {
+// scratch is what one decoding goroutine reuses from one file to the next.
+type scratch struct {
+	strs *interner // nil: no interning
+	data []byte    // the file's bytes: nothing decoded points into them
+	uses *refUses  // nil: collect refs instead
+	refs *[]refUse
+}
+
+// decodeFile decodes the file of the given index in the load.
+func decodeFile(name string, index int32, opts Options, sc *scratch) (res fileResult) {
 	e := &errs{}
 	defer func() { res.errs = e.list }()
-	data, err := readLimited(name, opts.MaxFileSize)
+	data, err := readLimited(name, opts.MaxFileSize, sc.data)
+	sc.data = data
 	if err != nil {
 		e.add(Pos{File: name}, "%v", err)
 		return
@@ -193,7 +227,8 @@ func decodeFile(name string, opts Options) (res fileResult) {
 		e.add(Pos{File: name}, "not a YAML text file (binary data or invalid UTF-8)")
 		return
 	}
-	d := &decoder{file: name, cat: opts.Catalog, e: e, nodes: 1_000_000 + 16*len(data)}
+	d := &decoder{file: name, cat: opts.Catalog, e: e, nodes: 1_000_000 + 16*len(data),
+		strs: sc.strs, index: index, uses: sc.uses, refs: sc.refs}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
@@ -217,27 +252,47 @@ func decodeFile(name string, opts Options) (res fileResult) {
 		}
 		root := doc.Content[0]
 		if root.Kind != yaml.MappingNode {
-			d.errorf(root, nil, "an inventory document is a mapping with keys %s, got %s",
+			d.errorf(root, "an inventory document is a mapping with keys %s, got %s",
 				strings.Join(infoOf(fragmentType).keys, ", "), describe(root))
 			continue
 		}
 		f := &fragment{}
-		d.decodeStruct(root, reflect.ValueOf(f).Elem(), infoOf(fragmentType), nil)
+		d.decodeStruct(root, reflect.ValueOf(f).Elem(), infoOf(fragmentType))
 		res.frags = append(res.frags, f)
 	}
-	res.refs = d.refs
 	return
 }
 
-func readLimited(name string, limit int64) ([]byte, error) {
+// readLimited reads a file of at most limit bytes, into buf when it is large enough.
+func readLimited(name string, limit int64, buf []byte) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read: %v", unwrapPathError(err))
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read: %v", unwrapPathError(err))
+	// Read into a buffer of the file's size (and one byte more, to see that it did not grow)
+	// rather than growing one as io.ReadAll does: inventory files can be large.
+	size := int64(512)
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = min(st.Size(), limit) + 1
+	}
+	data := buf[:0]
+	if int64(cap(data)) < size {
+		data = make([]byte, 0, size)
+	}
+	r := io.LimitReader(f, limit+1)
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := r.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cannot read: %v", unwrapPathError(err))
+		}
 	}
 	if int64(len(data)) > limit {
 		return nil, fmt.Errorf("file is larger than %d MiB: split the inventory into several files", limit>>20)

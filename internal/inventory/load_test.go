@@ -205,3 +205,22 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// An empty item in the list of freezes is an error, not a nil freeze (found by FuzzLoad: it
+// used to panic).
+func TestEmptyFreeze(t *testing.T) {
+	dir := write(t, map[string]string{"a.yaml": "freezes:\n  -\n  - ~\n"})
+	_, err := inventory.Load(dir, opts())
+	list := errorList(t, err)
+	var got []string
+	for _, e := range list {
+		got = append(got, fmt.Sprintf("%d:%d: %s", e.Pos.Line, e.Pos.Col, e.Msg))
+	}
+	want := []string{
+		"2:4: freezes.0: expected a mapping with keys from, reason, timezone, to, got nothing (null)",
+		"3:5: freezes.1: expected a mapping with keys from, reason, timezone, to, got nothing (null)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

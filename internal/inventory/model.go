@@ -94,10 +94,10 @@ type Window struct {
 	cronPos, durationPos, timezonePos Pos
 }
 
-func (w *Window) notePositions(at func(string) (Pos, bool)) {
-	w.cronPos, _ = at("cron")
-	w.durationPos, _ = at("duration")
-	w.timezonePos, _ = at("timezone")
+func (w *Window) notePositions(m keyPositions) {
+	w.cronPos = m.pos("cron")
+	w.durationPos = m.pos("duration")
+	w.timezonePos = m.pos("timezone")
 }
 
 // Freeze is a dated period during which no phase starts.
@@ -115,10 +115,10 @@ type Freeze struct {
 	fromPos, toPos, timezonePos Pos
 }
 
-func (f *Freeze) notePositions(at func(string) (Pos, bool)) {
-	f.fromPos, _ = at("from")
-	f.toPos, _ = at("to")
-	f.timezonePos, _ = at("timezone")
+func (f *Freeze) notePositions(m keyPositions) {
+	f.fromPos = m.pos("from")
+	f.toPos = m.pos("to")
+	f.timezonePos = m.pos("timezone")
 }
 
 // Identity is who acts: the executor that writes stores and authorities, or the identity a
@@ -160,10 +160,10 @@ type Credential struct {
 	Checks      []string          `yaml:"checks" rotor:"ref=check" doc:"Credential-wide error signals watched during cutover and verify."`
 	Consumers   []*Consumer       `yaml:"consumers" rotor:"keyed" doc:"Every execution path that uses the value."`
 
-	soakPos Pos
+	soakPos lineCol // in Pos.File
 }
 
-func (c *Credential) notePositions(at func(string) (Pos, bool)) { c.soakPos, _ = at("soak") }
+func (c *Credential) notePositions(m keyPositions) { c.soakPos = m.lineCol("soak") }
 
 // Store says where a credential's value lives. Keys beyond type and identity depend on the
 // type.
@@ -247,13 +247,25 @@ type Consumer struct {
 	// Schedule is given.
 	Runs *schedule.Window `yaml:"-"`
 
-	schedulePos, timezonePos, ttlPos, proofPos, reloadPos Pos
+	// Where some values are, in Pos.File: there are hundreds of thousands of consumers, so
+	// these keep only line and column.
+	schedulePos, timezonePos, ttlPos, proofPos lineCol
 }
 
-func (c *Consumer) notePositions(at func(string) (Pos, bool)) {
-	c.schedulePos, _ = at("schedule")
-	c.timezonePos, _ = at("timezone")
-	c.ttlPos, _ = at("ttl")
-	c.proofPos, _ = at("proof")
-	c.reloadPos, _ = at("reload")
+func (c *Consumer) notePositions(m keyPositions) {
+	c.schedulePos = m.lineCol("schedule")
+	c.timezonePos = m.lineCol("timezone")
+	c.ttlPos = m.lineCol("ttl")
+	c.proofPos = m.lineCol("proof")
+}
+
+// lineCol is a position in a file known from elsewhere; the zero lineCol means absent.
+type lineCol struct{ line, col int32 }
+
+// in returns the position in file, or the zero Pos when absent.
+func (lc lineCol) in(file string) Pos {
+	if lc == (lineCol{}) {
+		return Pos{}
+	}
+	return Pos{File: file, Line: int(lc.line), Col: int(lc.col)}
 }

@@ -69,6 +69,17 @@ type Window struct {
 // process started rather than naming wall-clock times, and a "TZ=" prefix in
 // the spec is rejected because the zone has its own field.
 func NewWindow(name, spec string, d time.Duration, tz string) (Window, error) {
+	return Zones(nil).NewWindow(name, spec, d, tz)
+}
+
+// Zones remembers the time zones it has loaded, for a caller that builds many windows (an
+// inventory with thousands of job schedules): time.LoadLocation reads and parses the zone's
+// rules again on every call, and each result holds its own copy of them. Make it with make;
+// a nil Zones loads every time. It is not safe for concurrent use.
+type Zones map[string]*time.Location
+
+// NewWindow is NewWindow, with each zone loaded once.
+func (z Zones) NewWindow(name, spec string, d time.Duration, tz string) (Window, error) {
 	w := Window{Name: name, Spec: spec, Duration: d}
 	trimmed := strings.TrimSpace(spec)
 	switch {
@@ -102,9 +113,15 @@ func NewWindow(name, spec string, d time.Duration, tz string) (Window, error) {
 		// time.LoadLocation accepts it, but it means whatever the host says.
 		return Window{}, &FieldError{"timezone", "\"Local\" depends on the machine running rotor; name an IANA zone such as Europe/Paris or UTC"}
 	}
-	loc, err := time.LoadLocation(tz)
-	if err != nil {
-		return Window{}, &FieldError{"timezone", fmt.Sprintf("unknown time zone %q; use an IANA name such as Europe/Paris or America/New_York", tz)}
+	loc, ok := z[tz]
+	if !ok {
+		var err error
+		if loc, err = time.LoadLocation(tz); err != nil {
+			return Window{}, &FieldError{"timezone", fmt.Sprintf("unknown time zone %q; use an IANA name such as Europe/Paris or America/New_York", tz)}
+		}
+		if z != nil {
+			z[tz] = loc
+		}
 	}
 	w.Location = loc
 	return w, nil
