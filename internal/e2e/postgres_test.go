@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -361,11 +362,12 @@ func TestPostgresRollbackOneConsumer(t *testing.T) {
 	if ix := p.index(t); ix.Pins["settlement"] != v1 || len(ix.Pins) != 1 {
 		t.Fatalf("pins %v, want only settlement on %s", ix.Pins, v1)
 	}
-	job := start(t, bin.pgclient, "-dir", filepath.Join(p.dir, "store"), "-name", pgCredential,
+	// One run of the job, to its end (its whole output, not a background reader's).
+	out, err := exec.Command(bin.pgclient, "-dir", filepath.Join(p.dir, "store"), "-name", pgCredential,
 		"-identity", filepath.Join(p.dir, "inventory", "keys", "settlement.key"), "-consumer", "settlement",
-		"-port", fmt.Sprint(pg.Port), "-app", "settlement", "-mode", "once")
-	if err := job.cmd.Wait(); err != nil || !strings.Contains(job.output(), "role ledger_a version "+v1+" -> ok") {
-		t.Fatalf("the rolled-back job must log in with the previous login: %v\n%s", err, job.output())
+		"-port", fmt.Sprint(pg.Port), "-app", "settlement", "-mode", "once").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "role ledger_a version "+v1+" -> ok") {
+		t.Fatalf("the rolled-back job must log in with the previous login: %v\n%s", err, out)
 	}
 	eventually(t, 10*time.Second, "the api pool on ledger_b", func() bool { return strings.Contains(api.output(), "role ledger_b version "+v2) })
 
