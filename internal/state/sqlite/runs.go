@@ -275,22 +275,7 @@ func (db *DB) Runs(ctx context.Context, f state.RunFilter) ([]state.RunRecord, e
 		return out, nil
 	}
 	q, args := runsQuery(f)
-	rows, err := db.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, db.wrap("listing runs", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, db.wrap("listing runs", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, db.wrap("listing runs", err)
-	}
-	return out, nil
+	return queryAll(ctx, db, "listing runs", scanRun, q, args...)
 }
 
 func (db *DB) Journal(ctx context.Context, runID string) ([]state.JournalEntry, error) {

@@ -76,20 +76,26 @@ func (db *DB) CredentialStates(ctx context.Context) ([]state.CredentialState, er
 	if db.absent {
 		return out, nil
 	}
-	rows, err := db.r.QueryContext(ctx, "SELECT "+credentialColumns+" FROM credential_state ORDER BY id")
+	return queryAll(ctx, db, "listing credentials", scanCredential, "SELECT "+credentialColumns+" FROM credential_state ORDER BY id")
+}
+
+// queryAll runs a read query and scans every row with scan; errors name op.
+func queryAll[T any](ctx context.Context, db *DB, op string, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, db.wrap("listing credentials", err)
+		return nil, db.wrap(op, err)
 	}
 	defer rows.Close()
+	out := []T{} // never nil: an empty list, not "nothing"
 	for rows.Next() {
-		s, err := scanCredential(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, db.wrap("listing credentials", err)
+			return nil, db.wrap(op, err)
 		}
-		out = append(out, s)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, db.wrap("listing credentials", err)
+		return nil, db.wrap(op, err)
 	}
 	return out, nil
 }
