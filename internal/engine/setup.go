@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -74,7 +75,29 @@ func (e *Engine) build(c *inventory.Credential, shared *provider.Shared) *provid
 
 func (e *Engine) providerEnv() provider.Env {
 	return provider.Env{Now: e.Clock, Rand: e.Rand, Getenv: e.Getenv, Log: e.Log,
-		Fingerprint: e.Fingerprinter.Fingerprint, BaseDir: e.BaseDir, Identity: e.identity}
+		Fingerprint: e.Fingerprinter.Fingerprint, BaseDir: e.BaseDir, Identity: e.identity,
+		ReadCredential: e.readCredential}
+}
+
+// readCredential reads another credential's current value from its store as its executor
+// (provider.Env.ReadCredential).
+func (e *Engine) readCredential(ctx context.Context, id string) (provider.ReadResponse, error) {
+	c, ok := e.Inv.Credential(id)
+	if !ok {
+		return provider.ReadResponse{}, fmt.Errorf("credential %q is not in the inventory", id)
+	}
+	env := e.providerEnv()
+	env.ReadCredential = nil // one level: a CA's store does not read further credentials
+	st, err := e.Catalog.Store(c.Store.Type, c.Store.Config, env)
+	if err != nil {
+		return provider.ReadResponse{}, fmt.Errorf("credential %s: store: %w", id, err)
+	}
+	as, _ := e.identity(c.Store.Identity)
+	r, err := st.Read(ctx, provider.ReadRequest{Credential: id, As: as})
+	if err != nil {
+		return provider.ReadResponse{}, fmt.Errorf("credential %s: reading its current value: %w", id, err)
+	}
+	return r, nil
 }
 
 // spec translates the inventory's view of a credential into rotation terms.

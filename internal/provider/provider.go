@@ -66,6 +66,10 @@ type Env struct {
 	// the engine's operation lasts; the engine closes it. Nil when the provider is built
 	// outside one: the provider then opens what it needs per call.
 	Shared *Shared
+	// ReadCredential reads the current value of another credential of the inventory from its
+	// store, as that credential's executor: an x509-ca authority reads its issuing CA this
+	// way. The caller wipes the value. Nil when built outside an engine.
+	ReadCredential func(ctx context.Context, id string) (ReadResponse, error)
 }
 
 // Store holds the versions of a credential's value, where its consumers read it.
