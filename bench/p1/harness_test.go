@@ -98,7 +98,7 @@ func newFixture(tb testing.TB, pg *testenv.PostgreSQL, n, parallel int, prefix s
 		tb.Fatal(err)
 	}
 	dsn := pg.AdminDSN()
-	f.saves = &countingStore{Store: f.db}
+	f.saves = &countingStore{Store: f.db, db: f.db}
 	// Force: rotate --now, as after a leak. No MaxWait: nothing in this inventory waits.
 	f.eng = &engine.Engine{Inv: inv, Catalog: builtin.New(), State: f.saves, Fingerprinter: fp,
 		Getenv: func(k string) string {
@@ -203,34 +203,25 @@ func (f *fixture) writeInventory(dir string) (*inventory.Inventory, error) {
 	return inventory.Load(dir, inventory.Options{Catalog: builtin.New(), Now: time.Now()})
 }
 
-// countingStore counts and times rotor's durable writes. Every write of the SQLite state
-// store is one BEGIN IMMEDIATE … COMMIT transaction, synced (synchronous=FULL), on its one
-// writer connection, so in-process writes queue for it; the mutex here queues them the same
-// way, one step earlier, so that busy is the time the writer was busy, waits left out.
+// countingStore counts rotor's durable writes and the journal entries in them. The SQLite
+// store batches concurrent writes into shared synced transactions (group commit); its own
+// WriteStats count those transactions and the time its writer spent in them.
 type countingStore struct {
 	state.Store
-	mu           sync.Mutex
-	busy         time.Duration // guarded by mu
-	txs, entries atomic.Int64  // transactions, and journal entries in them
-	runTxs       atomic.Int64  // of which CreateRun and UpdateRun: a run and its journal
+	db           *sqlite.DB
+	txs, entries atomic.Int64 // writes, and journal entries in them
+	runTxs       atomic.Int64 // of which CreateRun and UpdateRun: a run and its journal
 }
 
 func (s *countingStore) write(entries int, fn func() error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	began := time.Now()
 	err := fn()
-	s.busy += time.Since(began)
 	s.txs.Add(1)
 	s.entries.Add(int64(entries))
 	return err
 }
 
-func (s *countingStore) busyTime() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.busy
-}
+func (s *countingStore) busyTime() time.Duration { return s.db.WriteStats().Busy }
+func (s *countingStore) commits() int64          { return s.db.WriteStats().Commits }
 
 func (s *countingStore) CreateRun(ctx context.Context, r state.RunRecord, entries []state.JournalEntry) (out state.RunRecord, err error) {
 	s.runTxs.Add(1)
@@ -268,7 +259,7 @@ func (s *countingStore) Unlock(ctx context.Context, credential string, h state.L
 // rotorRound rotates every credential through revoke, parallel at a time, as `rotor rotate
 // --all --now --parallel N` does, and checks the result.
 func (f *fixture) rotorRound(ctx context.Context) (roundResult, error) {
-	tx0, en0, run0, busy0 := f.saves.txs.Load(), f.saves.entries.Load(), f.saves.runTxs.Load(), f.saves.busyTime()
+	tx0, en0, run0, busy0, c0 := f.saves.txs.Load(), f.saves.entries.Load(), f.saves.runTxs.Load(), f.saves.busyTime(), f.saves.commits()
 	s0, err := f.sessions(ctx)
 	if err != nil {
 		return roundResult{}, err
@@ -280,7 +271,7 @@ func (f *fixture) rotorRound(ctx context.Context) (roundResult, error) {
 	cpu := f.cpu().sub(cpu0)
 	f.round++
 	res := roundResult{wall: wall, n: len(f.creds), txs: f.saves.txs.Load() - tx0, entries: f.saves.entries.Load() - en0,
-		runTxs: f.saves.runTxs.Load() - run0, writerBusy: f.saves.busyTime() - busy0, stepTime: map[string]time.Duration{}, cpu: cpu}
+		runTxs: f.saves.runTxs.Load() - run0, writerBusy: f.saves.busyTime() - busy0, commits: f.saves.commits() - c0, stepTime: map[string]time.Duration{}, cpu: cpu}
 	if s1, err := f.sessions(ctx); err == nil {
 		res.sessions = s1 - s0
 	}
@@ -556,7 +547,8 @@ type roundResult struct {
 	sessions int64    // logins the server saw
 	cpu      cpuTimes // CPU used during the round
 	// rotor only
-	txs, entries int64         // SQLite transactions (each synced) and journal entries written
+	txs, entries int64         // durable writes and journal entries written
+	commits      int64         // synced SQLite transactions that held the writes (group commit)
 	runTxs       int64         // of the transactions, those that save a run and its journal
 	writerBusy   time.Duration // time the state's one writer spent in them
 	steps        int           // durable steps completed

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rotorhq/rotor/internal/state"
 )
@@ -55,11 +56,11 @@ func scanEntry(sc scanner) (state.JournalEntry, error) {
 // appendEntries inserts entries already checked by state.CheckRunWrite and
 // state.CheckChain. One prepared statement: a 10k-entry batch parses once.
 // The chain trigger re-checks each row in SQL.
-func appendEntries(ctx context.Context, tx *sql.Tx, entries []state.JournalEntry) error {
+func (db *DB) appendEntries(ctx context.Context, tx *sql.Tx, entries []state.JournalEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	st, err := tx.PrepareContext(ctx, "INSERT INTO journal_entry ("+entryColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)")
+	st, err := db.stmt(ctx, tx, qInsertEntry)
 	if err != nil {
 		return err
 	}
@@ -105,38 +106,28 @@ func (db *DB) CreateRun(ctx context.Context, r state.RunRecord, entries []state.
 	}
 	n, head := journalEnd(0, "", entries)
 	now := db.clock()
-	tx, err := db.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE
-	if err != nil {
-		return state.RunRecord{}, db.wrap(op, err)
-	}
-	defer func() {
+	err = db.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := db.exec(ctx, tx, qInsertRun, r.ID, r.Credential, r.Phase, string(r.Data), formatTime(now), formatTime(now), head, n)
 		if err != nil {
-			_ = tx.Rollback()
+			return db.wrap(op, err)
 		}
-	}()
-	res, err := tx.ExecContext(ctx, "INSERT INTO run ("+runColumns+`)
-		VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`,
-		r.ID, r.Credential, r.Phase, string(r.Data), formatTime(now), formatTime(now), head, n)
+		if k, err := res.RowsAffected(); err != nil {
+			return db.wrap(op, err)
+		} else if k != 1 {
+			var cred string
+			var rev int64
+			if err := db.queryRow(ctx, tx, qRunRevision, r.ID).Scan(&cred, &rev); err != nil {
+				return db.wrap(op, err)
+			}
+			return fmt.Errorf("run %q already exists (credential %q, revision %d); nothing written: %w", r.ID, cred, rev, state.ErrConflict)
+		}
+		if err := db.appendEntries(ctx, tx, entries); err != nil {
+			return db.wrap(op+": appending its journal", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return state.RunRecord{}, db.wrap(op, err)
-	}
-	if k, err := res.RowsAffected(); err != nil {
-		return state.RunRecord{}, db.wrap(op, err)
-	} else if k != 1 {
-		var cred string
-		var rev int64
-		if err := tx.QueryRowContext(ctx, "SELECT credential, revision FROM run WHERE id = ?", r.ID).Scan(&cred, &rev); err != nil {
-			return state.RunRecord{}, db.wrap(op, err)
-		}
-		err = fmt.Errorf("run %q already exists (credential %q, revision %d); nothing written: %w", r.ID, cred, rev, state.ErrConflict)
 		return state.RunRecord{}, err
-	}
-	if err := appendEntries(ctx, tx, entries); err != nil {
-		return state.RunRecord{}, db.wrap(op+": appending its journal", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return state.RunRecord{}, db.wrap(op, err)
 	}
 	out := r
 	out.Revision = 1
@@ -163,61 +154,51 @@ func (db *DB) UpdateRun(ctx context.Context, r state.RunRecord, entries []state.
 			r.ID, state.ErrInvalid)
 	}
 	now := db.clock()
-	tx, err := db.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE
-	if err != nil {
-		return state.RunRecord{}, db.wrap(op, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
 	var (
-		cred, head string
-		rev, n     int64
-		created    sql.NullString
+		createdAt time.Time
+		newLen    int64
+		newHead   string
 	)
-	err = tx.QueryRowContext(ctx, "SELECT credential, revision, created_at, journal_head, journal_len FROM run WHERE id = ?", r.ID).
-		Scan(&cred, &rev, &created, &head, &n)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		err = fmt.Errorf("run %q: wrote with revision %d, stored is absent; nothing written: %w", r.ID, r.Revision, state.ErrConflict)
-		return state.RunRecord{}, err
-	case err != nil:
-		return state.RunRecord{}, db.wrap(op, err)
-	case cred != r.Credential:
-		err = fmt.Errorf("run %q rotates credential %q, not %q: a run's credential cannot change: %w", r.ID, cred, r.Credential, state.ErrInvalid)
-		return state.RunRecord{}, err
-	case rev != r.Revision:
-		err = fmt.Errorf("run %q: wrote with revision %d, stored is revision %d; nothing written: %w", r.ID, r.Revision, rev, state.ErrConflict)
-		return state.RunRecord{}, err
-	}
-	if err = state.CheckChain(r.ID, n, head, entries); err != nil {
-		return state.RunRecord{}, err
-	}
-	createdAt, err := parseTime(created)
+	err = db.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		var (
+			cred, head string
+			rev, n     int64
+			created    sql.NullString
+		)
+		err := db.queryRow(ctx, tx, qRunEnd, r.ID).Scan(&cred, &rev, &created, &head, &n)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("run %q: wrote with revision %d, stored is absent; nothing written: %w", r.ID, r.Revision, state.ErrConflict)
+		case err != nil:
+			return db.wrap(op, err)
+		case cred != r.Credential:
+			return fmt.Errorf("run %q rotates credential %q, not %q: a run's credential cannot change: %w", r.ID, cred, r.Credential, state.ErrInvalid)
+		case rev != r.Revision:
+			return fmt.Errorf("run %q: wrote with revision %d, stored is revision %d; nothing written: %w", r.ID, r.Revision, rev, state.ErrConflict)
+		}
+		if err := state.CheckChain(r.ID, n, head, entries); err != nil {
+			return err
+		}
+		if createdAt, err = parseTime(created); err != nil {
+			return db.wrap(op, err)
+		}
+		newLen, newHead = journalEnd(n, head, entries)
+		res, err := db.exec(ctx, tx, qUpdateRun, r.Phase, string(r.Data), formatTime(now), newHead, newLen, r.ID, r.Revision)
+		if err != nil {
+			return db.wrap(op, err)
+		}
+		if k, err := res.RowsAffected(); err != nil {
+			return db.wrap(op, err)
+		} else if k != 1 { // cannot happen under the write lock; the CAS says so anyway
+			return fmt.Errorf("run %q: revision %d changed under the write lock; nothing written: %w", r.ID, r.Revision, state.ErrConflict)
+		}
+		if err := db.appendEntries(ctx, tx, entries); err != nil {
+			return db.wrap(op+": appending to its journal", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return state.RunRecord{}, db.wrap(op, err)
-	}
-	newLen, newHead := journalEnd(n, head, entries)
-	res, err := tx.ExecContext(ctx, `UPDATE run
-		SET phase = ?, data = ?, revision = revision + 1, updated_at = ?, journal_head = ?, journal_len = ?
-		WHERE id = ? AND revision = ?`,
-		r.Phase, string(r.Data), formatTime(now), newHead, newLen, r.ID, r.Revision)
-	if err != nil {
-		return state.RunRecord{}, db.wrap(op, err)
-	}
-	if k, err := res.RowsAffected(); err != nil {
-		return state.RunRecord{}, db.wrap(op, err)
-	} else if k != 1 { // cannot happen under the write lock; the CAS says so anyway
-		err = fmt.Errorf("run %q: revision %d changed under the write lock; nothing written: %w", r.ID, r.Revision, state.ErrConflict)
 		return state.RunRecord{}, err
-	}
-	if err := appendEntries(ctx, tx, entries); err != nil {
-		return state.RunRecord{}, db.wrap(op+": appending to its journal", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return state.RunRecord{}, db.wrap(op, err)
 	}
 	out := r
 	out.Revision = r.Revision + 1
@@ -317,28 +298,6 @@ func scanHolder(sc scanner) (state.LockHolder, error) {
 	return h, err
 }
 
-// lockTx runs fn in a BEGIN IMMEDIATE transaction, committing if fn returns
-// nil and rolling back otherwise: every lock change is decided and made
-// under the file's write lock.
-func (db *DB) lockTx(ctx context.Context, op string, fn func(*sql.Tx) error) (err error) {
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return db.wrap(op, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return db.wrap(op, err)
-	}
-	return nil
-}
-
 func (db *DB) Lock(ctx context.Context, credential string, h state.LockHolder) error {
 	op := fmt.Sprintf("locking credential %q", credential)
 	if db.ro {
@@ -348,10 +307,8 @@ func (db *DB) Lock(ctx context.Context, credential string, h state.LockHolder) e
 		return err
 	}
 	now := db.clock()
-	return db.lockTx(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "INSERT INTO credential_lock (credential, "+lockColumns+`)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT (credential) DO NOTHING`,
-			credential, h.Host, h.PID, h.RunID, formatTime(now))
+	return db.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := db.exec(ctx, tx, qInsertLock, credential, h.Host, h.PID, h.RunID, formatTime(now))
 		if err != nil {
 			return db.wrap(op, err)
 		}
@@ -360,7 +317,7 @@ func (db *DB) Lock(ctx context.Context, credential string, h state.LockHolder) e
 		} else if n == 1 {
 			return nil
 		}
-		cur, err := scanHolder(tx.QueryRowContext(ctx, "SELECT "+lockColumns+" FROM credential_lock WHERE credential = ?", credential))
+		cur, err := scanHolder(db.queryRow(ctx, tx, qLockHolder, credential))
 		if err != nil {
 			return db.wrap(op, err)
 		}
@@ -383,9 +340,8 @@ func (db *DB) StealLock(ctx context.Context, credential string, stale, h state.L
 		return err
 	}
 	now := db.clock()
-	return db.lockTx(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE credential_lock SET host = ?, pid = ?, run_id = ?, since = ?
-			WHERE credential = ? AND host = ? AND pid = ? AND run_id = ? AND since = ?`,
+	return db.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := db.exec(ctx, tx, qStealLock,
 			h.Host, h.PID, h.RunID, formatTime(now),
 			credential, stale.Host, stale.PID, stale.RunID, formatTime(stale.Since))
 		if err != nil {
@@ -396,7 +352,7 @@ func (db *DB) StealLock(ctx context.Context, credential string, stale, h state.L
 		} else if n == 1 {
 			return nil
 		}
-		cur, err := scanHolder(tx.QueryRowContext(ctx, "SELECT "+lockColumns+" FROM credential_lock WHERE credential = ?", credential))
+		cur, err := scanHolder(db.queryRow(ctx, tx, qLockHolder, credential))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("credential %q: the lock %s expected to take over is free now; nothing changed: %w", credential, stale, state.ErrConflict)
@@ -415,8 +371,8 @@ func (db *DB) Unlock(ctx context.Context, credential string, h state.LockHolder)
 	if err := state.CheckLock(credential, h); err != nil {
 		return err
 	}
-	return db.lockTx(ctx, op, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM credential_lock WHERE credential = ? AND host = ? AND pid = ? AND run_id = ?",
+	return db.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := db.exec(ctx, tx, qDeleteLock,
 			credential, h.Host, h.PID, h.RunID); err != nil {
 			return db.wrap(op, err)
 		}

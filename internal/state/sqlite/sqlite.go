@@ -62,6 +62,9 @@ type DB struct {
 	w       *sql.DB // writer: one connection, so in-process writers queue in Go (ctx-aware) instead of polling the file lock
 	r       *sql.DB // readers: mode=ro connections; WAL lets them read while a write is in progress
 
+	batch batcher              // group commit of concurrent writes (write.go)
+	stmts map[string]*sql.Stmt // writeQueries prepared on w; read-only after open
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -215,6 +218,9 @@ func (db *DB) openReadWrite(ctx context.Context) (_ *DB, err error) {
 		}
 	}
 	db.version = LatestVersion()
+	if err := db.prepareWrites(ctx); err != nil {
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -343,6 +349,7 @@ func (db *DB) Close() error {
 			errs = append(errs, db.r.Close())
 		}
 		if db.w != nil {
+			db.closeStmts()
 			errs = append(errs, db.leaveWAL())
 			errs = append(errs, db.w.Close())
 		}

@@ -110,53 +110,42 @@ func (db *DB) PutCredentialState(ctx context.Context, s state.CredentialState) (
 		return state.CredentialState{}, err
 	}
 	now := db.clock()
-	tx, err := db.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE
-	if err != nil {
-		return state.CredentialState{}, db.wrap(fmt.Sprintf("writing credential %q", s.ID), err)
-	}
-	defer func() {
+	op := fmt.Sprintf("writing credential %q", s.ID)
+	err = db.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		var res sql.Result
+		var err error
+		if s.Revision == 0 {
+			res, err = db.exec(ctx, tx, qInsertCredentialState,
+				s.ID, s.CurrentVersion, s.CurrentFingerprint, nullTime(s.LastRotated), nullTime(s.Expires), formatTime(now))
+		} else {
+			res, err = db.exec(ctx, tx, qUpdateCredentialState,
+				s.CurrentVersion, s.CurrentFingerprint, nullTime(s.LastRotated), nullTime(s.Expires), formatTime(now),
+				s.ID, s.Revision)
+		}
 		if err != nil {
-			_ = tx.Rollback()
+			return db.wrap(op, err)
 		}
-	}()
-	var res sql.Result
-	if s.Revision == 0 {
-		res, err = tx.ExecContext(ctx, `INSERT INTO credential_state
-			(id, current_version, current_fingerprint, last_rotated, expires, revision, updated_at)
-			VALUES (?, ?, ?, ?, ?, 1, ?)
-			ON CONFLICT (id) DO NOTHING`,
-			s.ID, s.CurrentVersion, s.CurrentFingerprint, nullTime(s.LastRotated), nullTime(s.Expires), formatTime(now))
-	} else {
-		res, err = tx.ExecContext(ctx, `UPDATE credential_state
-			SET current_version = ?, current_fingerprint = ?, last_rotated = ?, expires = ?,
-			    revision = revision + 1, updated_at = ?
-			WHERE id = ? AND revision = ?`,
-			s.CurrentVersion, s.CurrentFingerprint, nullTime(s.LastRotated), nullTime(s.Expires), formatTime(now),
-			s.ID, s.Revision)
-	}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return db.wrap(op, err)
+		}
+		if n != 1 {
+			// Lost: say what is stored, read under the same lock, so the message
+			// is exact. Nothing was written: the failed write is undone.
+			var stored sql.NullInt64
+			if err := db.queryRow(ctx, tx, qCredentialRevision, s.ID).Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return db.wrap(op, err)
+			}
+			what := "absent"
+			if stored.Valid {
+				what = fmt.Sprintf("revision %d", stored.Int64)
+			}
+			return fmt.Errorf("credential %q: wrote with revision %d, stored is %s: %w", s.ID, s.Revision, what, state.ErrConflict)
+		}
+		return nil
+	})
 	if err != nil {
-		return state.CredentialState{}, db.wrap(fmt.Sprintf("writing credential %q", s.ID), err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return state.CredentialState{}, db.wrap(fmt.Sprintf("writing credential %q", s.ID), err)
-	}
-	if n != 1 {
-		// Lost: say what is stored, read under the same lock, so the message
-		// is exact. Nothing was written; the deferred rollback ends the tx.
-		var stored sql.NullInt64
-		if err := tx.QueryRowContext(ctx, "SELECT revision FROM credential_state WHERE id = ?", s.ID).Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return state.CredentialState{}, db.wrap(fmt.Sprintf("writing credential %q", s.ID), err)
-		}
-		what := "absent"
-		if stored.Valid {
-			what = fmt.Sprintf("revision %d", stored.Int64)
-		}
-		err = fmt.Errorf("credential %q: wrote with revision %d, stored is %s: %w", s.ID, s.Revision, what, state.ErrConflict)
 		return state.CredentialState{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return state.CredentialState{}, db.wrap(fmt.Sprintf("committing credential %q", s.ID), err)
 	}
 	out := s
 	out.Revision = s.Revision + 1
@@ -183,48 +172,30 @@ func (db *DB) AppendRotation(ctx context.Context, r state.RotationRecord) (err e
 		return err
 	}
 	op := fmt.Sprintf("recording a rotation of %q", r.CredentialID)
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return db.wrap(op, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	res, err := tx.ExecContext(ctx, `INSERT INTO rotation
-		(credential_id, run_id, from_version, to_version, to_fingerprint, completed_at)
-		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT DO NOTHING`,
-		r.CredentialID, r.RunID, r.FromVersion, r.ToVersion, r.ToFingerprint, formatTime(r.CompletedAt))
-	if err != nil {
-		return db.wrap(op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return db.wrap(op, err)
-	}
-	if n == 0 {
-		// The run already recorded its rotation: a retry is fine, a
-		// different outcome for the same run is not.
-		prev, err := scanRotation(tx.QueryRowContext(ctx,
-			"SELECT "+rotationColumns+" FROM rotation WHERE run_id = ?", r.RunID))
+	return db.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := db.exec(ctx, tx, qInsertRotation,
+			r.CredentialID, r.RunID, r.FromVersion, r.ToVersion, r.ToFingerprint, formatTime(r.CompletedAt))
 		if err != nil {
 			return db.wrap(op, err)
 		}
-		if err := tx.Rollback(); err != nil {
+		n, err := res.RowsAffected()
+		if err != nil {
 			return db.wrap(op, err)
 		}
-		if prev != normalizeRotation(r) {
-			return fmt.Errorf("run %q already recorded a different rotation (of %q to version %q): %w",
-				r.RunID, prev.CredentialID, prev.ToVersion, state.ErrConflict)
+		if n == 0 {
+			// The run already recorded its rotation: a retry is fine, a
+			// different outcome for the same run is not.
+			prev, err := scanRotation(db.queryRow(ctx, tx, qRotationOfRun, r.RunID))
+			if err != nil {
+				return db.wrap(op, err)
+			}
+			if prev != normalizeRotation(r) {
+				return fmt.Errorf("run %q already recorded a different rotation (of %q to version %q): %w",
+					r.RunID, prev.CredentialID, prev.ToVersion, state.ErrConflict)
+			}
 		}
 		return nil
-	}
-	if err := tx.Commit(); err != nil {
-		return db.wrap(op, err)
-	}
-	return nil
+	})
 }
 
 func normalizeRotation(r state.RotationRecord) state.RotationRecord {
