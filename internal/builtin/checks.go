@@ -3,10 +3,12 @@ package builtin
 import (
 	checkexec "github.com/rotorhq/rotor/internal/check/exec"
 	checkhttp "github.com/rotorhq/rotor/internal/check/http"
+	checkkql "github.com/rotorhq/rotor/internal/check/kql"
 	checklog "github.com/rotorhq/rotor/internal/check/log"
+	checklogsql "github.com/rotorhq/rotor/internal/check/logsql"
+	checkloki "github.com/rotorhq/rotor/internal/check/loki"
 	"github.com/rotorhq/rotor/internal/check/pglogin"
 	checkpromql "github.com/rotorhq/rotor/internal/check/promql"
-	"time"
 )
 
 var checks = map[string]func() any{
@@ -16,9 +18,9 @@ var checks = map[string]func() any{
 	"tls":            mk[TLSCheck](),
 	"promql":         mk[checkpromql.Config](),
 	"postgres-login": mk[pglogin.Config](),
-	"logsql":         mk[LogsQLCheck](),
-	"loki":           mk[LokiCheck](),
-	"kql":            mk[KQLCheck](),
+	"logsql":         mk[checklogsql.Config](),
+	"loki":           mk[checkloki.Config](),
+	"kql":            mk[checkkql.Config](),
 }
 
 // TLSCheck reads the certificate an endpoint serves.
@@ -27,28 +29,4 @@ type TLSCheck struct {
 	ServerName string `yaml:"server_name" doc:"SNI (default: the host)."`
 	CAFile     string `yaml:"ca_file" doc:"Trust bundle the chain must verify against."`
 	Expect     string `yaml:"expect" rotor:"enum=current|previous" doc:"Which version must be served (default current)."`
-}
-
-// LogsQLCheck queries VictoriaLogs.
-type LogsQLCheck struct {
-	URL   string `yaml:"url" rotor:"required"`
-	Query string `yaml:"query" rotor:"required"`
-	Max   int    `yaml:"max"`
-}
-
-// LokiCheck runs a LogQL metric query against Loki's HTTP API.
-type LokiCheck struct {
-	URL   string  `yaml:"url" rotor:"required"`
-	Query string  `yaml:"query" rotor:"required"`
-	Max   float64 `yaml:"max"`
-}
-
-// KQLCheck queries an Azure Monitor Log Analytics workspace.
-type KQLCheck struct {
-	WorkspaceID string        `yaml:"workspace_id" rotor:"required"`
-	Table       string        `yaml:"table" rotor:"required" doc:"e.g. AppServiceHTTPLogs"`
-	Status      []int         `yaml:"status" doc:"ScStatus values that count."`
-	By          []string      `yaml:"by" doc:"Columns to group by (CsHost, CsUriStem, ScStatus)."`
-	Bin         time.Duration `yaml:"bin" doc:"Default 5m."`
-	Max         int           `yaml:"max"`
 }

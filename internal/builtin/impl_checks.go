@@ -3,7 +3,10 @@ package builtin
 import (
 	checkexec "github.com/rotorhq/rotor/internal/check/exec"
 	checkhttp "github.com/rotorhq/rotor/internal/check/http"
+	checkkql "github.com/rotorhq/rotor/internal/check/kql"
 	checklog "github.com/rotorhq/rotor/internal/check/log"
+	checklogsql "github.com/rotorhq/rotor/internal/check/logsql"
+	checkloki "github.com/rotorhq/rotor/internal/check/loki"
 	"github.com/rotorhq/rotor/internal/check/pglogin"
 	checkpromql "github.com/rotorhq/rotor/internal/check/promql"
 	"github.com/rotorhq/rotor/internal/provider"
@@ -45,5 +48,26 @@ var checkImpls = map[string]CheckFactory{
 			return nil, err
 		}
 		return pglogin.New(c, env)
+	},
+	"logsql": func(cfg any, env provider.Env) (provider.Checker, error) {
+		c, err := configAs[checklogsql.Config](provider.KindCheck, "logsql", cfg)
+		if err != nil {
+			return nil, err
+		}
+		return checklogsql.New(c, env)
+	},
+	"loki": func(cfg any, env provider.Env) (provider.Checker, error) {
+		c, err := configAs[checkloki.Config](provider.KindCheck, "loki", cfg)
+		if err != nil {
+			return nil, err
+		}
+		return checkloki.New(c, env)
+	},
+	"kql": func(cfg any, env provider.Env) (provider.Checker, error) {
+		c, err := configAs[checkkql.Config](provider.KindCheck, "kql", cfg)
+		if err != nil {
+			return nil, err
+		}
+		return checkkql.New(c, env)
 	},
 }

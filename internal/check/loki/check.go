@@ -1,0 +1,585 @@
+// Package loki is the `loki` check: it evaluates a LogQL metric query over Grafana Loki's
+// HTTP API (GET /loki/api/v1/query_range, whose answer is a matrix) across the window since
+// the cutover, and holds every point of every series to a highest value (`max`).
+//
+// A typical query counts the error lines of a service per step:
+//
+//	sum by (status) (count_over_time({app="orders"} | json | status=~"401|403|500" [5m]))
+//
+// evaluated at one point per `step` (default 5m). Give the range selector the same length as
+// the step, and each line is counted once: a point at t counts the lines of (t-step, t]. Each
+// point is a bin of the result, grouped by the series' labels.
+//
+// Missing evidence is unknown, never a pass: a query that returns no series (an empty matrix —
+// Loki returns none when no line matched, so write the query over lines that always exist, or
+// add `or vector(0)` if zero is what you mean to prove), a query that is not a metric query
+// (log lines are not numbers), a Loki that cannot be reached or does not answer in time, a
+// query it rejects (400, with its parse error) or an error on its side (5xx); and a window
+// that reaches back before the cutover and is not full yet (the result carries CompleteAt) —
+// unless a point already breaks the threshold.
+//
+// The URL may carry user:password@, sent as HTTP basic auth (as a gateway in front of Loki
+// expects); messages show the URL without it. `tenant` is sent as X-Scope-OrgID for a
+// multi-tenant Loki.
+package loki
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rotorhq/rotor/internal/provider"
+)
+
+// Config is the `loki` check's configuration.
+type Config struct {
+	URL     string        `yaml:"url" rotor:"required" doc:"Loki base URL (http:// or https://, with its path prefix if any). user:password@ in it is sent as basic auth and never shown."`
+	Query   string        `yaml:"query" rotor:"required" doc:"LogQL metric query, e.g. sum by (status) (count_over_time({app=\"orders\"} |= \" 401 \" [5m])); every point of every series is held to max."`
+	Max     *float64      `yaml:"max" rotor:"required" doc:"Highest value allowed for any series at any point."`
+	Step    time.Duration `yaml:"step" doc:"Distance between points, the bin width (default 5m); give the query's range selector the same length."`
+	Window  time.Duration `yaml:"window" doc:"How far back from now to look (default: since cutover)."`
+	Tenant  string        `yaml:"tenant" doc:"Sent as X-Scope-OrgID to a multi-tenant Loki."`
+	Timeout time.Duration `yaml:"timeout" doc:"How long to wait for Loki (default 30s)."`
+}
+
+// Validate reports every problem with the configuration.
+func (c *Config) Validate() []provider.FieldError {
+	var out []provider.FieldError
+	add := func(field, msg string) { out = append(out, provider.FieldError{Field: field, Msg: msg}) }
+	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("url", "needs an absolute http:// or https:// URL")
+	} else if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		add("url", "is the server's base URL, without a query or fragment")
+	}
+	if strings.TrimSpace(c.Query) == "" {
+		add("query", "is a LogQL metric query")
+	}
+	if c.Max == nil {
+		add("max", "a loki check needs a threshold: max")
+	} else if math.IsNaN(*c.Max) {
+		add("max", "is a number; NaN compares with nothing")
+	}
+	if c.Step < 0 || (c.Step > 0 && (c.Step < time.Second || c.Step%time.Second != 0)) {
+		add("step", "is whole seconds, at least 1s")
+	}
+	if c.Window < 0 {
+		add("window", "is a positive duration")
+	}
+	if c.Timeout < 0 {
+		add("timeout", "is a positive duration")
+	}
+	if strings.ContainsAny(c.Tenant, "\r\n") {
+		add("tenant", "is one line")
+	}
+	return out
+}
+
+const (
+	op             = "loki check"
+	defaultStep    = 5 * time.Minute
+	defaultTimeout = 30 * time.Second
+	// maxAnswer bounds how much of an answer is read: more is a query to aggregate.
+	maxAnswer = 32 << 20
+	// maxBins is how many points a result carries; the highest are kept.
+	maxBins = 500
+	// maxPoints bounds a range query: Loki refuses more than 11,000 points per series.
+	maxPoints = 11000
+	// maxNamed is how many breaking series a fail's reason names.
+	maxNamed = 3
+	// maxRedirects bounds redirects to the same host.
+	maxRedirects = 3
+	queryPath    = "/loki/api/v1/query_range"
+)
+
+// Checker runs the query. It is safe for concurrent use.
+type Checker struct {
+	cfg    Config
+	base   *url.URL
+	safe   string
+	step   time.Duration
+	client *http.Client
+	env    provider.Env
+}
+
+// New builds the check. A configuration that fails Validate is a Terminal error. Loki is not
+// contacted: a server down now is missing evidence when the check runs.
+func New(cfg *Config, env provider.Env) (*Checker, error) {
+	if cfg == nil {
+		return nil, provider.Errorf(provider.Terminal, op, "no configuration")
+	}
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, provider.Errorf(provider.Terminal, op, "invalid configuration: %v", errs[0])
+	}
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	base, _ := url.Parse(cfg.URL) // Validate parsed it
+	c := &Checker{cfg: *cfg, base: base, safe: provider.SafeURL(cfg.URL), step: cfg.Step, env: env}
+	if c.step == 0 {
+		c.step = defaultStep
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = defaultTimeout
+	}
+	c.client = &http.Client{
+		Transport:     http.DefaultTransport.(*http.Transport).Clone(),
+		Timeout:       timeout,
+		CheckRedirect: sameHost(base),
+	}
+	return c, nil
+}
+
+// Check evaluates the query over the window and judges every point. It returns an error
+// only for a request it cannot serve; every outcome of asking Loki is a result.
+func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provider.CheckResult, error) {
+	now := req.Now
+	if now.IsZero() {
+		now = c.env.Now()
+	}
+	res := provider.CheckResult{At: now, Query: c.cfg.Query, Threshold: "max " + num(*c.cfg.Max)}
+	unknown := func(reason, msg string) (provider.CheckResult, error) {
+		res.Verdict, res.Reason, res.Message = provider.Unknown, reason, msg
+		return res, nil
+	}
+	from := req.Since
+	if c.cfg.Window > 0 && (from.IsZero() || now.Add(-c.cfg.Window).After(from)) {
+		from = now.Add(-c.cfg.Window)
+	}
+	if from.IsZero() {
+		return unknown("no start instant", "the request has no since (cutover) and the check no window: there is no time range to query")
+	}
+	var completeAt time.Time
+	if c.cfg.Window > 0 && !req.Since.IsZero() && now.Before(req.Since.Add(c.cfg.Window)) {
+		completeAt = req.Since.Add(c.cfg.Window)
+	}
+	if !from.Before(now) {
+		res.CompleteAt = completeAt
+		return unknown("empty window", fmt.Sprintf("the window starts at %s, which is not before now (%s): there is nothing to look at yet", stamp(from), stamp(now)))
+	}
+	res.Window = &provider.Interval{From: from, To: now}
+	step := c.step
+	if n := now.Sub(from) / step; n > maxPoints {
+		step = (now.Sub(from)/maxPoints + time.Second).Truncate(time.Second)
+	}
+	what := fmt.Sprintf("range query from %s to %s at step %s on %s", stamp(from), stamp(now), shortDur(step), c.safe)
+
+	set, err := c.queryRange(ctx, from, now, step)
+	if err != nil {
+		reason, msg := c.failure(ctx, err)
+		return unknown(reason, msg+"; "+what)
+	}
+	j := judge(set, *c.cfg.Max)
+	if j.points == 0 {
+		res.CompleteAt = completeAt
+		return unknown("no data", fmt.Sprintf("%s: a series that is not there proves nothing (Loki returns none when no line matched; add `or vector(0)` only if zero is what the query means); %s", j.empty(), what))
+	}
+	res.Message = what
+	if j.nan > 0 {
+		res.Message += fmt.Sprintf("; %d NaN points skipped", j.nan)
+	}
+	res.Observed = j.observed()
+	res.Bins = j.bins()
+	if len(j.all) > maxBins {
+		res.Message += fmt.Sprintf("; %d of %d points shown as bins (the highest)", maxBins, len(j.all))
+	}
+	if len(j.broken) > 0 {
+		res.Verdict, res.Reason = provider.Fail, j.failReason(*c.cfg.Max)
+		return res, nil
+	}
+	if !completeAt.IsZero() {
+		res.Verdict, res.CompleteAt = provider.Unknown, completeAt
+		res.Reason = fmt.Sprintf("window not full yet: only %s of %s since the cutover at %s (complete at %s); so far %s",
+			shortDur(now.Sub(req.Since).Round(time.Second)), shortDur(c.cfg.Window), stamp(req.Since), stamp(completeAt), j.passReason(*c.cfg.Max))
+		return res, nil
+	}
+	res.Verdict, res.Reason = provider.Pass, j.passReason(*c.cfg.Max)
+	return res, nil
+}
+
+// series is one series of a matrix.
+type series struct {
+	labels map[string]string
+	points []point
+}
+
+type point struct {
+	at time.Time
+	v  float64
+}
+
+func (s *series) label() string {
+	keys := make([]string, 0, len(s.labels))
+	for k := range s.labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + strconv.Quote(s.labels[k])
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// The errors of asking Loki, which failure turns into reasons.
+var (
+	errTooLarge = errors.New("answer larger than the limit")
+	errNotJSON  = errors.New("not a Loki API answer")
+)
+
+// httpError is an answer that is not a 200. Loki writes the reason as plain text (or, behind
+// some gateways, in a JSON envelope's "error").
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return fmt.Sprintf("%d: %s", e.status, e.msg) }
+
+// notMatrix is a success whose result is not a matrix: a log query's streams.
+type notMatrix struct{ resultType string }
+
+func (e *notMatrix) Error() string { return "result type " + e.resultType }
+
+// queryRange asks Loki and decodes the matrix.
+func (c *Checker) queryRange(ctx context.Context, from, to time.Time, step time.Duration) ([]series, error) {
+	q := url.Values{
+		"query": {c.cfg.Query},
+		"start": {strconv.FormatInt(from.UnixNano(), 10)},
+		"end":   {strconv.FormatInt(to.UnixNano(), 10)},
+		"step":  {strconv.FormatInt(int64(step/time.Second), 10)},
+	}
+	u := c.base.JoinPath(queryPath)
+	u.User = nil
+	u.RawQuery = q.Encode()
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	r.Header.Set("Accept", "application/json")
+	if c.cfg.Tenant != "" {
+		r.Header.Set("X-Scope-OrgID", c.cfg.Tenant)
+	}
+	if user := c.base.User; user != nil {
+		pw, _ := user.Password()
+		r.SetBasicAuth(user.Username(), pw)
+	}
+	resp, err := c.client.Do(r)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxAnswer {
+		return nil, errTooLarge
+	}
+	var env struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			ResultType string `json:"resultType"`
+			Result     []struct {
+				Metric map[string]string    `json:"metric"`
+				Values [][2]json.RawMessage `json:"values"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	jsonErr := json.Unmarshal(body, &env)
+	if resp.StatusCode != http.StatusOK {
+		msg := oneLine(string(body), 500)
+		if jsonErr == nil && env.Error != "" {
+			msg = oneLine(env.Error, 500)
+		}
+		return nil, &httpError{status: resp.StatusCode, msg: msg}
+	}
+	if jsonErr != nil || env.Status != "success" {
+		return nil, fmt.Errorf("%w: %s", errNotJSON, oneLine(string(body), 200))
+	}
+	if env.Data.ResultType != "matrix" {
+		return nil, &notMatrix{resultType: env.Data.ResultType}
+	}
+	set := make([]series, 0, len(env.Data.Result))
+	for _, r := range env.Data.Result {
+		s := series{labels: r.Metric}
+		for _, v := range r.Values {
+			p, err := decodePoint(v)
+			if err != nil {
+				return nil, fmt.Errorf("%w: series %s: %v", errNotJSON, s.label(), err)
+			}
+			s.points = append(s.points, p)
+		}
+		set = append(set, s)
+	}
+	return set, nil
+}
+
+// decodePoint reads [<unix seconds, a number>, "<value>"].
+func decodePoint(v [2]json.RawMessage) (point, error) {
+	ts, err := strconv.ParseFloat(string(bytes.Trim(v[0], `"`)), 64)
+	if err != nil {
+		return point{}, fmt.Errorf("time %s: %v", v[0], err)
+	}
+	var s string
+	if err := json.Unmarshal(v[1], &s); err != nil {
+		return point{}, fmt.Errorf("value %s: not a string", v[1])
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return point{}, fmt.Errorf("value %q: %v", s, err)
+	}
+	sec, frac := math.Modf(ts)
+	return point{at: time.Unix(int64(sec), int64(math.Round(frac*1e3))*int64(time.Millisecond)).UTC(), v: f}, nil
+}
+
+// verdict is what judge found.
+type verdict struct {
+	all       []worst // every point with a number
+	broken    []worst // each breaking series' worst point, worst first
+	series    int
+	points    int
+	nan       int
+	low, high *worst
+}
+
+type worst struct {
+	s  *series
+	at time.Time
+	v  float64
+}
+
+// judge holds every point to max. NaN points are skipped (0/0 is a ratio of nothing).
+func judge(set []series, limit float64) verdict {
+	j := verdict{series: len(set)}
+	for i := range set {
+		s := &set[i]
+		var w *worst
+		for _, p := range s.points {
+			if math.IsNaN(p.v) {
+				j.nan++
+				continue
+			}
+			j.points++
+			pt := worst{s: s, at: p.at, v: p.v}
+			j.all = append(j.all, pt)
+			if j.low == nil || p.v < j.low.v {
+				j.low = &j.all[len(j.all)-1]
+			}
+			if j.high == nil || p.v > j.high.v {
+				j.high = &j.all[len(j.all)-1]
+			}
+			if p.v > limit && (w == nil || p.v > w.v) {
+				w = &pt
+			}
+		}
+		if w != nil {
+			j.broken = append(j.broken, *w)
+		}
+	}
+	slices.SortStableFunc(j.broken, func(a, b worst) int {
+		if a.v != b.v {
+			if a.v > b.v {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.s.label(), b.s.label())
+	})
+	return j
+}
+
+func (j *verdict) empty() string {
+	if j.series == 0 {
+		return "the query returned no series"
+	}
+	return fmt.Sprintf("the query returned only NaN (%d series, %d points)", j.series, j.nan)
+}
+
+func (j *verdict) failReason(limit float64) string {
+	var parts []string
+	for i, w := range j.broken {
+		if i == maxNamed {
+			parts = append(parts, fmt.Sprintf("and %d more", len(j.broken)-maxNamed))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s was %s at %s", w.s.label(), num(w.v), stamp(w.at)))
+	}
+	return fmt.Sprintf("%d of %d series above max %s: %s", len(j.broken), j.series, num(limit), strings.Join(parts, "; "))
+}
+
+func (j *verdict) passReason(limit float64) string {
+	return fmt.Sprintf("%d points of %d series within max %s", j.points, j.series, num(limit))
+}
+
+func (j *verdict) observed() string {
+	return fmt.Sprintf("%d series, %d points; lowest %s (%s at %s), highest %s (%s at %s)",
+		j.series, j.points, num(j.low.v), j.low.s.label(), stamp(j.low.at), num(j.high.v), j.high.s.label(), stamp(j.high.at))
+}
+
+// bins are the points, one Bin each, in time order then by series; over maxBins, the
+// highest. A Bin counts in whole numbers: Count is the value rounded (a count_over_time is
+// whole already), and Group holds the series' labels.
+func (j *verdict) bins() []provider.Bin {
+	shown := j.all
+	if len(shown) > maxBins {
+		shown = slices.Clone(shown)
+		slices.SortStableFunc(shown, func(a, b worst) int {
+			switch {
+			case a.v > b.v:
+				return -1
+			case a.v < b.v:
+				return 1
+			}
+			return 0
+		})
+		shown = shown[:maxBins]
+	}
+	shown = slices.Clone(shown)
+	slices.SortStableFunc(shown, func(a, b worst) int {
+		if n := a.at.Compare(b.at); n != 0 {
+			return n
+		}
+		return strings.Compare(a.s.label(), b.s.label())
+	})
+	out := make([]provider.Bin, 0, len(shown))
+	for _, w := range shown {
+		var g map[string]string
+		if len(w.s.labels) > 0 {
+			g = make(map[string]string, len(w.s.labels))
+			for k, v := range w.s.labels {
+				g[k] = v
+			}
+		}
+		out = append(out, provider.Bin{Start: w.at, Group: g, Count: roundCount(w.v)})
+	}
+	return out
+}
+
+func roundCount(v float64) int {
+	switch r := math.Round(v); {
+	case r >= math.MaxInt:
+		return math.MaxInt
+	case r <= math.MinInt:
+		return math.MinInt
+	default:
+		return int(r)
+	}
+}
+
+// failure names what went wrong asking Loki: an unknown's reason and message.
+func (c *Checker) failure(ctx context.Context, err error) (reason, msg string) {
+	at := "Loki at " + c.safe
+	var he *httpError
+	var nm *notMatrix
+	var redirect *redirectError
+	switch {
+	case errors.As(err, &redirect):
+		return "redirected elsewhere", fmt.Sprintf("%s redirected to %s; only redirects to the same host are followed: fix the url", at, redirect.to)
+	case errors.Is(err, errTooLarge):
+		return "answer too large", fmt.Sprintf("%s answered with more than %d MiB: aggregate the query (sum by fewer labels)", at, maxAnswer>>20)
+	case errors.As(err, &nm):
+		return "not a metric query", fmt.Sprintf("%s answered a %s, not a matrix: the query must be a LogQL metric query (count_over_time, rate…), not a log query", at, nm.resultType)
+	case errors.Is(err, errNotJSON):
+		return "unexpected answer", fmt.Sprintf("%s answered something that is not a Loki API answer (%v): is the url Loki's base URL?", at, err)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return "no answer in time", at + " did not answer before the check's timeout"
+	case ctx.Err() != nil:
+		return "interrupted", at + ": the check was cancelled before the answer came"
+	case isTimeout(err):
+		return "no answer in time", fmt.Sprintf("%s did not answer within the timeout (%s)", at, shortDur(c.client.Timeout))
+	case errors.As(err, &he):
+		switch {
+		case he.status == http.StatusBadRequest:
+			return "query rejected", fmt.Sprintf("%s rejected the query: %s", at, he.msg)
+		case he.status == http.StatusUnauthorized || he.status == http.StatusForbidden:
+			return "access denied", fmt.Sprintf("%s answered %d: check the user and password in the url, and the tenant", at, he.status)
+		case he.status == http.StatusNotFound:
+			return "unexpected answer", fmt.Sprintf("%s has no %s (404): is the url Loki's base URL?", at, queryPath)
+		case he.status >= 500:
+			return "Loki error", fmt.Sprintf("%s failed to answer (%d): %s", at, he.status, he.msg)
+		}
+		return "unexpected answer", fmt.Sprintf("%s answered %d: %s", at, he.status, he.msg)
+	}
+	return "Loki unreachable", at + ": " + describe(err)
+}
+
+// redirectError is a redirect to another host, which is not followed: the answer must come
+// from the server the inventory names (and its credentials must not travel elsewhere).
+type redirectError struct{ to string }
+
+func (e *redirectError) Error() string { return "redirected to " + e.to }
+
+// sameHost follows a few redirects that stay on base's host, never from https to http.
+func sameHost(base *url.URL) func(*http.Request, []*http.Request) error {
+	return func(r *http.Request, via []*http.Request) error {
+		if !strings.EqualFold(r.URL.Host, base.Host) || (base.Scheme == "https" && r.URL.Scheme != "https") {
+			return &redirectError{to: r.URL.Scheme + "://" + r.URL.Host}
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("more than %d redirects", maxRedirects)
+		}
+		return nil
+	}
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// describe names a transport failure without the URL, which may carry a password.
+func describe(err error) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused (is Loki running, and is this its address?)"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return "host " + dnsErr.Name + " not found"
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return err.Error()
+}
+
+// oneLine is s on one line, cut to n bytes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = strings.ToValidUTF8(s[:n], "") + "…"
+	}
+	return s
+}
+
+func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.999Z07:00") }
+
+// shortDur writes 5m rather than 5m0s.
+func shortDur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
