@@ -4,6 +4,7 @@ import (
 	"github.com/rotorhq/rotor/internal/provider"
 	reloadexec "github.com/rotorhq/rotor/internal/reload/exec"
 	reloadhttp "github.com/rotorhq/rotor/internal/reload/http"
+	"github.com/rotorhq/rotor/internal/reload/nginx"
 	"github.com/rotorhq/rotor/internal/reload/signal"
 )
 
@@ -29,5 +30,12 @@ var reloadImpls = map[string]ReloadFactory{
 			return nil, err
 		}
 		return reloadhttp.New(c, env)
+	},
+	"nginx": func(cfg any, env provider.Env) (provider.Reloader, error) {
+		c, err := configAs[nginx.Config](provider.KindReload, "nginx", cfg)
+		if err != nil {
+			return nil, err
+		}
+		return nginx.New(c, env)
 	},
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/store/file"
+	"github.com/rotorhq/rotor/internal/store/pemfiles"
 )
 
 // storeImpls lists the stores that can run.
@@ -15,6 +16,17 @@ var storeImpls = map[string]StoreFactory{
 			return nil, err
 		}
 		s, err := file.New(*c, env)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	},
+	"pem-files": func(cfg any, env provider.Env) (provider.Store, error) {
+		c, err := configAs[pemfiles.Config](provider.KindStore, "pem-files", cfg)
+		if err != nil {
+			return nil, err
+		}
+		s, err := pemfiles.New(*c, env)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package builtin
 import (
 	reloadexec "github.com/rotorhq/rotor/internal/reload/exec"
 	reloadhttp "github.com/rotorhq/rotor/internal/reload/http"
+	"github.com/rotorhq/rotor/internal/reload/nginx"
 	"github.com/rotorhq/rotor/internal/reload/signal"
 )
 
@@ -10,18 +11,10 @@ var reloads = map[string]func() any{
 	"exec":               mk[reloadexec.Config](),
 	"signal":             mk[signal.Config](),
 	"http":               mk[reloadhttp.Config](),
-	"nginx":              mk[NginxReload](),
+	"nginx":              mk[nginx.Config](),
 	"systemd":            mk[SystemdReload](),
 	"kubernetes-rollout": mk[KubernetesRolloutReload](),
 	"manual":             mk[ManualReload](),
-}
-
-// NginxReload tests the configuration, then reloads nginx.
-type NginxReload struct {
-	Binary  string `yaml:"binary" doc:"Default nginx."`
-	Config  string `yaml:"config" doc:"nginx.conf path passed to -c."`
-	Prefix  string `yaml:"prefix" doc:"Prefix passed to -p."`
-	PIDFile string `yaml:"pid_file" doc:"Signal this master pid instead of running nginx -s reload."`
 }
 
 // SystemdReload restarts or reloads a unit.

@@ -1,6 +1,9 @@
 package builtin
 
-import "github.com/rotorhq/rotor/internal/store/file"
+import (
+	"github.com/rotorhq/rotor/internal/store/file"
+	"github.com/rotorhq/rotor/internal/store/pemfiles"
+)
 
 var stores = map[string]func() any{
 	"file":                mk[file.Config](),
@@ -12,6 +15,7 @@ var stores = map[string]func() any{
 	"sops":                mk[SOPSStore](),
 	"github-actions":      mk[GitHubActionsStore](),
 	"gitlab-ci":           mk[GitLabCIStore](),
+	"pem-files":           mk[pemfiles.Config](),
 }
 
 // VaultKVStore is a Vault or OpenBao KV version 2 secret.
