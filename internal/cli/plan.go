@@ -8,7 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/plan"
+	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/rotation"
 	"github.com/rotorhq/rotor/internal/schedule"
 	"github.com/rotorhq/rotor/internal/state"
@@ -23,10 +25,13 @@ func newPlan(g *globals) *cobra.Command {
 		Short: "What is due, in which window, and why — changes nothing",
 		Long: `Plan shows, for every credential, its last rotation and expiry (from the state
 database), the next due date from its policy, the opening of its cutover window that the
-rotation will use once freezes are applied, and a status: ok, due, overdue,
-blocked: freeze <reason>, or blocked: no window before expiry. When the first opening after
-the due date comes after the expiry (a freeze, say), plan takes the last opening before it
-and says so. It opens the state database read-only and writes nothing.`,
+rotation will use once freezes are applied, and a status: ok, due, overdue, expiring (within
+rotate.before_expiry of the expiry, or 14 days without it), expired, blocked: freeze
+<reason>, or blocked: no window before expiry. RULE says which rule of rotate set the due
+date (every, renew_at, before_expiry, expiry, no-history); the date is moved earlier by the
+credential's jitter, the same on every run. When the first opening after the due date does
+not end before the expiry minus the soak (a freeze, say), plan takes the last opening that
+does and says so. It opens the state database read-only and writes nothing.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			inv, err := g.loadOrPrint()
@@ -40,7 +45,7 @@ and says so. It opens the state database read-only and writes nothing.`,
 					return err
 				}
 			}
-			hist, source, err := g.history(cmd.Context())
+			hist, source, err := g.history(cmd.Context(), inv)
 			if err != nil {
 				return err
 			}
@@ -60,14 +65,14 @@ and says so. It opens the state database read-only and writes nothing.`,
 			}
 			fmt.Fprintln(w)
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CREDENTIAL\tSTATUS\tDUE\tWINDOW\tOPENING\tLAST ROTATED\tEXPIRES")
+			fmt.Fprintln(tw, "CREDENTIAL\tSTATUS\tDUE\tRULE\tWINDOW\tOPENING\tLAST ROTATED\tEXPIRES")
 			for _, e := range entries {
 				opening := "-"
 				if e.Opening != nil {
 					opening = fmtTime(e.Opening.Start, loc)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Credential, e.Status, fmtOpt(e.Due, loc, "-"),
-					orDash(e.Window), opening, fmtOpt(e.LastRotated, loc, "never (no history)"), fmtOpt(e.Expires, loc, "unknown"))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Credential, e.Status, fmtOpt(e.Due, loc, "-"),
+					orDash(e.DueRule), orDash(e.Window), opening, fmtOpt(e.LastRotated, loc, "never (no history)"), fmtOpt(e.Expires, loc, "unknown"))
 			}
 			tw.Flush()
 			var notes []string
@@ -108,7 +113,7 @@ func fmtOpt(t *time.Time, loc *time.Location, none string) string {
 
 // history reads every credential's state, read-only. A database that does not exist yet means
 // no history, and is said so rather than treated as an error.
-func (g *globals) history(ctx context.Context) (map[string]plan.History, string, error) {
+func (g *globals) history(ctx context.Context, inv *inventory.Inventory) (map[string]plan.History, string, error) {
 	loc, err := state.ParseURL(g.db)
 	if err != nil {
 		return nil, "", withHint(ExitUsage, err, "--db takes a SQLite path, sqlite:PATH or postgres://…")
@@ -133,6 +138,9 @@ func (g *globals) history(ctx context.Context) (map[string]plan.History, string,
 	for _, s := range states {
 		h[s.ID] = plan.History{LastRotated: s.LastRotated, Expires: s.Expires, Version: s.CurrentVersion}
 	}
+	if err := issued(ctx, db, inv, h); err != nil {
+		return nil, "", err
+	}
 	recs, err := db.Runs(ctx, state.RunFilter{Phases: rotation.ActivePhases()})
 	if err != nil {
 		return nil, "", err
@@ -156,4 +164,35 @@ func (g *globals) history(ctx context.Context) (map[string]plan.History, string,
 		h[r.Credential] = hi
 	}
 	return h, fmt.Sprintf("%s (%d credentials)", loc.Path, len(states)), nil
+}
+
+// issued fills the lifetime start of the current value of every credential whose policy
+// counts from it (rotate.renew_at) and whose expiry is known: the Created of that version as
+// its run recorded it. The state keeps no certificate NotBefore; the store writes a version
+// just after the authority issues it, so Created is the issue time to within the run's
+// prepare step. Without such a run, plan counts from the last rotation. Only these
+// credentials are looked up: one small indexed read each, not every run of the database.
+func issued(ctx context.Context, db *sqlite.DB, inv *inventory.Inventory, h map[string]plan.History) error {
+	for _, c := range inv.Credentials {
+		hi, ok := h[c.ID]
+		if !ok || !c.Rotate.RenewAt.Set || hi.Expires.IsZero() || hi.Version == "" {
+			continue
+		}
+		recs, err := db.Runs(ctx, state.RunFilter{Credential: c.ID, Limit: 4})
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs { // newest first: the run that made the current version
+			var r struct {
+				New *provider.Version `json:"new"`
+			}
+			if json.Unmarshal(rec.Data, &r) != nil || r.New == nil || r.New.ID != hi.Version || r.New.Created.IsZero() {
+				continue
+			}
+			hi.Issued = r.New.Created
+			h[c.ID] = hi
+			break
+		}
+	}
+	return nil
 }

@@ -193,11 +193,17 @@ type Reload struct {
 	Config  any      `yaml:"-" rotor:"config"`
 }
 
-// Policy says when a credential is due.
+// Policy says when a credential is due. Every rule gives a date and the earliest wins; the
+// jitter then moves that date earlier by a fixed amount per credential, never later, so no
+// rule's limit is ever passed.
 type Policy struct {
 	Pos          Pos      `yaml:"-"`
 	Every        Duration `yaml:"every" doc:"Maximum age of a value: rotate at least this often."`
 	BeforeExpiry Duration `yaml:"before_expiry" doc:"Rotate at the latest this long before the value expires."`
+	RenewAt      Fraction `yaml:"renew_at" doc:"Rotate once this share of the current value's actual lifetime (from its issue to its expiry) has passed: 2/3, 0.66 or 66%. Strictly between 0 and 1. With before_expiry, the earlier date wins."`
+	Jitter       Jitter   `yaml:"jitter" doc:"Move the due date earlier by up to this much, by a fixed amount per credential (a hash of its id: the same on every run and machine), so values issued together do not all come due together. A duration (6h), a share of the rule's span (2%), or 0 for none. Default: 2% of the lifetime with renew_at, none otherwise."`
+
+	jitterPos lineCol // in Pos.File
 }
 
 // PhaseWindows names the change window of each phase. A phase without a window may run at

@@ -209,6 +209,14 @@ func validateCredential(inv *Inventory, c *Credential, zoneOr func(string) strin
 		e.add(c.soakPos.in(c.Pos.File), "%s.soak: a soak of %s is not shorter than rotate.every %s: the next rotation would start before this one ends",
 			at, c.Soak, c.Rotate.Every)
 	}
+	if j := c.Rotate.Jitter; j.Set && every > 0 && j.Duration >= every {
+		p := c.Rotate.jitterPos.in(c.Pos.File)
+		if p.Line == 0 {
+			p = c.Rotate.Pos
+		}
+		e.add(p, "%s.rotate.jitter: a jitter of %s is not shorter than rotate.every %s: the value would be due as soon as it is rotated",
+			at, j, c.Rotate.Every)
+	}
 	if w, ok := inv.windows[c.Windows.Cutover]; ok && every > 0 && w.Schedule.Location != nil {
 		gap, seen := gaps[w.ID]
 		if !seen {

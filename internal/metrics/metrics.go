@@ -258,7 +258,7 @@ var (
 	descNextDue = prometheus.NewDesc("rotor_credential_next_due_timestamp_seconds",
 		"When the credential's policy makes it due, in seconds since the epoch; absent when no policy or no history dates it.", credLabels, nil)
 	descPlanStatus = prometheus.NewDesc("rotor_credential_plan_status",
-		"1 for the credential's status in rotor plan (ok, due, overdue, exception overdue, blocked: …).", append(slices.Clone(credLabels), "status"), nil)
+		"1 for the credential's status in rotor plan (ok, due, overdue, expiring, expired, exception overdue, blocked: …).", append(slices.Clone(credLabels), "status"), nil)
 	descRunPhase = prometheus.NewDesc("rotor_run_phase",
 		"1 for the phase of each run in progress.", append(slices.Clone(runLabels), "phase"), nil)
 	descRunSince = prometheus.NewDesc("rotor_run_phase_since_timestamp_seconds",

@@ -305,7 +305,7 @@ rotor_credential_next_due_timestamp_seconds{credential="pay-key",critical="true"
 rotor_credential_plan_status{credential="bad-key",critical="false",owner="team-a",status="due"} 1
 rotor_credential_plan_status{credential="batch-token",critical="false",owner="team-a",status="due"} 1
 rotor_credential_plan_status{credential="hook-key",critical="false",owner="team-a",status="ok"} 1
-rotor_credential_plan_status{credential="legacy-cert",critical="true",owner="team-b",status="due"} 1
+rotor_credential_plan_status{credential="legacy-cert",critical="true",owner="team-b",status="expiring"} 1
 rotor_credential_plan_status{credential="pay-key",critical="true",owner="team-b",status="ok"} 1
 `,
 		// Only runs in progress: api-key's and the first runs of pay-key and hook-key are done.

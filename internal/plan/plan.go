@@ -7,6 +7,8 @@
 package plan
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"time"
@@ -19,8 +21,13 @@ import (
 type History struct {
 	LastRotated time.Time // zero: never rotated by rotor
 	Expires     time.Time // zero: unknown or does not expire
-	Version     string
-	Run         *Run // the run in progress, if any
+	// Issued is the start of the current value's lifetime, which rotate.renew_at counts
+	// from: the version's creation in the store, as its run recorded it (the state keeps no
+	// certificate NotBefore; a store writes a version just after the authority issues it).
+	// Zero: unknown, and LastRotated (when it became current) is used instead.
+	Issued  time.Time
+	Version string
+	Run     *Run // the run in progress, if any
 }
 
 // Run is a run in progress, as plan shows it.
@@ -47,6 +54,10 @@ const (
 	StatusOK      = "ok"
 	StatusDue     = "due"
 	StatusOverdue = "overdue"
+	// StatusExpired: the current value's expiry is past.
+	StatusExpired = "expired"
+	// StatusExpiring: the expiry is within before_expiry (ExpiringWithin without one).
+	StatusExpiring = "expiring"
 )
 
 // Entry is one credential's line of the plan.
@@ -58,7 +69,9 @@ type Entry struct {
 	Expires     *time.Time `json:"expires"`      // nil: unknown
 	Due         *time.Time `json:"due"`          // nil: no policy makes it due
 	DueReason   string     `json:"due_reason"`
-	Window      string     `json:"window"` // cutover window; "" means any time outside freezes
+	DueRule     string     `json:"due_rule,omitempty"` // the rule that set Due: no-history, every, renew_at, before_expiry, expiry
+	Jitter      string     `json:"jitter,omitempty"`   // how much earlier than its rule's date Due was moved`
+	Window      string     `json:"window"`             // cutover window; "" means any time outside freezes
 	Opening     *Interval  `json:"opening"`
 	Status      string     `json:"status"`
 	Notes       []string   `json:"notes"`
@@ -166,6 +179,27 @@ func (p *planner) entry(c *inventory.Credential, h History, known bool) Entry {
 	return e
 }
 
+// ExpiringWithin is how close to its expiry a credential with no before_expiry is shown as
+// expiring.
+const ExpiringWithin = 14 * 24 * time.Hour
+
+// Due rules: which rule of the policy set the due date (Entry.DueRule).
+const (
+	RuleNoHistory    = "no-history"
+	RuleEvery        = "every"
+	RuleRenewAt      = "renew_at"
+	RuleBeforeExpiry = "before_expiry"
+	RuleExpiry       = "expiry" // a known expiry and no before_expiry: due at the expiry itself
+)
+
+// rule is one rule's due date; span is what a fractional jitter is a share of, base the
+// instant the rule counts from (zero: unknown), which the jitter never moves the date near.
+type rule struct {
+	name, reason string
+	at, base     time.Time
+	span         time.Duration
+}
+
 // schedule is the credential's line from its policy, history, windows and freezes.
 func (p *planner) schedule(c *inventory.Credential, h History, known bool) Entry {
 	e := Entry{Credential: c.ID, Owner: c.Owner, Critical: c.Critical, Window: c.Windows.Cutover, Notes: []string{}}
@@ -176,36 +210,68 @@ func (p *planner) schedule(c *inventory.Credential, h History, known bool) Entry
 		e.Expires = ptr(h.Expires)
 	}
 
-	// The due date: the earliest that the policy allows the value to live.
-	var due time.Time
-	switch {
-	case e.LastRotated == nil && e.Expires == nil:
-		due = p.at
-		e.DueReason = "no rotation recorded: rotor has no history of this credential yet"
-	default:
+	// The due date: the earliest date any rule of the policy allows the value to live to,
+	// then moved earlier by the credential's jitter.
+	var best rule
+	consider := func(r rule) {
+		if best.at.IsZero() || r.at.Before(best.at) {
+			best = r
+		}
+	}
+	if e.LastRotated == nil && e.Expires == nil {
+		best = rule{name: RuleNoHistory, at: p.at, reason: "no rotation recorded: rotor has no history of this credential yet"}
+	} else {
+		start := h.LastRotated // the lifetime's start: the version's creation when known
+		if known && !h.Issued.IsZero() {
+			start = h.Issued
+		}
+		var life time.Duration
+		if e.Expires != nil && !start.IsZero() && start.Before(h.Expires) {
+			life = h.Expires.Sub(start)
+		}
 		if e.LastRotated != nil && c.Rotate.Every.Set {
-			due, e.DueReason = h.LastRotated.Add(c.Rotate.Every.Duration), "rotate.every "+c.Rotate.Every.String()+" after the last rotation"
+			consider(rule{name: RuleEvery, at: h.LastRotated.Add(c.Rotate.Every.Duration), base: h.LastRotated, span: c.Rotate.Every.Duration,
+				reason: "rotate.every " + c.Rotate.Every.String() + " after the last rotation"})
+		}
+		if c.Rotate.RenewAt.Set {
+			switch {
+			case e.Expires == nil:
+				e.Notes = append(e.Notes, "rotate.renew_at "+c.Rotate.RenewAt.String()+" does not apply: the expiry of the current value is unknown")
+			case life == 0:
+				e.Notes = append(e.Notes, "rotate.renew_at "+c.Rotate.RenewAt.String()+" does not apply: the start of the current value's lifetime is unknown (no creation or rotation recorded)")
+			default:
+				at := start.Add(time.Duration(c.Rotate.RenewAt.Value * float64(life)))
+				consider(rule{name: RuleRenewAt, at: at, base: start, span: life,
+					reason: fmt.Sprintf("rotate.renew_at %s of the lifetime (%s to %s)", c.Rotate.RenewAt, start.Format(time.RFC3339), h.Expires.Format(time.RFC3339))})
+			}
 		}
 		if e.Expires != nil {
 			before := c.Rotate.BeforeExpiry.Duration
-			if d := h.Expires.Add(-before); due.IsZero() || d.Before(due) {
-				due = d
-				e.DueReason = "expires " + h.Expires.Format(time.RFC3339)
-				if before > 0 {
-					e.DueReason = c.Rotate.BeforeExpiry.String() + " before it " + e.DueReason
-				}
+			r := rule{name: RuleExpiry, at: h.Expires.Add(-before), base: start, span: life, reason: "expires " + h.Expires.Format(time.RFC3339)}
+			if before > 0 {
+				r.name, r.reason = RuleBeforeExpiry, "rotate.before_expiry "+c.Rotate.BeforeExpiry.String()+" before it "+r.reason
 			}
+			consider(r)
 		}
 	}
-	if due.IsZero() {
+	if best.at.IsZero() {
 		e.Status = StatusOK
 		e.DueReason = "no policy makes it due (no rotate.every, no known expiry)"
 		return e
 	}
+	due := best.at
+	e.DueRule, e.DueReason = best.name, best.reason
+	if best.name != RuleNoHistory {
+		if off := jitter(c.ID, c.Rotate.JitterFor(best.span), best.base, best.at); off > 0 {
+			due = due.Add(-off)
+			e.Jitter = schedule.FormatDuration(off)
+			e.DueReason += ", " + e.Jitter + " earlier by jitter"
+		}
+	}
 	e.Due = ptr(due)
 
 	if e.Expires != nil && !p.at.Before(h.Expires) {
-		e.Status = StatusOverdue
+		e.Status = StatusExpired
 		e.Notes = append(e.Notes, "expired at "+h.Expires.Format(time.RFC3339)+": rotate at the next opening")
 		if op, ok := p.next(c.Windows.Cutover, p.at); ok {
 			e.Opening = &Interval{Start: op.Start, End: op.End}
@@ -216,20 +282,24 @@ func (p *planner) schedule(c *inventory.Credential, h History, known bool) Entry
 	target := maxTime(p.at, due)
 	op, ok := p.next(c.Windows.Cutover, target)
 	for _, f := range op.SkippedFor {
-		e.Notes = append(e.Notes, fmt.Sprintf("freeze %q (%s to %s) skips openings", f.Reason, f.From.Format(time.DateOnly), f.To.Add(-time.Nanosecond).Format(time.DateOnly)))
+		e.Notes = append(e.Notes, fmt.Sprintf("freeze %q (%s to %s) skips openings", f.Reason, f.From.Format(time.DateOnly), lastDay(f)))
 	}
 	early := false
-	if e.Expires != nil && (!ok || !op.Start.Before(h.Expires)) {
-		// The first opening after the due date comes too late: take the last one before expiry.
-		before, found := p.lastBefore(c.Windows.Cutover, minTime(due, h.Expires), h.Expires)
-		if !found {
-			e.Status = "blocked: no window before expiry"
-			e.Notes = append(e.Notes, fmt.Sprintf("no opening of %s before the expiry at %s", windowName(c.Windows.Cutover), h.Expires.Format(time.RFC3339)))
-			return e
+	if e.Expires != nil {
+		// The cutover must be over, and its soak too, before the current value expires.
+		deadline := h.Expires.Add(-c.Soak.Duration)
+		if !ok || !p.fits(c.Windows.Cutover, op, deadline) {
+			before, found := p.lastFitting(c.Windows.Cutover, deadline)
+			if !found {
+				e.Status = "blocked: no window before expiry"
+				e.Notes = append(e.Notes, fmt.Sprintf("expires %s before any opening of %s%s: add an earlier window to the credential's cutover windows (rotor does not cut over outside them)",
+					fmtInstant(h.Expires), windowName(c.Windows.Cutover), soakClause(c)))
+				p.expiring(c, h, &e)
+				return e
+			}
+			e.Notes = append(e.Notes, p.earlyNote(c, h, op, ok, before))
+			op, ok, early = before, true, true
 		}
-		e.Notes = append(e.Notes, fmt.Sprintf("planned early: the first opening after the due date (%s) is not before the expiry (%s)",
-			fmtOpening(op, ok), h.Expires.Format(time.RFC3339)))
-		op, ok, early = before, true, true
 	}
 	if !ok {
 		e.Status = "blocked: no window"
@@ -258,32 +328,124 @@ func (p *planner) schedule(c *inventory.Credential, h History, known bool) Entry
 			e.Status = StatusDue
 		}
 	}
+	p.expiring(c, h, &e)
 	return e
 }
 
-// lastBefore returns the last opening that starts at or after now and before both limit
-// (ideally before the due date) and the expiry. It prefers the latest opening before
-// preferBefore; failing that, the latest before expiry.
-func (p *planner) lastBefore(window string, preferBefore, expiry time.Time) (schedule.Opening, bool) {
+// expiring marks a credential close to its expiry: within before_expiry, or within
+// ExpiringWithin when the policy has none. A blocked status is kept (it says why nothing
+// can happen); the note says how close the expiry is.
+func (p *planner) expiring(c *inventory.Credential, h History, e *Entry) {
+	if e.Expires == nil {
+		return
+	}
+	within := ExpiringWithin
+	if c.Rotate.BeforeExpiry.Set {
+		within = c.Rotate.BeforeExpiry.Duration
+	}
+	if p.at.Before(h.Expires.Add(-within)) {
+		return
+	}
+	left := h.Expires.Sub(p.at).Truncate(time.Minute)
+	e.Notes = append(e.Notes, fmt.Sprintf("expiring: expires %s, in %s", fmtInstant(h.Expires), schedule.FormatDuration(left)))
+	switch e.Status {
+	case StatusOK, StatusDue, StatusOverdue:
+		e.Status = StatusExpiring
+	}
+}
+
+// fits reports whether a cutover in op is over by deadline: a window's opening must end by
+// then (the run may use all of it); with no window, the cutover can start at op.Start.
+func (p *planner) fits(window string, op schedule.Opening, deadline time.Time) bool {
+	if _, windowed := p.inv.Window(window); windowed {
+		return !op.End.After(deadline)
+	}
+	return !op.Start.After(deadline)
+}
+
+// lastFitting returns the latest opening, from now on, that fits before deadline.
+func (p *planner) lastFitting(window string, deadline time.Time) (schedule.Opening, bool) {
 	var last schedule.Opening
 	found := false
 	from := p.at
 	for range 10000 { // bounded: at most one opening per step
 		op, ok := p.next(window, from)
-		if !ok || !op.Start.Before(expiry) {
+		if !ok || op.Start.After(deadline) {
 			break
 		}
-		if found && !op.Start.Before(preferBefore) {
-			break
+		if p.fits(window, op, deadline) {
+			last, found = op, true
 		}
-		last, found = op, true
 		if !op.End.After(from) {
-			break
+			break // an opening that never closes: nothing comes after it
 		}
 		from = op.End
 	}
 	return last, found
 }
+
+// earlyNote says why the rotation is planned before its due date: a freeze that covers the
+// time from the due date to the expiry, or simply no opening in between.
+func (p *planner) earlyNote(c *inventory.Credential, h History, next schedule.Opening, ok bool, planned schedule.Opening) string {
+	in := "in the window of " + fmtDay(planned.Start) + " instead"
+	if _, windowed := p.inv.Window(c.Windows.Cutover); !windowed {
+		in = "from " + fmtInstant(planned.Start) + " instead"
+	}
+	for _, f := range next.SkippedFor {
+		if f.From.Before(h.Expires) {
+			return fmt.Sprintf("planned early: freeze %q (%s to %s) covers the time from the due date to the expiry at %s: rotate before the freeze, %s",
+				f.Reason, f.From.Format(time.DateOnly), lastDay(f), fmtInstant(h.Expires), in)
+		}
+	}
+	what := "the next cutover window"
+	if ok {
+		what += " (" + fmtInstant(next.Start) + ")"
+	} else {
+		what = "any opening of " + windowName(c.Windows.Cutover) + " within two years"
+	}
+	if ok && next.Start.Before(h.Expires) {
+		return fmt.Sprintf("planned early: expires %s, before the next cutover window (%s) ends with time to cut over%s: due %s",
+			fmtInstant(h.Expires), fmtInstant(next.Start), soakClause(c), in)
+	}
+	return fmt.Sprintf("planned early: expires %s, before %s: due %s", fmtInstant(h.Expires), what, in)
+}
+
+func soakClause(c *inventory.Credential) string {
+	if c.Soak.Duration > 0 {
+		return " and soak " + c.Soak.String()
+	}
+	return ""
+}
+
+// jitter is how far earlier than at the credential's due date moves: a fixed share of max
+// (from a hash of the credential id, so the plan is the same on every run and machine),
+// whole minutes, and never more than half the time from base to at, so a large jitter cannot
+// make a value due as soon as it is issued. It only ever moves the date earlier: no rule's
+// limit (expiry − before_expiry above all) is passed.
+func jitter(id string, max time.Duration, base, at time.Time) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	if !base.IsZero() && at.After(base) {
+		max = min(max, at.Sub(base)/2)
+	}
+	// SHA-256, not FNV: ids that differ in one last character (c01, c02) must land far apart.
+	sum := sha256.Sum256([]byte("rotor jitter\x00" + id))
+	u := float64(binary.BigEndian.Uint64(sum[:8])>>11) / (1 << 53) // uniform in [0, 1)
+	return time.Duration(u * float64(max)).Truncate(time.Minute)
+}
+
+func lastDay(f schedule.Freeze) string { return f.To.Add(-time.Nanosecond).Format(time.DateOnly) }
+
+// fmtInstant is an instant as notes show it: in its own zone, to the minute.
+func fmtInstant(t time.Time) string {
+	if t.Location() == time.UTC {
+		return t.Format("2006-01-02T15:04Z")
+	}
+	return t.Format("2006-01-02 15:04 MST")
+}
+
+func fmtDay(t time.Time) string { return t.Format(time.DateOnly) }
 
 func windowName(w string) string {
 	if w == "" {
@@ -292,24 +454,10 @@ func windowName(w string) string {
 	return "window " + w
 }
 
-func fmtOpening(op schedule.Opening, ok bool) string {
-	if !ok {
-		return "none"
-	}
-	return op.Start.Format(time.RFC3339)
-}
-
 func ptr(t time.Time) *time.Time { return &t }
 
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
 		return a
 	}
 	return b
