@@ -177,6 +177,29 @@ if ! have_nginx; then
 	fi
 fi
 
+# Pebble (Let's Encrypt's ACME test server): internal/testenv starts its own on free ports of
+# 127.0.0.1, found in $ROTOR_TEST_PEBBLE_BIN, PATH, /usr/bin or $(go env GOPATH)/bin. Debian's
+# package (2.4.0) ships no certificates; testenv makes the listener's. With
+# $ROTOR_TEST_PEBBLE_DIR the tests use a running Pebble instead.
+have_pebble() {
+	if [ -n "${ROTOR_TEST_PEBBLE_BIN:-}" ]; then
+		if [ -x "$ROTOR_TEST_PEBBLE_BIN" ]; then
+			return 0
+		fi
+		echo "error: ROTOR_TEST_PEBBLE_BIN=$ROTOR_TEST_PEBBLE_BIN is not an executable; point it at a pebble binary or unset it" >&2
+		exit 1
+	fi
+	[ -n "${ROTOR_TEST_PEBBLE_DIR:-}" ] || command -v pebble >/dev/null 2>&1 || [ -x /usr/bin/pebble ] || [ -x "$(go env GOPATH)/bin/pebble" ]
+}
+if ! have_pebble; then
+	echo "== install Pebble (no pebble found)"
+	apt_install pebble
+	if ! have_pebble; then
+		echo "error: installed pebble, but still no pebble in PATH or /usr/bin" >&2
+		exit 1
+	fi
+fi
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

@@ -3,9 +3,10 @@ package builtin
 import (
 	"time"
 
+	acmeauthority "github.com/rotorhq/rotor/internal/authority/acme"
 	"github.com/rotorhq/rotor/internal/authority/generated"
 	pgauthority "github.com/rotorhq/rotor/internal/authority/postgres"
-	"github.com/rotorhq/rotor/internal/provider"
+	"github.com/rotorhq/rotor/internal/authority/x509ca"
 )
 
 var authorities = map[string]func() any{
@@ -17,8 +18,8 @@ var authorities = map[string]func() any{
 	"rabbitmq":  mk[RabbitMQAuthority](),
 	"entra-app": mk[EntraAppAuthority](),
 	"aws-iam":   mk[AWSIAMAuthority](),
-	"x509-ca":   mk[X509CAAuthority](),
-	"acme":      mk[ACMEAuthority](),
+	"x509-ca":   mk[x509ca.Config](),
+	"acme":      mk[acmeauthority.Config](),
 	"webhook":   mk[WebhookAuthority](),
 }
 
@@ -79,38 +80,6 @@ type AWSIAMAuthority struct {
 }
 
 func (AWSIAMAuthority) Strategies() []string { return []string{"overlap"} }
-
-// X509CAAuthority issues leaf certificates from an internal CA whose key lives in a store.
-type X509CAAuthority struct {
-	CA         string        `yaml:"ca" rotor:"required,ref=credential" doc:"Id of the credential holding the issuing CA."`
-	CommonName string        `yaml:"common_name" rotor:"required"`
-	SANs       []string      `yaml:"sans" doc:"DNS names and IP addresses."`
-	KeyType    string        `yaml:"key_type" rotor:"enum=ecdsa-p256|ecdsa-p384|rsa-2048|rsa-3072|rsa-4096|ed25519" doc:"Default ecdsa-p256."`
-	Validity   time.Duration `yaml:"validity" doc:"Lifetime of a new certificate (default 90d)."`
-	NewKey     string        `yaml:"new_key" rotor:"enum=always|never" doc:"Generate a new key on each rotation (default always)."`
-	IsCA       bool          `yaml:"is_ca" doc:"Issue an intermediate CA certificate."`
-}
-
-func (X509CAAuthority) Strategies() []string { return []string{"overlap"} }
-
-// ACMEAuthority obtains certificates from an ACME server.
-type ACMEAuthority struct {
-	Directory string   `yaml:"directory" rotor:"required" doc:"ACME directory URL."`
-	Email     string   `yaml:"email"`
-	Domains   []string `yaml:"domains" rotor:"required"`
-	Challenge string   `yaml:"challenge" rotor:"enum=http-01|tls-alpn-01|dns-01" doc:"Default http-01."`
-	KeyType   string   `yaml:"key_type" rotor:"enum=ecdsa-p256|ecdsa-p384|rsa-2048|rsa-3072|rsa-4096" doc:"Default ecdsa-p256."`
-	CABundle  string   `yaml:"ca_bundle" doc:"PEM file trusted for the ACME server's own TLS."`
-}
-
-func (ACMEAuthority) Strategies() []string { return []string{"overlap"} }
-
-func (a *ACMEAuthority) Validate() []provider.FieldError {
-	if len(a.Domains) == 0 {
-		return []provider.FieldError{{Field: "domains", Msg: "needs at least one domain"}}
-	}
-	return nil
-}
 
 // WebhookAuthority is an HMAC signing key shared by a sender and a receiver that accepts
 // several keys during a cutover.
