@@ -9,24 +9,17 @@ import (
 	checkloki "github.com/rotorhq/rotor/internal/check/loki"
 	"github.com/rotorhq/rotor/internal/check/pglogin"
 	checkpromql "github.com/rotorhq/rotor/internal/check/promql"
+	checktls "github.com/rotorhq/rotor/internal/check/tls"
 )
 
 var checks = map[string]func() any{
 	"http":           mk[checkhttp.Config](),
 	"exec":           mk[checkexec.Config](),
 	"log":            mk[checklog.Config](),
-	"tls":            mk[TLSCheck](),
+	"tls":            mk[checktls.Config](),
 	"promql":         mk[checkpromql.Config](),
 	"postgres-login": mk[pglogin.Config](),
 	"logsql":         mk[checklogsql.Config](),
 	"loki":           mk[checkloki.Config](),
 	"kql":            mk[checkkql.Config](),
-}
-
-// TLSCheck reads the certificate an endpoint serves.
-type TLSCheck struct {
-	Address    string `yaml:"address" rotor:"required" doc:"host:port"`
-	ServerName string `yaml:"server_name" doc:"SNI (default: the host)."`
-	CAFile     string `yaml:"ca_file" doc:"Trust bundle the chain must verify against."`
-	Expect     string `yaml:"expect" rotor:"enum=current|previous" doc:"Which version must be served (default current)."`
 }

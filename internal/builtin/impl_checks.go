@@ -9,6 +9,7 @@ import (
 	checkloki "github.com/rotorhq/rotor/internal/check/loki"
 	"github.com/rotorhq/rotor/internal/check/pglogin"
 	checkpromql "github.com/rotorhq/rotor/internal/check/promql"
+	checktls "github.com/rotorhq/rotor/internal/check/tls"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -69,5 +70,12 @@ var checkImpls = map[string]CheckFactory{
 			return nil, err
 		}
 		return checkkql.New(c, env)
+	},
+	"tls": func(cfg any, env provider.Env) (provider.Checker, error) {
+		c, err := configAs[checktls.Config](provider.KindCheck, "tls", cfg)
+		if err != nil {
+			return nil, err
+		}
+		return checktls.New(c, env)
 	},
 }
