@@ -76,6 +76,11 @@ func (g *globals) engine(ctx context.Context, as string) (*engine.Engine, func()
 		Getenv: g.env.Getenv, BaseDir: base, Actor: g.actor(as), Progress: g.env.Stderr,
 		CrashAt: g.env.Getenv("ROTOR_TEST_CRASH_AT")}
 	e.Defaults()
+	// Any command that opens the state announces exceptions near or past their expiry: there
+	// is no daemon to notice them, and an exception must never lapse silently.
+	if err := e.NotifyExceptions(ctx); err != nil {
+		fmt.Fprintf(g.env.Stderr, "warning: %v\n", err)
+	}
 	return e, func() { db.Close() }, nil
 }
 

@@ -25,6 +25,8 @@ type runState struct {
 	scrub scrubber
 	// shared is the operation's provider.Shared, given to the providers it builds.
 	shared *provider.Shared
+	// out holds the notifications of this operation (see notify.go).
+	out *outbox
 }
 
 func (rs *runState) decode() error {
@@ -81,6 +83,7 @@ func seal(head journal.Head, en journal.Entry) (state.JournalEntry, error) {
 // drive performs steps until the run finishes, pauses at the through stage, or stops at a
 // gate.
 func (rs *runState) drive(ctx context.Context, o rotation.Options) (Result, error) {
+	defer rs.flushNotifications(ctx)
 	for {
 		if err := ctx.Err(); err != nil {
 			return Result{Run: rs.run}, err
@@ -104,6 +107,7 @@ func (rs *runState) drive(ctx context.Context, o rotation.Options) (Result, erro
 			if err := rs.recordGate(ctx, a); err != nil {
 				return Result{Run: rs.run, Action: a}, err
 			}
+			rs.gateEvent(ctx, a) // once per gate and reason: notify.go reads what was sent
 		case rotation.Pause:
 			if a.Phase != "" && rs.run.Phase != a.Phase {
 				rs.run.Phase = a.Phase
@@ -203,6 +207,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action) error {
 		return err
 	}
 	e.crashPoint("outcome:" + name)
+	rs.stepEvents(ctx, a)
 	fmt.Fprintf(e.Progress, " %s\n", after.Verdict)
 	return nil
 }

@@ -36,13 +36,14 @@ type Options struct {
 
 // fragment is what one YAML document may hold. Collections from every document are merged.
 type fragment struct {
-	Defaults    *Defaults     `yaml:"defaults" doc:"Inventory-wide settings; at most one file may set them."`
-	Teams       []*Team       `yaml:"teams" rotor:"keyed" doc:"Owning teams and who may approve for them."`
-	Windows     []*Window     `yaml:"windows" rotor:"keyed" doc:"Recurring change windows."`
-	Freezes     []*Freeze     `yaml:"freezes" doc:"Dated periods when no phase starts."`
-	Identities  []*Identity   `yaml:"identities" rotor:"keyed" doc:"Who acts: the executor, and the identity each consumer reads with."`
-	Checks      []*Check      `yaml:"checks" rotor:"keyed" doc:"Named sources of evidence with a pass condition."`
-	Credentials []*Credential `yaml:"credentials" rotor:"keyed" doc:"The things that get rotated."`
+	Defaults      *Defaults       `yaml:"defaults" doc:"Inventory-wide settings; at most one file may set them."`
+	Teams         []*Team         `yaml:"teams" rotor:"keyed" doc:"Owning teams and who may approve for them."`
+	Windows       []*Window       `yaml:"windows" rotor:"keyed" doc:"Recurring change windows."`
+	Freezes       []*Freeze       `yaml:"freezes" doc:"Dated periods when no phase starts."`
+	Identities    []*Identity     `yaml:"identities" rotor:"keyed" doc:"Who acts: the executor, and the identity each consumer reads with."`
+	Checks        []*Check        `yaml:"checks" rotor:"keyed" doc:"Named sources of evidence with a pass condition."`
+	Credentials   []*Credential   `yaml:"credentials" rotor:"keyed" doc:"The things that get rotated."`
+	Notifications []*Notification `yaml:"notifications" rotor:"keyed" doc:"Where rotor tells people that a run needs them: webhooks and Slack."`
 }
 
 // fileResult is what decoding one file produced.
@@ -316,6 +317,7 @@ func merge(inv *Inventory, f *fragment, e *errs) {
 	inv.Checks = append(inv.Checks, f.Checks...)
 	inv.Credentials = append(inv.Credentials, f.Credentials...)
 	inv.Freezes = append(inv.Freezes, f.Freezes...)
+	inv.Notifications = append(inv.Notifications, f.Notifications...)
 }
 
 // index drops (and reports) entries whose id an earlier entry already took, and returns the

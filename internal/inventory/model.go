@@ -18,12 +18,15 @@ type Inventory struct {
 	Identities  []*Identity
 	Checks      []*Check
 	Credentials []*Credential
+	// Notifications are where rotor tells people that a run needs them.
+	Notifications []*Notification
 
-	teams       map[string]*Team
-	windows     map[string]*Window
-	identities  map[string]*Identity
-	checks      map[string]*Check
-	credentials map[string]*Credential
+	notifications map[string]*Notification
+	teams         map[string]*Team
+	windows       map[string]*Window
+	identities    map[string]*Identity
+	checks        map[string]*Check
+	credentials   map[string]*Credential
 }
 
 // ScheduleFreezes returns the freezes as the schedule package reasons about them.
@@ -62,6 +65,12 @@ func (inv *Inventory) Identity(id string) (*Identity, bool) {
 	return i, ok
 }
 
+// Notification returns the notification sink with the given id.
+func (inv *Inventory) Notification(id string) (*Notification, bool) {
+	n, ok := inv.notifications[id]
+	return n, ok
+}
+
 // Check returns the check with the given id.
 func (inv *Inventory) Check(id string) (*Check, bool) { c, ok := inv.checks[id]; return c, ok }
 
@@ -69,6 +78,26 @@ func (inv *Inventory) Check(id string) (*Check, bool) { c, ok := inv.checks[id];
 type Defaults struct {
 	Pos      Pos    `yaml:"-"`
 	Timezone string `yaml:"timezone" doc:"IANA time zone for windows, freezes and job schedules that do not name one (default UTC)."`
+	// ExceptionWarning is how long before an exception expires its owner is warned.
+	ExceptionWarning Duration `yaml:"exception_warning" doc:"Notify exception-expiring this long before an open exception expires (default 1h)."`
+}
+
+// DefaultExceptionWarning is the lead time of exception-expiring notifications.
+const DefaultExceptionWarning = time.Hour
+
+// Notification is a place rotor tells people that a run needs them: a generic JSON webhook
+// or a Slack incoming webhook. Its URL may be a secret (a Slack webhook URL is one), so it
+// may come from the environment, and it is never printed beyond its scheme and host.
+type Notification struct {
+	ID          string   `yaml:"-"`
+	Pos         Pos      `yaml:"-"`
+	Type        string   `yaml:"type" rotor:"required,enum=webhook|slack" doc:"webhook: rotor's JSON event, signed when secret_env is set; slack: a Slack incoming-webhook message (text and blocks)."`
+	URL         string   `yaml:"url" doc:"The http(s) URL to POST to. Use url_env instead when the URL is a secret."`
+	URLEnv      string   `yaml:"url_env" doc:"Name of the environment variable holding the URL (a Slack webhook URL is a secret)."`
+	SecretEnv   string   `yaml:"secret_env" doc:"webhook only: name of the environment variable holding the HMAC-SHA256 key that signs each body (header X-Rotor-Signature: sha256=HEX)."`
+	Events      []string `yaml:"events" rotor:"required,enum=all|gate-blocked|approval-needed|rollback|exception-expiring|exception-expired" doc:"Events sent here: gate-blocked, approval-needed, rollback, exception-expiring, exception-expired, or all."`
+	Timeout     Duration `yaml:"timeout" doc:"Give up one delivery attempt after this long (default 5s); failures are retried 3 times on 5xx and timeouts, and never stop a rotation."`
+	Description string   `yaml:"description"`
 }
 
 // Team is an owning group: who is paged, and who may approve revocations.
@@ -159,11 +188,15 @@ type Credential struct {
 	Soak        Duration          `yaml:"soak" doc:"How long verify watches signals after cutover before revoke may start."`
 	Checks      []string          `yaml:"checks" rotor:"ref=check" doc:"Credential-wide error signals watched during cutover and verify."`
 	Consumers   []*Consumer       `yaml:"consumers" rotor:"keyed" doc:"Every execution path that uses the value."`
+	Notify      []string          `yaml:"notify" doc:"Notifications (keys of notifications) told about this credential's runs. Default: all of them."`
 
-	soakPos lineCol // in Pos.File
+	soakPos, notifyPos lineCol // in Pos.File
 }
 
-func (c *Credential) notePositions(m keyPositions) { c.soakPos = m.lineCol("soak") }
+func (c *Credential) notePositions(m keyPositions) {
+	c.soakPos = m.lineCol("soak")
+	c.notifyPos = m.lineCol("notify")
+}
 
 // Store says where a credential's value lives. Keys beyond type and identity depend on the
 // type.

@@ -3,6 +3,7 @@ package inventory
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"runtime"
 	"slices"
 	"strings"
@@ -25,6 +26,13 @@ func validate(inv *Inventory, files []string, uses []*refUses, opts Options, e *
 	inv.Identities, inv.identities = index(inv.Identities, "identity", func(i *Identity) (string, Pos) { return i.ID, i.Pos }, e)
 	inv.Checks, inv.checks = index(inv.Checks, "check", func(c *Check) (string, Pos) { return c.ID, c.Pos }, e)
 	inv.Credentials, inv.credentials = index(inv.Credentials, "credential", func(c *Credential) (string, Pos) { return c.ID, c.Pos }, e)
+	inv.Notifications, inv.notifications = index(inv.Notifications, "notification", func(n *Notification) (string, Pos) { return n.ID, n.Pos }, e)
+	for _, n := range inv.Notifications {
+		validateNotification(n, e)
+	}
+	if w := inv.Defaults.ExceptionWarning; w.Set && w.Duration <= 0 {
+		e.add(inv.Defaults.Pos, "defaults.exception_warning: must be a positive duration such as 1h")
+	}
 
 	zones := zoneCache{}
 	defaultZone := "UTC"
@@ -176,6 +184,28 @@ func validateFreeze(f *Freeze, zoneOr func(string) string, zones zoneCache, e *e
 	f.Start, f.End = start, end
 }
 
+// validateNotification: exactly one of url and url_env, an http(s) URL, a signing key only
+// where it is sent. The URL is never repeated in a message: it may be a secret.
+func validateNotification(n *Notification, e *errs) {
+	at := "notifications." + n.ID
+	switch {
+	case n.URL == "" && n.URLEnv == "":
+		e.add(n.Pos, "%s: set url, or url_env naming the environment variable that holds it", at)
+	case n.URL != "" && n.URLEnv != "":
+		e.add(n.Pos, "%s: set url or url_env, not both", at)
+	case n.URL != "":
+		if u, err := url.Parse(n.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			e.add(n.Pos, "%s.url: not an http(s) URL (a secret URL belongs in url_env)", at)
+		}
+	}
+	if n.SecretEnv != "" && n.Type == "slack" {
+		e.add(n.Pos, "%s.secret_env: Slack does not check signatures; secret_env is for type webhook", at)
+	}
+	if n.Timeout.Set && (n.Timeout.Duration <= 0 || n.Timeout.Duration > time.Minute) {
+		e.add(n.Pos, "%s.timeout: between 1s and 1m (a notification must not hold a rotation)", at)
+	}
+}
+
 func keys[T any](m map[string]T) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -202,6 +232,16 @@ func validateCredential(inv *Inventory, c *Credential, zoneOr func(string) strin
 
 	if c.Authority.Parallel < 0 {
 		e.add(c.Authority.Pos, "%s.authority.parallel: must be a positive number of runs (or left out)", at)
+	}
+
+	for _, id := range c.Notify {
+		if _, ok := inv.notifications[id]; !ok {
+			p := c.notifyPos.in(c.Pos.File)
+			if p.Line == 0 {
+				p = c.Pos
+			}
+			e.add(p, "%s.notify: unknown notification %q: it is not defined under notifications%s", at, id, hint(id, keys(inv.notifications)))
+		}
 	}
 
 	every := c.Rotate.Every.Duration
