@@ -2,7 +2,9 @@ package pemfiles
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/rotorhq/rotor/internal/provider"
@@ -20,6 +22,9 @@ type Config struct {
 	CertMode  string `yaml:"cert_mode" doc:"Octal mode of the certificate files (default \"0644\")."`
 	KeyMode   string `yaml:"key_mode" doc:"Octal mode of the key file (default \"0600\"); never readable by others."`
 	Keep      int    `yaml:"keep" doc:"Version directories kept besides the current one and pending ones, the previous one included (default 3, at least 1)."`
+	// Consumers gives a consumer its own view of the files, so that it alone can be pinned to
+	// a version (the precise rollback) while the others follow current.
+	Consumers map[string]string `yaml:"consumers" doc:"Consumers that read their own copy of the visible names, so that one can be held on a version while the others follow current (rollback of single consumers): consumer id -> subdirectory of dir (one name) where that consumer reads cert, chain, fullchain and key. A consumer not listed reads dir itself and cannot be pinned alone."`
 }
 
 // Default file names and modes.
@@ -74,6 +79,22 @@ func (c *Config) Validate() []provider.FieldError {
 	if c.Keep < 0 {
 		out = append(out, provider.FieldError{Field: "keep", Msg: "must be 1 or more (0 for the default, 3)"})
 	}
+	subdirs := map[string]string{}
+	for _, id := range sortedKeys(c.Consumers) {
+		sub, field := c.Consumers[id], "consumers."+id
+		switch {
+		case id == "":
+			out = append(out, provider.FieldError{Field: "consumers", Msg: "has an empty consumer id"})
+		case !fileName.MatchString(sub):
+			out = append(out, provider.FieldError{Field: field, Msg: "must be one directory name of letters, digits, '.', '_' or '-', not starting with a dot"})
+		case seen[sub] != "":
+			out = append(out, provider.FieldError{Field: field, Msg: fmt.Sprintf("is the file name of %s (%s); give the consumer another directory", seen[sub], sub)})
+		case subdirs[sub] != "":
+			out = append(out, provider.FieldError{Field: field, Msg: fmt.Sprintf("is consumer %s's directory too (%s); each consumer needs its own to be pinned alone", subdirs[sub], sub)})
+		default:
+			subdirs[sub] = id
+		}
+	}
 	for _, f := range []struct{ field, value string }{{"owner", c.Owner}, {"group", c.Group}} {
 		if f.value != "" && !accountName.MatchString(f.value) {
 			out = append(out, provider.FieldError{Field: f.field, Msg: "must be an account name or a number"})
@@ -110,3 +131,5 @@ func (c *Config) names() names {
 }
 
 func (n names) all() []string { return []string{n.cert, n.chain, n.fullchain, n.key} }
+
+func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }

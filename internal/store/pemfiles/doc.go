@@ -20,6 +20,7 @@
 //	  ..live        -> .versions/v0007-3f2a9c1b   the one pointer to the current version
 //	  .lock                                   flock(2) target, held around every change
 //	  .versions/
+//	    rotor-pins.json                       consumers held on a version (see below)
 //	    v0007-3f2a9c1b/                       one version, never changed once written
 //	      cert.pem chain.pem fullchain.pem    cert_mode (0644)
 //	      key.pem                             key_mode (0600), owner and group as configured
@@ -38,6 +39,27 @@
 // pending a version never promoted, and every other one retired. So the one rename is the
 // whole promote, and a crash cannot leave two versions current.
 //
+// # Holding one consumer back
+//
+// The precise rollback puts only the failing consumers back on the previous version
+// (provider.Pinner). A consumer that reads D itself shares its files with every other one, so
+// it cannot be held alone; a consumer listed under `consumers: {vhost-b: b}` reads D/b/
+// instead — its own visible names and its own ..live, a relative link into the shared
+// versions (D/b/..live -> ../.versions/v0006-…), made at the first Put or Promote:
+//
+//	D/b/
+//	  cert.pem -> ..live/cert.pem   chain.pem, fullchain.pem, key.pem alike
+//	  ..live   -> ../.versions/v0006-81d0e4aa
+//
+// Which version each listed consumer reads is recorded in .versions/rotor-pins.json (consumer
+// id -> version; a consumer without an entry follows current). Pin writes the record, synced,
+// then swaps that consumer's ..live with one rename; Unpin removes the entry and swaps it back
+// to current; Promote swaps D/..live and then the ..live of every listed consumer not pinned,
+// one directory after another (each consumer is reloaded on its own, and within a directory
+// the swap is whole). The record comes first, so a crash leaves a record that the retried call
+// or the next Promote carries out. A pinned version is never pruned and cannot be disabled;
+// pinning to a disabled or pruned version is refused.
+//
 // # Crash safety
 //
 // Put writes a version into .versions/.tmp-<id>/, syncs its files and the directory, and
@@ -46,7 +68,7 @@
 // metadata, then creates ..live.tmp-<random> and renames it over ..live: a crash in between
 // leaves ..live as it was (and a stray temp link, removed later). Versions beyond `keep` (the
 // previous one always included; the current one and pending versions newer than it never
-// counted) are removed after a Put or a Promote.
+// counted, nor a pinned one) are removed after a Put or a Promote.
 //
 // # Reading as a consumer
 //

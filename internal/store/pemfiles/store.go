@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,6 +29,7 @@ const (
 	versionsDir = ".versions"
 	lockName    = ".lock"
 	metaName    = "rotor-version.json"
+	pinsName    = "rotor-pins.json"
 	tempPrefix  = ".tmp-"
 	dirMode     = 0o755 // consumers must traverse to their files; the key has its own mode
 	metaMode    = 0o600
@@ -43,6 +45,7 @@ type Store struct {
 	owner, group      string
 	certMode, keyMode os.FileMode
 	keep              int
+	consumers         map[string]string // consumer id -> its subdirectory of dir
 	env               provider.Env
 	// bitsOnly makes Read prove access by permission bits even as root (tests compare both
 	// proofs on the same files).
@@ -54,6 +57,7 @@ var (
 	_ provider.Store          = (*Store)(nil)
 	_ provider.VersionToggler = (*Store)(nil)
 	_ provider.WriteChecker   = (*Store)(nil)
+	_ provider.Pinner         = (*Store)(nil)
 )
 
 // New returns the store for cfg. A relative cfg.Dir is relative to env.BaseDir. env.Now and
@@ -84,7 +88,7 @@ func New(cfg Config, env provider.Env) (*Store, error) {
 		keep = defaultKeep
 	}
 	return &Store{dir: abs, names: cfg.names(), owner: cfg.Owner, group: cfg.Group,
-		certMode: os.FileMode(cm), keyMode: os.FileMode(km), keep: keep, env: env}, nil
+		certMode: os.FileMode(cm), keyMode: os.FileMode(km), keep: keep, consumers: maps.Clone(cfg.Consumers), env: env}, nil
 }
 
 // Dir is the directory the consumers read.
@@ -112,6 +116,19 @@ type meta struct {
 type state struct {
 	metas   map[string]*meta
 	current string // ..live's target, "" before the first promote
+	// pins are the consumers held on a version (consumer id -> version id), as recorded in
+	// .versions/rotor-pins.json: the record, not the consumers' links, is the truth.
+	pins map[string]string
+}
+
+// pinned reports whether a consumer is pinned to id.
+func (st *state) pinned(id string) bool {
+	for _, v := range st.pins {
+		if v == id {
+			return true
+		}
+	}
+	return false
 }
 
 func (st *state) previous() string {
@@ -149,9 +166,9 @@ func (st *state) newestFirst() []string {
 	return ids
 }
 
-// load reads the version directories and ..live.
+// load reads the version directories, ..live and the pin record.
 func (s *Store) load(op string) (*state, error) {
-	st := &state{metas: map[string]*meta{}}
+	st := &state{metas: map[string]*meta{}, pins: map[string]string{}}
 	ents, err := os.ReadDir(filepath.Join(s.dir, versionsDir))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fsError(op, err)
@@ -181,6 +198,16 @@ func (s *Store) load(op string) (*state, error) {
 			return nil, provider.Errorf(provider.NeedsHuman, op, "%s points at %q, which is not a version of this store; inspect %s", liveName, target, s.dir)
 		}
 		st.current = id
+	}
+	b, err := os.ReadFile(filepath.Join(s.dir, versionsDir, pinsName))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fsError(op, err)
+	default:
+		if err := json.Unmarshal(b, &st.pins); err != nil || st.pins == nil {
+			return nil, provider.Errorf(provider.NeedsHuman, op, "%s is damaged; inspect %s", pinsName, filepath.Join(s.dir, versionsDir))
+		}
 	}
 	return st, nil
 }
@@ -331,6 +358,11 @@ func (s *Store) Put(ctx context.Context, req provider.PutRequest) (provider.PutR
 		}
 		st.metas[id] = m
 		resp = provider.PutResponse{Version: st.version(id), Created: true}
+		for _, c := range sortedKeys(s.consumers) {
+			if err := s.consumerDir(op, c); err != nil {
+				return err
+			}
+		}
 		return s.prune(op, st)
 	})
 	return resp, err
@@ -448,8 +480,15 @@ func syncDir(dir string) error {
 
 // sweep removes what crashed calls left: temp version directories and temp symlinks.
 func (s *Store) sweep(op string) error {
-	for _, dir := range []string{s.dir, filepath.Join(s.dir, versionsDir)} {
+	dirs := []string{s.dir, filepath.Join(s.dir, versionsDir)}
+	for _, c := range sortedKeys(s.consumers) {
+		dirs = append(dirs, filepath.Join(s.dir, s.consumers[c]))
+	}
+	for i, dir := range dirs {
 		ents, err := os.ReadDir(dir)
+		if i >= 2 && errors.Is(err, fs.ErrNotExist) {
+			continue // a consumer directory not made yet
+		}
 		if err != nil {
 			return fsError(op, err)
 		}
@@ -467,8 +506,9 @@ func (s *Store) sweep(op string) error {
 
 // prune removes the oldest version directories beyond keep. The current version is never
 // counted nor removed, nor the previous one, nor a pending version newer than the current
-// one (a run's version waiting for its cutover); a pending version older than the current
-// one was abandoned and counts like a retired one.
+// one (a run's version waiting for its cutover), nor a version a consumer is pinned to (it
+// serves it); a pending version older than the current one was abandoned and counts like a
+// retired one.
 func (s *Store) prune(op string, st *state) error {
 	prev := st.previous()
 	kept := 0
@@ -482,7 +522,7 @@ func (s *Store) prune(op string, st *state) error {
 	removed := false
 	for _, id := range st.newestFirst() {
 		m := st.metas[id]
-		if id == st.current || id == prev || (m.Promoted.IsZero() && m.Seq > curSeq) {
+		if id == st.current || id == prev || st.pinned(id) || (m.Promoted.IsZero() && m.Seq > curSeq) {
 			continue
 		}
 		if kept < s.keep {
@@ -548,14 +588,19 @@ func find(op string, st *state, id string) (string, error) {
 	return id, nil
 }
 
-// Promote implements provider.Store: one rename of ..live. A disabled version is refused:
-// enable it first, so a revoked certificate never becomes current by accident.
+// Promote implements provider.Store: one rename of ..live, then one rename of the ..live of
+// each listed consumer that is not pinned. A disabled version is refused: enable it first, so
+// a revoked certificate never becomes current by accident. Promoting the current version
+// again switches the consumers a crash left behind.
 func (s *Store) Promote(ctx context.Context, req provider.PromoteRequest) (provider.PromoteResponse, error) {
 	const op = "promote version"
 	var resp provider.PromoteResponse
 	err := s.update(ctx, op, func(st *state) error {
 		id, err := find(op, st, req.Version)
 		if err != nil {
+			return err
+		}
+		if err := s.checkPins(op, st); err != nil {
 			return err
 		}
 		if id != st.current {
@@ -571,13 +616,18 @@ func (s *Store) Promote(ctx context.Context, req provider.PromoteRequest) (provi
 				return err
 			}
 			st.metas[id] = &m
-			if err := s.swapLive(op, id); err != nil {
+			if err := s.swapLink(op, s.dir, versionsDir+"/"+id); err != nil {
 				return err
 			}
 			st.current = id
 		}
-		if err := s.visible(op); err != nil {
+		if err := s.visible(op, s.dir); err != nil {
 			return err
+		}
+		for _, c := range sortedKeys(s.consumers) {
+			if err := s.syncConsumer(op, st, c); err != nil {
+				return err
+			}
 		}
 		resp.Current = st.version(id)
 		if p := st.previous(); p != "" {
@@ -610,29 +660,30 @@ func (s *Store) writeMeta(op string, m *meta) error {
 	return fsError(op, syncDir(vdir))
 }
 
-// swapLive points ..live at a version with one rename(2).
-func (s *Store) swapLive(op, id string) error {
+// swapLink points dir/..live at target (a path relative to dir) with one rename(2).
+func (s *Store) swapLink(op, dir, target string) error {
 	var b [6]byte
 	if _, err := io.ReadFull(s.env.Rand, b[:]); err != nil {
 		return provider.Wrap(provider.Retryable, op, err)
 	}
-	tmp := filepath.Join(s.dir, liveName+tempPrefix+hex.EncodeToString(b[:]))
-	if err := os.Symlink(versionsDir+"/"+id, tmp); err != nil {
+	tmp := filepath.Join(dir, liveName+tempPrefix+hex.EncodeToString(b[:]))
+	if err := os.Symlink(target, tmp); err != nil {
 		return fsError(op, err)
 	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, liveName)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(dir, liveName)); err != nil {
 		os.Remove(tmp)
 		return fsError(op, err)
 	}
-	return fsError(op, syncDir(s.dir))
+	return fsError(op, syncDir(dir))
 }
 
-// visible makes each visible name a symlink into ..live. It is done once; a name that is
-// something else (a file from before rotor managed the directory) is replaced atomically.
-func (s *Store) visible(op string) error {
+// visible makes each visible name in dir (the store's or a consumer's) a symlink into dir's
+// ..live. It is done once; a name that is something else (a file from before rotor managed
+// the directory) is replaced atomically.
+func (s *Store) visible(op, dir string) error {
 	changed := false
 	for _, n := range s.names.all() {
-		p := filepath.Join(s.dir, n)
+		p := filepath.Join(dir, n)
 		want := liveName + "/" + n
 		if got, err := os.Readlink(p); err == nil && got == want {
 			continue
@@ -640,7 +691,7 @@ func (s *Store) visible(op string) error {
 		if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
 			return provider.Errorf(provider.Terminal, op, "%s is a directory; the store needs that name for a file", p)
 		}
-		tmp := filepath.Join(s.dir, tempPrefix+n)
+		tmp := filepath.Join(dir, tempPrefix+n)
 		os.Remove(tmp)
 		if err := os.Symlink(want, tmp); err != nil {
 			return fsError(op, err)
@@ -652,7 +703,7 @@ func (s *Store) visible(op string) error {
 		changed = true
 	}
 	if changed {
-		return fsError(op, syncDir(s.dir))
+		return fsError(op, syncDir(dir))
 	}
 	return nil
 }
@@ -729,8 +780,8 @@ func readFiles(op string, paths []string) ([]byte, error) {
 }
 
 // Disable implements provider.VersionToggler: the version is marked disabled in its metadata
-// (it no longer reads and cannot be promoted). The current version is refused: its files are
-// what the consumers serve.
+// (it no longer reads and cannot be promoted). The current version and a version a consumer
+// is pinned to are refused: their files are what the consumers serve.
 func (s *Store) Disable(ctx context.Context, req provider.ToggleRequest) error {
 	return s.toggle(ctx, "disable version", req.Version, true)
 }
@@ -751,6 +802,9 @@ func (s *Store) toggle(ctx context.Context, op, version string, disabled bool) e
 		}
 		if disabled && version == st.current {
 			return provider.Errorf(provider.Terminal, op, "version %s is current: promote another version first", version)
+		}
+		if cs := st.pinnedTo(version); disabled && len(cs) > 0 {
+			return provider.Errorf(provider.Terminal, op, "consumers %s are pinned to version %s: unpin them first", strings.Join(cs, ", "), version)
 		}
 		m.Disabled = disabled
 		return s.writeMeta(op, &m)

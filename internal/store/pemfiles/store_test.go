@@ -200,13 +200,20 @@ func TestConformance(t *testing.T) {
 	needRoot(t)
 	providertest.StoreSuite(t, func(t *testing.T) providertest.StoreFixture {
 		dir := openDir(t)
-		s, err := pemfiles.New(pemfiles.Config{Dir: "tls", Owner: "daemon"}, testEnv(t, dir))
+		// billing reads its own subdirectory and can be pinned; orders reads tls/ itself.
+		s, err := pemfiles.New(pemfiles.Config{Dir: "tls", Owner: "daemon", Consumers: map[string]string{"billing": "billing"}}, testEnv(t, dir))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return providertest.StoreFixture{
 			Store: asBundles{s}, Credential: "search-tls",
 			Executor: osUser("rotor", "root"), Reader: osUser("search-api", "daemon"), NonReader: osUser("intruder", "nobody"),
+			ConsumerVersion: func(t *testing.T, consumer string) string {
+				if consumer == "billing" {
+					return servedVersion(t, filepath.Join(s.Dir(), "billing"))
+				}
+				return servedVersion(t, s.Dir())
+			},
 		}
 	})
 }
