@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -227,6 +226,7 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 	}
 
 	var fails, unknowns, passes, observed []string
+	var stale, wrong []string // endpoints serving the other version / another certificate: the reason names them
 	minDays, minAt, minEnd := 0, "", time.Time{}
 	for i := range results {
 		r := &results[i]
@@ -243,7 +243,9 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 		switch {
 		case r.Ref != want.AuthorityRef && other != nil && other.AuthorityRef != "" && r.Ref == other.AuthorityRef:
 			fails = append(fails, fmt.Sprintf("%s still serves the %s certificate (serial %s %s) — not the %s version (%s)", ep, otherName, r.Serial, short(r.Ref), wantName, wantDesc))
+			stale = append(stale, ep)
 		case r.Ref != want.AuthorityRef:
+			wrong = append(wrong, ep)
 			fails = append(fails, fmt.Sprintf("%s serves serial %s %s — not the %s version (%s)", ep, r.Serial, short(r.Ref), wantName, wantDesc))
 		case !r.Verified:
 			fails = append(fails, fmt.Sprintf("%s serves the %s version (serial %s) but its chain does not verify: %s (%s)", ep, wantName, r.Serial, r.VerifyReason, r.VerifyError))
@@ -266,11 +268,14 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 	}
 	switch {
 	case len(fails) > 0:
-		res.Verdict, res.Reason = provider.Fail, "endpoint serves another certificate"
-		if slices.ContainsFunc(fails, func(s string) bool { return strings.Contains(s, "still serves the "+otherName) }) {
-			res.Reason = "endpoint still serves the " + otherName + " certificate"
-		} else if !slices.ContainsFunc(fails, func(s string) bool { return strings.Contains(s, "— not the") }) {
-			res.Reason = "served certificate not acceptable"
+		// The reason is what an operator reads on the blocked gate: it names the endpoints.
+		switch {
+		case len(stale) > 0:
+			res.Verdict, res.Reason = provider.Fail, endpoints(stale)+" still "+plural(len(stale), "serves", "serve")+" the "+otherName+" certificate"
+		case len(wrong) > 0:
+			res.Verdict, res.Reason = provider.Fail, endpoints(wrong)+" "+plural(len(wrong), "serves", "serve")+" another certificate"
+		default:
+			res.Verdict, res.Reason = provider.Fail, "served certificate not acceptable"
 		}
 		msg := append(fails, unknowns...)
 		res.Message = strings.Join(msg, "; ") + expiry
@@ -329,4 +334,12 @@ func (c *Checker) Usage(ctx context.Context, req provider.UsageRequest) (provide
 		out.Detail = fmt.Sprintf("none of %d endpoints serves the certificate %s", len(results), short(req.Version.AuthorityRef))
 	}
 	return out, nil
+}
+
+// endpoints names up to three endpoints, and how many more.
+func endpoints(eps []string) string {
+	if len(eps) <= 3 {
+		return strings.Join(eps, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(eps[:3], ", "), len(eps)-3)
 }
