@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 
 	"github.com/rotorhq/rotor/internal/secret"
@@ -205,4 +206,29 @@ func GenerateKey(keyType string, rand io.Reader) (crypto.Signer, error) {
 		return k, err
 	}
 	return nil, fmt.Errorf("pki: unknown key type %q (one of %s)", keyType, strings.Join(KeyTypes, ", "))
+}
+
+// NameProblem says what is wrong with s as a name in a certificate — a DNS name (a leading
+// "*." allowed) or an IP address — or "" when nothing is.
+func NameProblem(s string) string {
+	if net.ParseIP(s) != nil {
+		return ""
+	}
+	const bad = "is not a DNS name or an IP address"
+	name := strings.TrimPrefix(s, "*.")
+	if name == "" || len(s) > 253 {
+		return bad
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return bad
+		}
+		for i := 0; i < len(label); i++ {
+			b := label[i]
+			if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-') {
+				return bad
+			}
+		}
+	}
+	return ""
 }

@@ -54,6 +54,7 @@ import (
 	legolog "github.com/go-acme/lego/v5/log"
 	"github.com/go-acme/lego/v5/registration"
 
+	"github.com/rotorhq/rotor/internal/atomicfile"
 	"github.com/rotorhq/rotor/internal/pki"
 	"github.com/rotorhq/rotor/internal/provider"
 )
@@ -453,7 +454,7 @@ func (a *Authority) recordAccount(location string) error {
 		}
 	}
 	b, _ := json.MarshalIndent(rec, "", "  ")
-	return writeAtomic(path, append(b, '\n'), 0o644)
+	return atomicfile.Write(path, append(b, '\n'), 0o644)
 }
 
 // Account returns the URL of the ACME account registered with the key, as recorded at the
@@ -485,7 +486,7 @@ func (a *Authority) keep(ref string, certs []*x509.Certificate) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return writeAtomic(path, pki.CertsPEM(certs), 0o644)
+	return atomicfile.Write(path, pki.CertsPEM(certs), 0o644)
 }
 
 // kept reads the copy of a certificate (leaf first, then its chain).
@@ -557,30 +558,3 @@ func (warnOnly) Handle(ctx context.Context, r slog.Record) error {
 }
 func (h warnOnly) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h warnOnly) WithGroup(string) slog.Handler      { return h }
-
-// writeAtomic replaces path with data through a temporary file and a rename.
-func writeAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/pki"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -64,8 +65,8 @@ func (c *Config) Validate() []provider.FieldError {
 	seen := map[string]bool{}
 	for _, d := range c.Domains {
 		switch {
-		case badName(d) != "":
-			add("domains", "%q %s", d, badName(d))
+		case pki.NameProblem(d) != "":
+			add("domains", "%q %s", d, pki.NameProblem(d))
 		case strings.HasPrefix(d, "*."):
 			add("domains", "%q is a wildcard: ACME CAs validate wildcards with dns-01 only, which rotor does not answer; list the names", d)
 		case seen[strings.ToLower(d)]:
@@ -94,29 +95,6 @@ func (c *Config) Validate() []provider.FieldError {
 		add("timeout", "must be at least 1s")
 	}
 	return out
-}
-
-// badName says what is wrong with a certificate name, or "".
-func badName(s string) string {
-	if net.ParseIP(s) != nil {
-		return ""
-	}
-	name := strings.TrimPrefix(s, "*.")
-	if name == "" || len(s) > 253 {
-		return "is not a DNS name or an IP address"
-	}
-	for _, label := range strings.Split(name, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return "is not a DNS name or an IP address"
-		}
-		for i := 0; i < len(label); i++ {
-			b := label[i]
-			if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-') {
-				return "is not a DNS name or an IP address"
-			}
-		}
-	}
-	return ""
 }
 
 func (c *Config) challenge() string { return or(c.Challenge, DefaultChallenge) }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/rotorhq/rotor/internal/atomicfile"
 	"github.com/rotorhq/rotor/internal/pki"
 	"github.com/rotorhq/rotor/internal/provider"
 )
@@ -107,7 +108,7 @@ func (a *Authority) keepCopy(cert *x509.Certificate) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
-	return writeAtomic(path, pki.CertsPEM([]*x509.Certificate{cert}), bundleMode)
+	return atomicfile.Write(path, pki.CertsPEM([]*x509.Certificate{cert}), bundleMode)
 }
 
 // editBundle reads the bundle (a missing file is an empty bundle), applies edit under the
@@ -136,7 +137,7 @@ func (a *Authority) editBundle(ctx context.Context, edit func([]*x509.Certificat
 	if !changed {
 		return false, nil
 	}
-	if err := writeAtomic(a.bundle, pki.CertsPEM(out), bundleMode); err != nil {
+	if err := atomicfile.Write(a.bundle, pki.CertsPEM(out), bundleMode); err != nil {
 		return false, fmt.Errorf("write trust bundle: %w", err)
 	}
 	return true, nil
@@ -166,40 +167,4 @@ func parseBundle(raw []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("holds data that is not PEM after its certificates")
 	}
 	return certs, nil
-}
-
-// writeAtomic replaces path with data: a temporary file in the same directory, synced, then
-// renamed over it, then the directory synced.
-func writeAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -63,7 +63,7 @@ func (c *Config) Validate() []provider.FieldError {
 		add("common_name", "is longer than the 64 characters X.509 allows")
 	}
 	for _, s := range c.SANs {
-		if msg := badSAN(s); msg != "" {
+		if msg := pki.NameProblem(s); msg != "" {
 			add("sans", "%q %s", s, msg)
 		}
 	}
@@ -105,29 +105,6 @@ func (c *Config) validity() time.Duration {
 		return DefaultValidity
 	}
 	return c.Validity
-}
-
-// badSAN says what is wrong with a subject alternative name, or "".
-func badSAN(s string) string {
-	if net.ParseIP(s) != nil {
-		return ""
-	}
-	name := strings.TrimPrefix(s, "*.")
-	if name == "" || len(s) > 253 {
-		return "is not a DNS name or an IP address"
-	}
-	for _, label := range strings.Split(name, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return "is not a DNS name or an IP address"
-		}
-		for i := 0; i < len(label); i++ {
-			b := label[i]
-			if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-') {
-				return "is not a DNS name or an IP address"
-			}
-		}
-	}
-	return ""
 }
 
 // splitSANs returns the DNS names and the IP addresses of sans (validated already).

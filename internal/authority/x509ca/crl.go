@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/atomicfile"
 	"github.com/rotorhq/rotor/internal/pki"
 	"github.com/rotorhq/rotor/internal/provider"
 )
@@ -41,7 +42,7 @@ func (a *Authority) keepIssued(cert *x509.Certificate) error {
 	if err := os.MkdirAll(a.crlSidecar(), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", a.crlSidecar(), err)
 	}
-	return writeAtomic(a.crlCopy(pki.Ref(cert)), pki.CertsPEM([]*x509.Certificate{cert}), bundleMode)
+	return atomicfile.Write(a.crlCopy(pki.Ref(cert)), pki.CertsPEM([]*x509.Certificate{cert}), bundleMode)
 }
 
 // issued reads the copy of the certificate named ref.
@@ -119,7 +120,7 @@ func (a *Authority) editCRL(ctx context.Context, op, ref string, revoke bool) (b
 	if err != nil {
 		return false, provider.Wrap(provider.Terminal, op, fmt.Errorf("sign CRL with %s: %w", a.cfg.CA, err))
 	}
-	if err := writeAtomic(a.crl, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), bundleMode); err != nil {
+	if err := atomicfile.Write(a.crl, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), bundleMode); err != nil {
 		return false, provider.Wrap(provider.Retryable, op, fmt.Errorf("write CRL: %w", err))
 	}
 	return true, nil
