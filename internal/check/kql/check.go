@@ -45,6 +45,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/monitor/query/azlogs"
 
+	"github.com/rotorhq/rotor/internal/check/evidence"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -177,14 +178,8 @@ func New(cfg *Config, env provider.Env) (*Checker, error) {
 }
 
 func build(cfg *Config, env provider.Env, o options) (*Checker, error) {
-	if cfg == nil {
-		return nil, provider.Errorf(provider.Terminal, op, "no configuration")
-	}
-	if errs := cfg.Validate(); len(errs) > 0 {
-		return nil, provider.Errorf(provider.Terminal, op, "invalid configuration: %v", errs[0])
-	}
-	if env.Now == nil {
-		env.Now = time.Now
+	if err := evidence.Validated(op, cfg); err != nil {
+		return nil, err
 	}
 	c := &Checker{cfg: *cfg, bin: cfg.Bin, timeout: cfg.Timeout, endpoint: strings.TrimRight(cfg.Endpoint, "/"), env: env}
 	if c.bin == 0 {
@@ -228,30 +223,21 @@ func build(cfg *Config, env provider.Env, o options) (*Checker, error) {
 // error only for a request it cannot serve; every outcome of asking the workspace is a
 // result.
 func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provider.CheckResult, error) {
-	now := req.Now
-	if now.IsZero() {
-		now = c.env.Now()
-	}
+	now := evidence.Now(req, c.env)
 	res := provider.CheckResult{At: now, Threshold: c.threshold()}
 	unknown := func(reason, msg string) (provider.CheckResult, error) {
 		res.Verdict, res.Reason, res.Message = provider.Unknown, reason, msg
 		return res, nil
 	}
-	from := req.Since
-	if c.cfg.Window > 0 && (from.IsZero() || now.Add(-c.cfg.Window).After(from)) {
-		from = now.Add(-c.cfg.Window)
-	}
+	window := evidence.Observe(req.Since, now, c.cfg.Window)
+	from, completeAt := window.From, window.CompleteAt
 	if from.IsZero() {
 		return unknown("no start instant", "the request has no since (cutover) and the check no window: there is no time range to count")
 	}
 	if from.After(now) {
-		return unknown("empty window", fmt.Sprintf("the window starts at %s, after now (%s)", stamp(from), stamp(now)))
+		return unknown("empty window", fmt.Sprintf("the window starts at %s, after now (%s)", evidence.Stamp(from), evidence.Stamp(now)))
 	}
-	res.Window = &provider.Interval{From: from, To: now}
-	var completeAt time.Time
-	if c.cfg.Window > 0 && !req.Since.IsZero() && now.Before(req.Since.Add(c.cfg.Window)) {
-		completeAt = req.Since.Add(c.cfg.Window)
-	}
+	res.Window = window.Interval()
 	query, err := c.spec(from, now).build()
 	if err != nil {
 		// Validate refuses the same names and values: this is a bug, not missing evidence.
@@ -279,7 +265,7 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 	if len(cells) == 0 {
 		res.CompleteAt = completeAt
 		return unknown("no rows", fmt.Sprintf("no %s record matched from %s to %s: Log Analytics returns no row for zero, so this cannot tell a quiet service from a table nobody feeds (check the diagnostic settings that send logs to the workspace); %s",
-			c.cfg.Table, stamp(from), stamp(now), where))
+			c.cfg.Table, evidence.Stamp(from), evidence.Stamp(now), where))
 	}
 	total := 0
 	for _, cl := range cells {
@@ -293,13 +279,13 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 	w := worstCell(cells)
 	if w.count > *c.cfg.Max {
 		res.Verdict = provider.Fail
-		res.Reason = fmt.Sprintf("%d matching records in bin %s%s, max %d", w.count, binLabel(w.bin, now), c.groupLabel(w.group), *c.cfg.Max)
+		res.Reason = fmt.Sprintf("%d matching records in bin %s%s, max %d", w.count, evidence.BinLabel(w.bin, now), c.groupLabel(w.group), *c.cfg.Max)
 		return res, nil
 	}
 	if !completeAt.IsZero() {
 		res.Verdict, res.CompleteAt = provider.Unknown, completeAt
 		res.Reason = fmt.Sprintf("window not full yet: only %s of %s since %s (complete at %s)",
-			shortDur(now.Sub(req.Since).Round(time.Second)), shortDur(c.cfg.Window), stamp(req.Since), stamp(completeAt))
+			evidence.Duration(now.Sub(req.Since).Round(time.Second)), evidence.Duration(c.cfg.Window), evidence.Stamp(req.Since), evidence.Stamp(completeAt))
 		return res, nil
 	}
 	res.Verdict = provider.Pass
@@ -431,19 +417,10 @@ func (c *Checker) evidence(cells []cell, total int, now time.Time) ([]provider.B
 		bins = append(bins, b)
 	}
 	w := worstCell(cells)
-	return bins, fmt.Sprintf("%d matching records; highest bin %d at %s%s", total, w.count, binLabel(w.bin, now), c.groupLabel(w.group))
+	return bins, fmt.Sprintf("%d matching records; highest bin %d at %s%s", total, w.count, evidence.BinLabel(w.bin, now), c.groupLabel(w.group))
 }
 
-func (c *Checker) groupLabel(group []string) string {
-	if len(c.cfg.By) == 0 {
-		return ""
-	}
-	parts := make([]string, len(c.cfg.By))
-	for i, f := range c.cfg.By {
-		parts[i] = f + "=" + group[i]
-	}
-	return " (" + strings.Join(parts, ", ") + ")"
-}
+func (c *Checker) groupLabel(group []string) string { return evidence.GroupLabel(c.cfg.By, group) }
 
 func (c *Checker) threshold() string {
 	per := "bin"
@@ -459,9 +436,9 @@ func (c *Checker) failure(ctx context.Context, err error, where string) (reason,
 	var te *tokenError
 	switch {
 	case errors.As(err, &te):
-		return "no Azure credential", fmt.Sprintf("could not get a token for %s: %s", where, oneLine(te.err.Error(), 400))
+		return "no Azure credential", fmt.Sprintf("could not get a token for %s: %s", where, evidence.OneLine(te.err.Error(), 400))
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return "no answer in time", fmt.Sprintf("%s did not answer within %s", where, shortDur(c.timeout))
+		return "no answer in time", fmt.Sprintf("%s did not answer within %s", where, evidence.Duration(c.timeout))
 	case ctx.Err() != nil:
 		return "interrupted", where + ": the check was cancelled before the answer came"
 	case errors.As(err, &re):
@@ -476,7 +453,7 @@ func (c *Checker) failure(ctx context.Context, err error, where string) (reason,
 		}
 		return "Log Analytics error", fmt.Sprintf("%s answered %d (%s): %s", where, re.StatusCode, re.ErrorCode, detail)
 	}
-	return "Log Analytics unreachable", fmt.Sprintf("%s: %s", where, oneLine(err.Error(), 400))
+	return "Log Analytics unreachable", fmt.Sprintf("%s: %s", where, evidence.OneLine(err.Error(), 400))
 }
 
 // markTokenErrors tells the failures of getting a token (no managed identity, no login)
@@ -507,7 +484,7 @@ func responseMessage(re *azcore.ResponseError) string {
 		Error *apiError `json:"error"`
 	}
 	if json.Unmarshal(b, &body) != nil || body.Error == nil {
-		if s := oneLine(string(b), 300); s != "" {
+		if s := evidence.OneLine(string(b), 300); s != "" {
 			return s
 		}
 		return "no detail"
@@ -533,46 +510,14 @@ func (e *apiError) describe() string {
 	for _, d := range e.Details {
 		parts = append(parts, d.describe())
 	}
-	return oneLine(strings.Join(parts, ": "), 600)
+	return evidence.OneLine(strings.Join(parts, ": "), 600)
 }
 
 // errorMessage describes the error of a 200 answer (a partial result).
 func errorMessage(e *azlogs.ErrorInfo) string {
 	var a apiError
 	if json.Unmarshal([]byte(e.Error()), &a) != nil {
-		return oneLine(e.Error(), 600)
+		return evidence.OneLine(e.Error(), 600)
 	}
 	return a.describe()
-}
-
-// oneLine is s on one line, cut to n bytes.
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = strings.ToValidUTF8(s[:n], "") + "…"
-	}
-	return s
-}
-
-// binLabel names a bin by its start, in UTC, with the date when it is not now's.
-func binLabel(t, now time.Time) string {
-	t = t.UTC()
-	if y, m, d := now.UTC().Date(); t.Year() == y && t.Month() == m && t.Day() == d {
-		return t.Format("15:04 UTC")
-	}
-	return t.Format("2006-01-02 15:04 UTC")
-}
-
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// shortDur writes 5m rather than 5m0s.
-func shortDur(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }

@@ -1,7 +1,6 @@
 package kql
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,6 +14,7 @@ import (
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/rotorhq/rotor/internal/check/evidence/evidencetest"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -97,27 +97,11 @@ func run(t *testing.T, s *server, cfg Config, req provider.CheckRequest, cred *a
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	res, err := c.Check(ctx, req)
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	t.Logf("%s: %s (%s); observed %q; message %q", res.Verdict, res.Reason, res.Threshold, res.Observed, res.Message)
-	return res
+	return evidencetest.Check(t, c, req)
 }
 
-func want(t *testing.T, res provider.CheckResult, verdict provider.Verdict, reason ...string) {
-	t.Helper()
-	if res.Verdict != verdict {
-		t.Fatalf("verdict %s (%s; %s), want %s", res.Verdict, res.Reason, res.Message, verdict)
-	}
-	for _, r := range reason {
-		if !strings.Contains(res.Reason+" "+res.Message, r) {
-			t.Errorf("reason %q and message %q lack %q", res.Reason, res.Message, r)
-		}
-	}
-}
+// want asserts the verdict and what the reason or the message says.
+var want = evidencetest.WantSaid
 
 // table writes a documented success answer: one PrimaryResult table.
 func table(rows ...string) string {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/check/evidence"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -150,20 +150,14 @@ type Checker struct {
 // New builds the check. A configuration that fails Validate is a Terminal error. The files
 // are not looked at: a log missing now is missing evidence when the check runs.
 func New(cfg *Config, env provider.Env) (*Checker, error) {
-	if cfg == nil {
-		return nil, provider.Errorf(provider.Terminal, op, "no configuration")
-	}
-	if errs := cfg.Validate(); len(errs) > 0 {
-		return nil, provider.Errorf(provider.Terminal, op, "invalid configuration: %v", errs[0])
+	if err := evidence.Validated(op, cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Source.Type != "file" {
 		return nil, provider.Wrap(provider.Terminal, op, fmt.Errorf("source type %q: %w", cfg.Source.Type, provider.ErrUnsupported))
 	}
 	if cfg.Source.Path == "" {
 		return nil, provider.Errorf(provider.Terminal, op, "invalid configuration: source.path: is required")
-	}
-	if env.Now == nil {
-		env.Now = time.Now
 	}
 	c := &Checker{cfg: *cfg, path: cfg.Source.Path, bin: cfg.Bin, env: env,
 		minPart: minPart, maxParts: defaultParts(), bufSize: readBuf, maxCells: maxCells}
@@ -230,10 +224,7 @@ func (c *Checker) parser() parser {
 // gap in the evidence — is unknown. Check returns an error only for a request it cannot
 // serve; every outcome of reading the log is a result.
 func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provider.CheckResult, error) {
-	now := req.Now
-	if now.IsZero() {
-		now = c.env.Now()
-	}
+	now := evidence.Now(req, c.env)
 	res := provider.CheckResult{At: now, Threshold: c.threshold(req)}
 	unknown := func(reason, msg string) (provider.CheckResult, error) {
 		res.Verdict, res.Reason, res.Message = provider.Unknown, reason, msg
@@ -247,10 +238,8 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 		res.Query = c.query(req)
 		return res, nil
 	}
-	from := req.Since
-	if c.cfg.Window > 0 && (from.IsZero() || now.Add(-c.cfg.Window).After(from)) {
-		from = now.Add(-c.cfg.Window)
-	}
+	window := evidence.Observe(req.Since, now, c.cfg.Window)
+	from := window.From
 	m, keyLabel, err := c.matcher(req)
 	res.Query = c.query(req)
 	if err != nil {
@@ -260,9 +249,9 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 		return unknown("no start instant", "the request has no since (cutover) and the check no window: there is no time range to read")
 	}
 	if from.After(now) {
-		return unknown("empty window", fmt.Sprintf("the window starts at %s, after now (%s)", stamp(from), stamp(now)))
+		return unknown("empty window", fmt.Sprintf("the window starts at %s, after now (%s)", evidence.Stamp(from), evidence.Stamp(now)))
 	}
-	res.Window = &provider.Interval{From: from, To: now}
+	res.Window = window.Interval()
 
 	s := c.newScan(m, keyLabel)
 	s.from, s.to, s.readFrom = from, now, from
@@ -291,10 +280,8 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 				s.malformed, inWindow, c.cfg.Source.Format, res.Message))
 	}
 	if s.valid == 0 {
-		msg := fmt.Sprintf("no log lines since %s: the source is silent, and a silent log proves neither use nor non-use; %s", stamp(from), res.Message)
-		if at, full := c.windowFull(req, now); !full {
-			res.CompleteAt = at
-		}
+		msg := fmt.Sprintf("no log lines since %s: the source is silent, and a silent log proves neither use nor non-use; %s", evidence.Stamp(from), res.Message)
+		res.CompleteAt = window.CompleteAt
 		return unknown("no log lines in the window", msg)
 	}
 	for f, crit := range m.uses() {
@@ -313,22 +300,12 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 	res.Verdict, res.Reason = c.judge(s, cells, now, increaseUnknown)
 	// A window that reaches back before the start (the cutover) is not full yet: matches in
 	// it are use, but their absence is only a short look, not evidence of non-use.
-	if at, full := c.windowFull(req, now); !full && res.Verdict != provider.Fail {
-		res.Verdict, res.CompleteAt = provider.Unknown, at
+	if !window.Full() && res.Verdict != provider.Fail {
+		res.Verdict, res.CompleteAt = provider.Unknown, window.CompleteAt
 		res.Reason = fmt.Sprintf("window not full yet: only %s of %s since %s (complete at %s)",
-			now.Sub(req.Since).Round(time.Millisecond), c.cfg.Window, stamp(req.Since), stamp(at))
+			now.Sub(req.Since).Round(time.Millisecond), c.cfg.Window, evidence.Stamp(req.Since), evidence.Stamp(window.CompleteAt))
 	}
 	return res, nil
-}
-
-// windowFull reports whether the configured window lies wholly after the request's start;
-// when not, at is when it will.
-func (c *Checker) windowFull(req provider.CheckRequest, now time.Time) (at time.Time, full bool) {
-	if c.cfg.Window <= 0 || req.Since.IsZero() {
-		return time.Time{}, true
-	}
-	at = req.Since.Add(c.cfg.Window)
-	return at, !now.Before(at)
 }
 
 // judge compares the counts with the thresholds. Any threshold broken is a fail, naming the
@@ -338,13 +315,13 @@ func (c *Checker) judge(s *scan, cells []cell, now time.Time, increaseUnknown st
 	if c.cfg.Max != nil {
 		if worst := worstCell(cells); worst != nil && worst.count > *c.cfg.Max {
 			fails = append(fails, fmt.Sprintf("%s in bin %s%s, max %d",
-				lines(worst.count, "matching line"), c.binLabel(worst.bin, now), groupLabel(c.cfg.By, worst.group), *c.cfg.Max))
+				evidence.Count(worst.count, "matching line"), c.binLabel(worst.bin, now), groupLabel(c.cfg.By, worst.group), *c.cfg.Max))
 		}
 	}
 	if c.cfg.MaxRate > 0 {
 		if b, n, total := worstRate(s, cells); total > 0 && float64(n) > c.cfg.MaxRate*float64(total) {
 			fails = append(fails, fmt.Sprintf("%d of %d lines (%s) matched in bin %s%s, max %s",
-				n, total, pct(float64(n)/float64(total)), c.binLabel(b, now), largestIn(c.cfg.By, cells, b), pct(c.cfg.MaxRate)))
+				n, total, evidence.Percent(float64(n)/float64(total)), c.binLabel(b, now), largestIn(c.cfg.By, cells, b), evidence.Percent(c.cfg.MaxRate)))
 		}
 	}
 	if c.cfg.MaxIncrease > 0 {
@@ -353,24 +330,18 @@ func (c *Checker) judge(s *scan, cells []cell, now time.Time, increaseUnknown st
 			unknowns = append(unknowns, increaseUnknown)
 		case s.baseLines == 0:
 			unknowns = append(unknowns, fmt.Sprintf("no log lines in the %s before %s to compare with: the log does not reach back that far, or was silent",
-				shortDur(s.baseTo.Sub(s.baseFrom)), stamp(s.baseTo)))
+				evidence.Duration(s.baseTo.Sub(s.baseFrom)), evidence.Stamp(s.baseTo)))
 		case s.baseMatches == 0 && s.matches > 0:
 			// Nothing to divide by: an increase from none is unbounded, whatever the ratio.
 			fails = append(fails, fmt.Sprintf("%s since %s against none in the %s before (%d lines read there): an increase from zero is unbounded, max %sx",
-				lines(s.matches, "matching line"), stamp(s.baseTo), shortDur(s.baseTo.Sub(s.baseFrom)), s.baseLines, ratio(c.cfg.MaxIncrease)))
+				evidence.Count(s.matches, "matching line"), evidence.Stamp(s.baseTo), evidence.Duration(s.baseTo.Sub(s.baseFrom)), s.baseLines, evidence.Ratio(c.cfg.MaxIncrease)))
 		case s.baseMatches > 0 && float64(s.matches) > c.cfg.MaxIncrease*float64(s.baseMatches):
 			fails = append(fails, fmt.Sprintf("%s in the window against %d in the %s before %s (%sx), max %sx",
-				lines(s.matches, "matching line"), s.baseMatches, shortDur(s.baseTo.Sub(s.baseFrom)), stamp(s.baseTo),
-				ratio(float64(s.matches)/float64(s.baseMatches)), ratio(c.cfg.MaxIncrease)))
+				evidence.Count(s.matches, "matching line"), s.baseMatches, evidence.Duration(s.baseTo.Sub(s.baseFrom)), evidence.Stamp(s.baseTo),
+				evidence.Ratio(float64(s.matches)/float64(s.baseMatches)), evidence.Ratio(c.cfg.MaxIncrease)))
 		}
 	}
-	switch {
-	case len(fails) > 0:
-		return provider.Fail, strings.Join(fails, "; ")
-	case len(unknowns) > 0:
-		return provider.Unknown, strings.Join(unknowns, "; ")
-	}
-	return provider.Pass, fmt.Sprintf("%d matching of %d lines in the window, within the thresholds", s.matches, s.valid)
+	return evidence.Judge(fails, unknowns, fmt.Sprintf("%d matching of %d lines in the window, within the thresholds", s.matches, s.valid))
 }
 
 // read reads the files into s, each chain newest first, and stops a chain at the first
@@ -716,18 +687,12 @@ func largestIn(by []string, cells []cell, bin int64) string {
 	return strings.Replace(groupLabel(by, w.group), " (", " (most from ", 1)
 }
 
+// groupLabel names a group; a nil group is the matching lines counted past maxCells groups.
 func groupLabel(by []string, group []string) string {
-	if len(by) == 0 {
-		return ""
-	}
-	if group == nil {
+	if len(by) > 0 && group == nil {
 		return " (other groups)"
 	}
-	parts := make([]string, len(by))
-	for i, f := range by {
-		parts[i] = f + "=" + group[i]
-	}
-	return " (" + strings.Join(parts, ", ") + ")"
+	return evidence.GroupLabel(by, group)
 }
 
 // evidence turns the counts into the result's bins (the highest maxBins, in time order) and
@@ -761,11 +726,11 @@ func (c *Checker) evidence(s *scan, cells []cell) ([]provider.Bin, string) {
 	}
 	if c.cfg.MaxRate > 0 {
 		if b, n, total := worstRate(s, cells); total > 0 {
-			obs += fmt.Sprintf("; highest share %s (%d of %d) at %s", pct(float64(n)/float64(total)), n, total, c.binLabel(b, s.to))
+			obs += fmt.Sprintf("; highest share %s (%d of %d) at %s", evidence.Percent(float64(n)/float64(total)), n, total, c.binLabel(b, s.to))
 		}
 	}
 	if c.cfg.MaxIncrease > 0 && !s.baseTo.IsZero() {
-		obs += fmt.Sprintf("; %d matching of %d lines in the %s before %s", s.baseMatches, s.baseLines, shortDur(s.baseTo.Sub(s.baseFrom)), stamp(s.baseTo))
+		obs += fmt.Sprintf("; %d matching of %d lines in the %s before %s", s.baseMatches, s.baseLines, evidence.Duration(s.baseTo.Sub(s.baseFrom)), evidence.Stamp(s.baseTo))
 	}
 	return bins, obs
 }
@@ -776,10 +741,10 @@ func (s *scan) summary() string {
 	fmt.Fprintf(&b, "read %d lines from %s", s.lines, strings.Join(s.read, ", "))
 	fmt.Fprintf(&b, "; %d in the window, %d malformed", s.valid, s.malformed)
 	if s.future > 0 {
-		fmt.Fprintf(&b, "; %s stamped after now skipped (a clock ahead?)", lines(s.future, "line"))
+		fmt.Fprintf(&b, "; %s stamped after now skipped (a clock ahead?)", evidence.Count(s.future, "line"))
 	}
 	if s.other > 0 {
-		fmt.Fprintf(&b, "; more than %d groups: %s counted as other groups", s.maxCells, lines(s.other, "matching line"))
+		fmt.Fprintf(&b, "; more than %d groups: %s counted as other groups", s.maxCells, evidence.Count(s.other, "matching line"))
 	}
 	return b.String()
 }
@@ -814,68 +779,24 @@ func (c *Checker) query(req provider.CheckRequest) string {
 	if len(parts) > 0 {
 		q += " where " + strings.Join(parts, " and ")
 	}
-	q += ", counted per " + shortDur(c.bin)
+	q += ", counted per " + evidence.Duration(c.bin)
 	if len(c.cfg.By) > 0 {
 		q += " by " + strings.Join(c.cfg.By, ", ")
 	}
 	return q
 }
 
-// threshold describes the thresholds, for the result.
+// threshold describes the thresholds, for the result: max_increase compares with the time
+// before the cutover's instant when the request has one.
 func (c *Checker) threshold(req provider.CheckRequest) string {
-	var parts []string
-	if c.cfg.Max != nil {
-		per := "bin"
-		if len(c.cfg.By) > 0 {
-			per = "bin and group"
-		}
-		parts = append(parts, fmt.Sprintf("at most %d matching lines per %s", *c.cfg.Max, per))
+	before := "the cutover"
+	if !req.Since.IsZero() {
+		before = evidence.Stamp(req.Since)
 	}
-	if c.cfg.MaxRate > 0 {
-		parts = append(parts, "at most "+pct(c.cfg.MaxRate)+" of a bin's lines matching")
-	}
-	if c.cfg.MaxIncrease > 0 {
-		s := "at most " + ratio(c.cfg.MaxIncrease) + "x the matching lines of the same length of time before the cutover"
-		if !req.Since.IsZero() {
-			s = "at most " + ratio(c.cfg.MaxIncrease) + "x the matching lines of the same length of time before " + stamp(req.Since)
-		}
-		parts = append(parts, s)
-	}
-	return strings.Join(parts, "; ")
+	return evidence.CountLimits{Max: c.cfg.Max, MaxRate: c.cfg.MaxRate, MaxIncrease: c.cfg.MaxIncrease}.Describe(len(c.cfg.By) > 0, before)
 }
 
-// binLabel names a bin by its start, in UTC, with the date when it is not now's.
+// binLabel names a bin, counted in bins since the Unix epoch, by its start.
 func (c *Checker) binLabel(bin int64, now time.Time) string {
-	t := time.Unix(0, bin*int64(c.bin)).UTC()
-	if y, m, d := now.UTC().Date(); t.Year() == y && t.Month() == m && t.Day() == d {
-		return t.Format("15:04 UTC")
-	}
-	return t.Format("2006-01-02 15:04 UTC")
-}
-
-// lines writes a count and its noun, plural unless the count is one.
-func lines(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
-}
-
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// pct writes a fraction as a percentage with at most two decimals.
-func pct(f float64) string { return strconv.FormatFloat(math.Round(f*10000)/100, 'f', -1, 64) + "%" }
-
-func ratio(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
-
-// shortDur writes 5m rather than 5m0s.
-func shortDur(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
+	return evidence.BinLabel(time.Unix(0, bin*int64(c.bin)), now)
 }

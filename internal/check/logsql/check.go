@@ -25,22 +25,23 @@ package logsql
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/check/evidence"
+	"github.com/rotorhq/rotor/internal/check/httpquery"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -66,10 +67,8 @@ var fieldName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.\-]*$`)
 func (c *Config) Validate() []provider.FieldError {
 	var out []provider.FieldError
 	add := func(field, msg string) { out = append(out, provider.FieldError{Field: field, Msg: msg}) }
-	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("url", "needs an absolute http:// or https:// URL")
-	} else if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		add("url", "is the server's base URL, without a query or fragment")
+	if msg := httpquery.BaseURLProblem(c.URL); msg != "" {
+		add("url", msg)
 	}
 	if strings.TrimSpace(c.Query) == "" {
 		add("query", "is a LogsQL query selecting the log's lines, such as {app=\"orders\"} or *")
@@ -123,49 +122,31 @@ const (
 	totalField     = "rotor_total"
 	matchField     = "rotor_matches"
 	// maxAnswer bounds how much of an answer is read: more is a `by` to narrow.
-	maxAnswer = 32 << 20
+	maxAnswer = httpquery.MaxAnswer
 	// maxBins is how many (bin, group) counts a result carries; the highest are kept.
 	maxBins = 500
-	// maxRedirects bounds redirects to the same host.
-	maxRedirects = 3
 )
 
 // Checker counts lines in VictoriaLogs. It is safe for concurrent use.
 type Checker struct {
 	cfg    Config
-	base   *url.URL
-	safe   string // the URL as messages show it
+	server *httpquery.Server
 	bin    time.Duration
-	client *http.Client
 	env    provider.Env
 }
 
 // New builds the check. A configuration that fails Validate is a Terminal error. The server
 // is not contacted: a server down now is missing evidence when the check runs.
 func New(cfg *Config, env provider.Env) (*Checker, error) {
-	if cfg == nil {
-		return nil, provider.Errorf(provider.Terminal, op, "no configuration")
+	if err := evidence.Validated(op, cfg); err != nil {
+		return nil, err
 	}
-	if errs := cfg.Validate(); len(errs) > 0 {
-		return nil, provider.Errorf(provider.Terminal, op, "invalid configuration: %v", errs[0])
+	c := &Checker{cfg: *cfg, bin: cmp.Or(cfg.Bin, defaultBin), env: env}
+	server, err := httpquery.New("VictoriaLogs", cfg.URL, cmp.Or(cfg.Timeout, defaultTimeout))
+	if err != nil {
+		return nil, provider.Wrap(provider.Terminal, op, err)
 	}
-	if env.Now == nil {
-		env.Now = time.Now
-	}
-	base, _ := url.Parse(cfg.URL) // Validate parsed it
-	c := &Checker{cfg: *cfg, base: base, safe: provider.SafeURL(cfg.URL), bin: cfg.Bin, env: env}
-	if c.bin == 0 {
-		c.bin = defaultBin
-	}
-	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = defaultTimeout
-	}
-	c.client = &http.Client{
-		Transport:     http.DefaultTransport.(*http.Transport).Clone(),
-		Timeout:       timeout,
-		CheckRedirect: sameHost(base),
-	}
+	c.server = server
 	return c, nil
 }
 
@@ -180,27 +161,21 @@ func New(cfg *Config, env provider.Env) (*Checker, error) {
 // It returns an error only for a request it cannot serve; every outcome of asking
 // VictoriaLogs is a result.
 func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provider.CheckResult, error) {
-	now := req.Now
-	if now.IsZero() {
-		now = c.env.Now()
-	}
+	now := evidence.Now(req, c.env)
 	res := provider.CheckResult{At: now, Query: c.query(), Threshold: c.threshold()}
 	unknown := func(reason, msg string) (provider.CheckResult, error) {
 		res.Verdict, res.Reason, res.Message = provider.Unknown, reason, msg
 		return res, nil
 	}
-	from := req.Since
-	if c.cfg.Window > 0 && (from.IsZero() || now.Add(-c.cfg.Window).After(from)) {
-		from = now.Add(-c.cfg.Window)
-	}
+	window := evidence.Observe(req.Since, now, c.cfg.Window)
+	from, completeAt, full := window.From, window.CompleteAt, window.Full()
 	if from.IsZero() {
 		return unknown("no start instant", "the request has no since (cutover) and the check no window: there is no time range to count")
 	}
 	if from.After(now) {
-		return unknown("empty window", fmt.Sprintf("the window starts at %s, after now (%s)", stamp(from), stamp(now)))
+		return unknown("empty window", fmt.Sprintf("the window starts at %s, after now (%s)", evidence.Stamp(from), evidence.Stamp(now)))
 	}
-	res.Window = &provider.Interval{From: from, To: now}
-	completeAt, full := c.windowFull(req, now)
+	res.Window = window.Interval()
 
 	rows, err := c.run(ctx, c.query(), from, now)
 	if err != nil {
@@ -208,13 +183,13 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 		return unknown(reason, msg)
 	}
 	cells, total, matches := c.cells(rows)
-	where := fmt.Sprintf("counted on %s from %s to %s", c.safe, stamp(from), stamp(now))
+	where := fmt.Sprintf("counted on %s from %s to %s", c.server.Safe, evidence.Stamp(from), evidence.Stamp(now))
 	if total == 0 {
 		if !full {
 			res.CompleteAt = completeAt
 		}
 		return unknown("no log lines in the window",
-			fmt.Sprintf("the query found no line since %s: the log is silent (or the query selects nothing), and a silent log proves neither use nor non-use; %s", stamp(from), where))
+			fmt.Sprintf("the query found no line since %s: the log is silent (or the query selects nothing), and a silent log proves neither use nor non-use; %s", evidence.Stamp(from), where))
 	}
 
 	var base *baseline
@@ -241,19 +216,9 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 	if !full && res.Verdict != provider.Fail {
 		res.Verdict, res.CompleteAt = provider.Unknown, completeAt
 		res.Reason = fmt.Sprintf("window not full yet: only %s of %s since %s (complete at %s)",
-			shortDur(now.Sub(req.Since).Round(time.Second)), shortDur(c.cfg.Window), stamp(req.Since), stamp(completeAt))
+			evidence.Duration(now.Sub(req.Since).Round(time.Second)), evidence.Duration(c.cfg.Window), evidence.Stamp(req.Since), evidence.Stamp(completeAt))
 	}
 	return res, nil
-}
-
-// windowFull reports whether the configured window lies wholly after the request's start;
-// when not, at is when it will.
-func (c *Checker) windowFull(req provider.CheckRequest, now time.Time) (at time.Time, full bool) {
-	if c.cfg.Window <= 0 || req.Since.IsZero() {
-		return time.Time{}, true
-	}
-	at = req.Since.Add(c.cfg.Window)
-	return at, !now.Before(at)
 }
 
 // baseline is the same length of time before the cutover, for max_increase.
@@ -264,7 +229,7 @@ type baseline struct {
 
 // query is the LogsQL the window is counted with.
 func (c *Checker) query() string {
-	by := []string{"_time:" + shortDur(c.bin)}
+	by := []string{"_time:" + evidence.Duration(c.bin)}
 	for _, f := range c.cfg.By {
 		by = append(by, strconv.Quote(f))
 	}
@@ -301,26 +266,22 @@ func (c *Checker) run(ctx context.Context, query string, from, to time.Time) ([]
 		"start": {from.UTC().Format(time.RFC3339Nano)},
 		"end":   {to.UTC().Format(time.RFC3339Nano)},
 	}
-	u := c.base.JoinPath("select", "logsql", "query")
-	u.User = nil
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	r, err := c.server.Request(ctx, http.MethodPost, "select/logsql/query", nil, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
 	}
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if user := c.base.User; user != nil {
-		pw, _ := user.Password()
-		r.SetBasicAuth(user.Username(), pw)
-	}
-	resp, err := c.client.Do(r)
+	resp, err := c.server.Client.Do(r)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body := io.LimitReader(resp.Body, maxAnswer+1)
+	// The client stops reading past maxAnswer; counting the lines read tells an answer cut
+	// there from a short one.
+	body := resp.Body
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(body, 4096))
-		return nil, &httpError{status: resp.StatusCode, body: oneLine(string(b), 500)}
+		return nil, &httpError{status: resp.StatusCode, body: evidence.OneLine(string(b), 500)}
 	}
 	var rows []map[string]string
 	sc := bufio.NewScanner(body)
@@ -369,7 +330,7 @@ func decodeRow(line []byte) (map[string]string, error) {
 }
 
 var (
-	errTooLarge = errors.New("answer larger than the limit")
+	errTooLarge = httpquery.ErrTooLarge
 	errNotRows  = errors.New("not LogsQL rows")
 )
 
@@ -421,13 +382,13 @@ func (c *Checker) judge(cells []cell, total, matches int, base *baseline, req pr
 	if c.cfg.Max != nil {
 		if w := worstCell(cells); w != nil && w.count > *c.cfg.Max {
 			fails = append(fails, fmt.Sprintf("%s in bin %s%s, max %d",
-				lines(w.count, "matching line"), binLabel(w.bin, now), c.groupLabel(w.group), *c.cfg.Max))
+				evidence.Count(w.count, "matching line"), evidence.BinLabel(w.bin, now), c.groupLabel(w.group), *c.cfg.Max))
 		}
 	}
 	if c.cfg.MaxRate > 0 {
 		if bin, n, t := worstRate(cells); t > 0 && float64(n) > c.cfg.MaxRate*float64(t) {
 			fails = append(fails, fmt.Sprintf("%d of %d lines (%s) matched in bin %s, max %s",
-				n, t, pct(float64(n)/float64(t)), binLabel(bin, now), pct(c.cfg.MaxRate)))
+				n, t, evidence.Percent(float64(n)/float64(t)), evidence.BinLabel(bin, now), evidence.Percent(c.cfg.MaxRate)))
 		}
 	}
 	if c.cfg.MaxIncrease > 0 {
@@ -436,23 +397,17 @@ func (c *Checker) judge(cells []cell, total, matches int, base *baseline, req pr
 			unknowns = append(unknowns, "max_increase needs the cutover (since) to compare with the time before it")
 		case base.total == 0:
 			unknowns = append(unknowns, fmt.Sprintf("no log lines from %s to %s (before the cutover) to compare with: the log does not reach back that far, or was silent",
-				stamp(base.from), stamp(req.Since)))
+				evidence.Stamp(base.from), evidence.Stamp(req.Since)))
 		case base.matches == 0 && matches > 0:
 			// Nothing to divide by: an increase from none is unbounded, whatever the ratio.
 			fails = append(fails, fmt.Sprintf("%s since %s against none in the same length of time before (%d lines there): an increase from zero is unbounded, max %sx",
-				lines(matches, "matching line"), stamp(req.Since), base.total, ratio(c.cfg.MaxIncrease)))
+				evidence.Count(matches, "matching line"), evidence.Stamp(req.Since), base.total, evidence.Ratio(c.cfg.MaxIncrease)))
 		case base.matches > 0 && float64(matches) > c.cfg.MaxIncrease*float64(base.matches):
 			fails = append(fails, fmt.Sprintf("%s in the window against %d in the same length of time before %s (%sx), max %sx",
-				lines(matches, "matching line"), base.matches, stamp(req.Since), ratio(float64(matches)/float64(base.matches)), ratio(c.cfg.MaxIncrease)))
+				evidence.Count(matches, "matching line"), base.matches, evidence.Stamp(req.Since), evidence.Ratio(float64(matches)/float64(base.matches)), evidence.Ratio(c.cfg.MaxIncrease)))
 		}
 	}
-	switch {
-	case len(fails) > 0:
-		return provider.Fail, strings.Join(fails, "; ")
-	case len(unknowns) > 0:
-		return provider.Unknown, strings.Join(unknowns, "; ")
-	}
-	return provider.Pass, fmt.Sprintf("%d matching of %d lines in the window, within the thresholds", matches, total)
+	return evidence.Judge(fails, unknowns, fmt.Sprintf("%d matching of %d lines in the window, within the thresholds", matches, total))
 }
 
 // worstCell is the highest count, the earliest on a tie.
@@ -517,68 +472,37 @@ func (c *Checker) evidence(cells []cell, total, matches int, base *baseline, now
 	}
 	obs := fmt.Sprintf("%d matching of %d lines in the window", matches, total)
 	if w := worstCell(cells); w != nil {
-		obs += fmt.Sprintf("; highest bin %d at %s%s", w.count, binLabel(w.bin, now), c.groupLabel(w.group))
+		obs += fmt.Sprintf("; highest bin %d at %s%s", w.count, evidence.BinLabel(w.bin, now), c.groupLabel(w.group))
 	}
 	if c.cfg.MaxRate > 0 {
 		if b, n, t := worstRate(cells); t > 0 {
-			obs += fmt.Sprintf("; highest share %s (%d of %d) at %s", pct(float64(n)/float64(t)), n, t, binLabel(b, now))
+			obs += fmt.Sprintf("; highest share %s (%d of %d) at %s", evidence.Percent(float64(n)/float64(t)), n, t, evidence.BinLabel(b, now))
 		}
 	}
 	if base != nil {
-		obs += fmt.Sprintf("; %d matching of %d lines from %s to %s", base.matches, base.total, stamp(base.from), stamp(base.to))
+		obs += fmt.Sprintf("; %d matching of %d lines from %s to %s", base.matches, base.total, evidence.Stamp(base.from), evidence.Stamp(base.to))
 	}
 	return bins, obs
 }
 
-func (c *Checker) groupLabel(group []string) string {
-	if len(c.cfg.By) == 0 {
-		return ""
-	}
-	parts := make([]string, len(c.cfg.By))
-	for i, f := range c.cfg.By {
-		parts[i] = f + "=" + group[i]
-	}
-	return " (" + strings.Join(parts, ", ") + ")"
-}
+func (c *Checker) groupLabel(group []string) string { return evidence.GroupLabel(c.cfg.By, group) }
 
 // threshold describes the thresholds, for the result.
 func (c *Checker) threshold() string {
-	var parts []string
-	if c.cfg.Max != nil {
-		per := "bin"
-		if len(c.cfg.By) > 0 {
-			per = "bin and group"
-		}
-		parts = append(parts, fmt.Sprintf("at most %d matching lines per %s", *c.cfg.Max, per))
-	}
-	if c.cfg.MaxRate > 0 {
-		parts = append(parts, "at most "+pct(c.cfg.MaxRate)+" of a bin's lines matching")
-	}
-	if c.cfg.MaxIncrease > 0 {
-		parts = append(parts, "at most "+ratio(c.cfg.MaxIncrease)+"x the matching lines of the same length of time before the cutover")
-	}
-	return strings.Join(parts, "; ")
+	return evidence.CountLimits{Max: c.cfg.Max, MaxRate: c.cfg.MaxRate, MaxIncrease: c.cfg.MaxIncrease}.Describe(len(c.cfg.By) > 0, "the cutover")
 }
 
 // failure names what went wrong asking VictoriaLogs: an unknown's reason and message.
 func (c *Checker) failure(ctx context.Context, err error) (reason, msg string) {
-	at := "VictoriaLogs at " + c.safe
-	var he *httpError
-	var redirect *redirectError
-	switch {
-	case errors.As(err, &redirect):
-		return "redirected elsewhere", fmt.Sprintf("%s redirected to %s; only redirects to the same host are followed: fix the url", at, redirect.to)
-	case errors.Is(err, errTooLarge):
-		return "answer too large", fmt.Sprintf("%s answered with more than %d MiB: group by fewer fields or use a wider bin", at, maxAnswer>>20)
-	case errors.Is(err, errNotRows):
+	at := c.server.At()
+	if errors.Is(err, errNotRows) {
 		return "unexpected answer", fmt.Sprintf("%s answered something that is not LogsQL rows (%v): is the url a VictoriaLogs server's base URL?", at, err)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return "no answer in time", at + " did not answer before the check's timeout"
-	case ctx.Err() != nil:
-		return "interrupted", at + ": the check was cancelled before the answer came"
-	case isTimeout(err):
-		return "no answer in time", fmt.Sprintf("%s did not answer within the timeout (%s)", at, shortDur(c.client.Timeout))
-	case errors.As(err, &he):
+	}
+	if reason, msg, ok := c.server.Unanswered(ctx, err, "group by fewer fields or use a wider bin"); ok {
+		return reason, msg
+	}
+	var he *httpError
+	if errors.As(err, &he) {
 		switch {
 		case he.status == http.StatusBadRequest:
 			return "query rejected", fmt.Sprintf("%s rejected the query: %s", at, he.body)
@@ -589,96 +513,5 @@ func (c *Checker) failure(ctx context.Context, err error) (reason, msg string) {
 		}
 		return "VictoriaLogs error", fmt.Sprintf("%s answered %d: %s", at, he.status, he.body)
 	}
-	return "VictoriaLogs unreachable", at + ": " + describe(err)
-}
-
-// redirectError is a redirect to another host, which is not followed: the answer must come
-// from the server the inventory names (and its credentials must not travel elsewhere).
-type redirectError struct{ to string }
-
-func (e *redirectError) Error() string { return "redirected to " + e.to }
-
-// sameHost follows a few redirects that stay on base's host, never from https to http.
-func sameHost(base *url.URL) func(*http.Request, []*http.Request) error {
-	return func(r *http.Request, via []*http.Request) error {
-		if !strings.EqualFold(r.URL.Host, base.Host) || (base.Scheme == "https" && r.URL.Scheme != "https") {
-			return &redirectError{to: r.URL.Scheme + "://" + r.URL.Host}
-		}
-		if len(via) >= maxRedirects {
-			return fmt.Errorf("more than %d redirects", maxRedirects)
-		}
-		return nil
-	}
-}
-
-// describe names a transport failure without the URL, which may carry a password.
-func describe(err error) string {
-	var dnsErr *net.DNSError
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused (is VictoriaLogs running, and is this its address?)"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
-		return "host " + dnsErr.Name + " not found"
-	}
-	var t interface{ Timeout() bool }
-	if errors.As(err, &t) && t.Timeout() {
-		return "timed out"
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return err.Error()
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
-}
-
-// oneLine is s on one line, cut to n bytes.
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = strings.ToValidUTF8(s[:n], "") + "…"
-	}
-	return s
-}
-
-// binLabel names a bin by its start, in UTC, with the date when it is not now's.
-func binLabel(t, now time.Time) string {
-	t = t.UTC()
-	if y, m, d := now.UTC().Date(); t.Year() == y && t.Month() == m && t.Day() == d {
-		return t.Format("15:04 UTC")
-	}
-	return t.Format("2006-01-02 15:04 UTC")
-}
-
-// lines writes a count and its noun, plural unless the count is one.
-func lines(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
-}
-
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// pct writes a fraction as a percentage with at most two decimals.
-func pct(f float64) string { return strconv.FormatFloat(math.Round(f*10000)/100, 'f', -1, 64) + "%" }
-
-func ratio(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
-
-// shortDur writes 5m rather than 5m0s.
-func shortDur(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
+	return c.server.Unreachable(err)
 }

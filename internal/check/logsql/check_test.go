@@ -1,7 +1,6 @@
 package logsql
 
 import (
-	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -10,41 +9,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/check/evidence/evidencetest"
 	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/testenv"
 )
 
 func ptr(n int) *int { return &n }
 
-// check builds a checker for cfg and runs it with req, failing the test on an error: every
-// outcome of asking VictoriaLogs is a result, not an error.
+// check builds a checker for cfg and runs it with req: every outcome of asking VictoriaLogs is a
+// result, not an error.
 func check(t *testing.T, cfg Config, req provider.CheckRequest) provider.CheckResult {
 	t.Helper()
-	c, err := New(&cfg, provider.Env{})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	res, err := c.Check(ctx, req)
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	t.Logf("%s: %s (%s); observed %q; message %q", res.Verdict, res.Reason, res.Threshold, res.Observed, res.Message)
-	return res
+	return evidencetest.Run(t, New, cfg, req)
 }
 
-func want(t *testing.T, res provider.CheckResult, verdict provider.Verdict, reason ...string) {
-	t.Helper()
-	if res.Verdict != verdict {
-		t.Fatalf("verdict %s (%s; %s), want %s", res.Verdict, res.Reason, res.Message, verdict)
-	}
-	for _, r := range reason {
-		if !strings.Contains(res.Reason, r) {
-			t.Errorf("reason %q lacks %q", res.Reason, r)
-		}
-	}
-}
+// want asserts the verdict and what the reason says.
+var want = evidencetest.Want
 
 // TestAgainstVictoriaLogs runs the check against a real VictoriaLogs (the release
 // scripts/test.sh installs, started by testenv; or $ROTOR_TEST_VICTORIALOGS_URL). The test

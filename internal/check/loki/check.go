@@ -25,21 +25,22 @@ package loki
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/check/evidence"
+	"github.com/rotorhq/rotor/internal/check/httpquery"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -58,10 +59,8 @@ type Config struct {
 func (c *Config) Validate() []provider.FieldError {
 	var out []provider.FieldError
 	add := func(field, msg string) { out = append(out, provider.FieldError{Field: field, Msg: msg}) }
-	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("url", "needs an absolute http:// or https:// URL")
-	} else if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		add("url", "is the server's base URL, without a query or fragment")
+	if msg := httpquery.BaseURLProblem(c.URL); msg != "" {
+		add("url", msg)
 	}
 	if strings.TrimSpace(c.Query) == "" {
 		add("query", "is a LogQL metric query")
@@ -90,91 +89,60 @@ const (
 	op             = "loki check"
 	defaultStep    = 5 * time.Minute
 	defaultTimeout = 30 * time.Second
-	// maxAnswer bounds how much of an answer is read: more is a query to aggregate.
-	maxAnswer = 32 << 20
 	// maxBins is how many points a result carries; the highest are kept.
 	maxBins = 500
 	// maxPoints bounds a range query: Loki refuses more than 11,000 points per series.
 	maxPoints = 11000
 	// maxNamed is how many breaking series a fail's reason names.
-	maxNamed = 3
-	// maxRedirects bounds redirects to the same host.
-	maxRedirects = 3
-	queryPath    = "/loki/api/v1/query_range"
+	maxNamed  = 3
+	queryPath = "/loki/api/v1/query_range"
 )
 
 // Checker runs the query. It is safe for concurrent use.
 type Checker struct {
 	cfg    Config
-	base   *url.URL
-	safe   string
+	server *httpquery.Server
 	step   time.Duration
-	client *http.Client
 	env    provider.Env
 }
 
 // New builds the check. A configuration that fails Validate is a Terminal error. Loki is not
 // contacted: a server down now is missing evidence when the check runs.
 func New(cfg *Config, env provider.Env) (*Checker, error) {
-	if cfg == nil {
-		return nil, provider.Errorf(provider.Terminal, op, "no configuration")
+	if err := evidence.Validated(op, cfg); err != nil {
+		return nil, err
 	}
-	if errs := cfg.Validate(); len(errs) > 0 {
-		return nil, provider.Errorf(provider.Terminal, op, "invalid configuration: %v", errs[0])
+	server, err := httpquery.New("Loki", cfg.URL, cmp.Or(cfg.Timeout, defaultTimeout))
+	if err != nil {
+		return nil, provider.Wrap(provider.Terminal, op, err)
 	}
-	if env.Now == nil {
-		env.Now = time.Now
-	}
-	base, _ := url.Parse(cfg.URL) // Validate parsed it
-	c := &Checker{cfg: *cfg, base: base, safe: provider.SafeURL(cfg.URL), step: cfg.Step, env: env}
-	if c.step == 0 {
-		c.step = defaultStep
-	}
-	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = defaultTimeout
-	}
-	c.client = &http.Client{
-		Transport:     http.DefaultTransport.(*http.Transport).Clone(),
-		Timeout:       timeout,
-		CheckRedirect: sameHost(base),
-	}
-	return c, nil
+	return &Checker{cfg: *cfg, server: server, step: cmp.Or(cfg.Step, defaultStep), env: env}, nil
 }
 
 // Check evaluates the query over the window and judges every point. It returns an error
 // only for a request it cannot serve; every outcome of asking Loki is a result.
 func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provider.CheckResult, error) {
-	now := req.Now
-	if now.IsZero() {
-		now = c.env.Now()
-	}
-	res := provider.CheckResult{At: now, Query: c.cfg.Query, Threshold: "max " + num(*c.cfg.Max)}
+	now := evidence.Now(req, c.env)
+	res := provider.CheckResult{At: now, Query: c.cfg.Query, Threshold: "max " + evidence.Number(*c.cfg.Max)}
 	unknown := func(reason, msg string) (provider.CheckResult, error) {
 		res.Verdict, res.Reason, res.Message = provider.Unknown, reason, msg
 		return res, nil
 	}
-	from := req.Since
-	if c.cfg.Window > 0 && (from.IsZero() || now.Add(-c.cfg.Window).After(from)) {
-		from = now.Add(-c.cfg.Window)
-	}
+	window := evidence.Observe(req.Since, now, c.cfg.Window)
+	from, completeAt := window.From, window.CompleteAt
 	if from.IsZero() {
 		return unknown("no start instant", "the request has no since (cutover) and the check no window: there is no time range to query")
 	}
-	var completeAt time.Time
-	if c.cfg.Window > 0 && !req.Since.IsZero() && now.Before(req.Since.Add(c.cfg.Window)) {
-		completeAt = req.Since.Add(c.cfg.Window)
-	}
 	if !from.Before(now) {
 		res.CompleteAt = completeAt
-		return unknown("empty window", fmt.Sprintf("the window starts at %s, which is not before now (%s): there is nothing to look at yet", stamp(from), stamp(now)))
+		return unknown("empty window", fmt.Sprintf("the window starts at %s, which is not before now (%s): there is nothing to look at yet", evidence.StampMilli(from), evidence.StampMilli(now)))
 	}
-	res.Window = &provider.Interval{From: from, To: now}
+	res.Window = window.Interval()
 	step := c.step
 	if n := now.Sub(from) / step; n > maxPoints {
 		step = (now.Sub(from)/maxPoints + time.Second).Truncate(time.Second)
 	}
-	what := fmt.Sprintf("range query from %s to %s at step %s on %s", stamp(from), stamp(now), shortDur(step), c.safe)
+	what := fmt.Sprintf("range query from %s to %s at step %s on %s", evidence.StampMilli(from), evidence.StampMilli(now), evidence.Duration(step), c.server.Safe)
 
 	set, err := c.queryRange(ctx, from, now, step)
 	if err != nil {
@@ -202,7 +170,7 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 	if !completeAt.IsZero() {
 		res.Verdict, res.CompleteAt = provider.Unknown, completeAt
 		res.Reason = fmt.Sprintf("window not full yet: only %s of %s since the cutover at %s (complete at %s); so far %s",
-			shortDur(now.Sub(req.Since).Round(time.Second)), shortDur(c.cfg.Window), stamp(req.Since), stamp(completeAt), j.passReason(*c.cfg.Max))
+			evidence.Duration(now.Sub(req.Since).Round(time.Second)), evidence.Duration(c.cfg.Window), evidence.StampMilli(req.Since), evidence.StampMilli(completeAt), j.passReason(*c.cfg.Max))
 		return res, nil
 	}
 	res.Verdict, res.Reason = provider.Pass, j.passReason(*c.cfg.Max)
@@ -233,11 +201,8 @@ func (s *series) label() string {
 	return "{" + strings.Join(parts, ", ") + "}"
 }
 
-// The errors of asking Loki, which failure turns into reasons.
-var (
-	errTooLarge = errors.New("answer larger than the limit")
-	errNotJSON  = errors.New("not a Loki API answer")
-)
+// errNotJSON is an answer that is not Loki's, which failure turns into a reason.
+var errNotJSON = errors.New("not a Loki API answer")
 
 // httpError is an answer that is not a 200. Loki writes the reason as plain text (or, behind
 // some gateways, in a JSON envelope's "error").
@@ -261,10 +226,7 @@ func (c *Checker) queryRange(ctx context.Context, from, to time.Time, step time.
 		"end":   {strconv.FormatInt(to.UnixNano(), 10)},
 		"step":  {strconv.FormatInt(int64(step/time.Second), 10)},
 	}
-	u := c.base.JoinPath(queryPath)
-	u.User = nil
-	u.RawQuery = q.Encode()
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	r, err := c.server.Request(ctx, http.MethodGet, queryPath, q, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -272,21 +234,14 @@ func (c *Checker) queryRange(ctx context.Context, from, to time.Time, step time.
 	if c.cfg.Tenant != "" {
 		r.Header.Set("X-Scope-OrgID", c.cfg.Tenant)
 	}
-	if user := c.base.User; user != nil {
-		pw, _ := user.Password()
-		r.SetBasicAuth(user.Username(), pw)
-	}
-	resp, err := c.client.Do(r)
+	resp, err := c.server.Client.Do(r)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	body, err := io.ReadAll(resp.Body) // the client stops at httpquery.MaxAnswer
 	if err != nil {
 		return nil, err
-	}
-	if len(body) > maxAnswer {
-		return nil, errTooLarge
 	}
 	var env struct {
 		Status string `json:"status"`
@@ -301,14 +256,14 @@ func (c *Checker) queryRange(ctx context.Context, from, to time.Time, step time.
 	}
 	jsonErr := json.Unmarshal(body, &env)
 	if resp.StatusCode != http.StatusOK {
-		msg := oneLine(string(body), 500)
+		msg := evidence.OneLine(string(body), 500)
 		if jsonErr == nil && env.Error != "" {
-			msg = oneLine(env.Error, 500)
+			msg = evidence.OneLine(env.Error, 500)
 		}
 		return nil, &httpError{status: resp.StatusCode, msg: msg}
 	}
 	if jsonErr != nil || env.Status != "success" {
-		return nil, fmt.Errorf("%w: %s", errNotJSON, oneLine(string(body), 200))
+		return nil, fmt.Errorf("%w: %s", errNotJSON, evidence.OneLine(string(body), 200))
 	}
 	if env.Data.ResultType != "matrix" {
 		return nil, &notMatrix{resultType: env.Data.ResultType}
@@ -416,18 +371,18 @@ func (j *verdict) failReason(limit float64) string {
 			parts = append(parts, fmt.Sprintf("and %d more", len(j.broken)-maxNamed))
 			break
 		}
-		parts = append(parts, fmt.Sprintf("%s was %s at %s", w.s.label(), num(w.v), stamp(w.at)))
+		parts = append(parts, fmt.Sprintf("%s was %s at %s", w.s.label(), evidence.Number(w.v), evidence.StampMilli(w.at)))
 	}
-	return fmt.Sprintf("%d of %d series above max %s: %s", len(j.broken), j.series, num(limit), strings.Join(parts, "; "))
+	return fmt.Sprintf("%d of %d series above max %s: %s", len(j.broken), j.series, evidence.Number(limit), strings.Join(parts, "; "))
 }
 
 func (j *verdict) passReason(limit float64) string {
-	return fmt.Sprintf("%d points of %d series within max %s", j.points, j.series, num(limit))
+	return fmt.Sprintf("%d points of %d series within max %s", j.points, j.series, evidence.Number(limit))
 }
 
 func (j *verdict) observed() string {
 	return fmt.Sprintf("%d series, %d points; lowest %s (%s at %s), highest %s (%s at %s)",
-		j.series, j.points, num(j.low.v), j.low.s.label(), stamp(j.low.at), num(j.high.v), j.high.s.label(), stamp(j.high.at))
+		j.series, j.points, evidence.Number(j.low.v), j.low.s.label(), evidence.StampMilli(j.low.at), evidence.Number(j.high.v), j.high.s.label(), evidence.StampMilli(j.high.at))
 }
 
 // bins are the points, one Bin each, in time order then by series; over maxBins, the
@@ -464,44 +419,26 @@ func (j *verdict) bins() []provider.Bin {
 				g[k] = v
 			}
 		}
-		out = append(out, provider.Bin{Start: w.at, Group: g, Count: roundCount(w.v)})
+		out = append(out, provider.Bin{Start: w.at, Group: g, Count: evidence.RoundCount(w.v)})
 	}
 	return out
 }
 
-func roundCount(v float64) int {
-	switch r := math.Round(v); {
-	case r >= math.MaxInt:
-		return math.MaxInt
-	case r <= math.MinInt:
-		return math.MinInt
-	default:
-		return int(r)
-	}
-}
-
 // failure names what went wrong asking Loki: an unknown's reason and message.
 func (c *Checker) failure(ctx context.Context, err error) (reason, msg string) {
-	at := "Loki at " + c.safe
-	var he *httpError
+	at := c.server.At()
 	var nm *notMatrix
-	var redirect *redirectError
 	switch {
-	case errors.As(err, &redirect):
-		return "redirected elsewhere", fmt.Sprintf("%s redirected to %s; only redirects to the same host are followed: fix the url", at, redirect.to)
-	case errors.Is(err, errTooLarge):
-		return "answer too large", fmt.Sprintf("%s answered with more than %d MiB: aggregate the query (sum by fewer labels)", at, maxAnswer>>20)
 	case errors.As(err, &nm):
 		return "not a metric query", fmt.Sprintf("%s answered a %s, not a matrix: the query must be a LogQL metric query (count_over_time, rate…), not a log query", at, nm.resultType)
 	case errors.Is(err, errNotJSON):
 		return "unexpected answer", fmt.Sprintf("%s answered something that is not a Loki API answer (%v): is the url Loki's base URL?", at, err)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return "no answer in time", at + " did not answer before the check's timeout"
-	case ctx.Err() != nil:
-		return "interrupted", at + ": the check was cancelled before the answer came"
-	case isTimeout(err):
-		return "no answer in time", fmt.Sprintf("%s did not answer within the timeout (%s)", at, shortDur(c.client.Timeout))
-	case errors.As(err, &he):
+	}
+	if reason, msg, ok := c.server.Unanswered(ctx, err, "aggregate the query (sum by fewer labels)"); ok {
+		return reason, msg
+	}
+	var he *httpError
+	if errors.As(err, &he) {
 		switch {
 		case he.status == http.StatusBadRequest:
 			return "query rejected", fmt.Sprintf("%s rejected the query: %s", at, he.msg)
@@ -514,72 +451,5 @@ func (c *Checker) failure(ctx context.Context, err error) (reason, msg string) {
 		}
 		return "unexpected answer", fmt.Sprintf("%s answered %d: %s", at, he.status, he.msg)
 	}
-	return "Loki unreachable", at + ": " + describe(err)
-}
-
-// redirectError is a redirect to another host, which is not followed: the answer must come
-// from the server the inventory names (and its credentials must not travel elsewhere).
-type redirectError struct{ to string }
-
-func (e *redirectError) Error() string { return "redirected to " + e.to }
-
-// sameHost follows a few redirects that stay on base's host, never from https to http.
-func sameHost(base *url.URL) func(*http.Request, []*http.Request) error {
-	return func(r *http.Request, via []*http.Request) error {
-		if !strings.EqualFold(r.URL.Host, base.Host) || (base.Scheme == "https" && r.URL.Scheme != "https") {
-			return &redirectError{to: r.URL.Scheme + "://" + r.URL.Host}
-		}
-		if len(via) >= maxRedirects {
-			return fmt.Errorf("more than %d redirects", maxRedirects)
-		}
-		return nil
-	}
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
-}
-
-// describe names a transport failure without the URL, which may carry a password.
-func describe(err error) string {
-	var dnsErr *net.DNSError
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused (is Loki running, and is this its address?)"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
-		return "host " + dnsErr.Name + " not found"
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return err.Error()
-}
-
-// oneLine is s on one line, cut to n bytes.
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = strings.ToValidUTF8(s[:n], "") + "…"
-	}
-	return s
-}
-
-func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
-
-func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.999Z07:00") }
-
-// shortDur writes 5m rather than 5m0s.
-func shortDur(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
+	return c.server.Unreachable(err)
 }

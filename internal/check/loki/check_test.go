@@ -1,7 +1,6 @@
 package loki
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/check/evidence/evidencetest"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -105,34 +105,15 @@ func run(t *testing.T, s *lokiServer, cfg Config, req provider.CheckRequest) pro
 	} else {
 		cfg.URL = strings.Replace(cfg.URL, "SERVER", strings.TrimPrefix(srv.URL, "http://"), 1)
 	}
-	c, err := New(&cfg, provider.Env{})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	res, err := c.Check(ctx, req)
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	t.Logf("%s: %s (%s); observed %q; message %q", res.Verdict, res.Reason, res.Threshold, res.Observed, res.Message)
+	res := evidencetest.Run(t, New, cfg, req)
 	if s.requests != 1 {
 		t.Errorf("%d requests, want 1", s.requests)
 	}
 	return res
 }
 
-func want(t *testing.T, res provider.CheckResult, verdict provider.Verdict, reason ...string) {
-	t.Helper()
-	if res.Verdict != verdict {
-		t.Fatalf("verdict %s (%s; %s), want %s", res.Verdict, res.Reason, res.Message, verdict)
-	}
-	for _, r := range reason {
-		if !strings.Contains(res.Reason+" "+res.Message, r) {
-			t.Errorf("reason %q and message %q lack %q", res.Reason, res.Message, r)
-		}
-	}
-}
+// want asserts the verdict and what the reason or the message says.
+var want = evidencetest.WantSaid
 
 const query = `sum by (status) (count_over_time({app="orders"} | json | status=~"401|403|500" [5m]))`
 

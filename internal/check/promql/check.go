@@ -26,21 +26,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net"
-	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/rotorhq/rotor/internal/check/evidence"
+	"github.com/rotorhq/rotor/internal/check/httpquery"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -57,10 +54,8 @@ type Config struct {
 func (c *Config) Validate() []provider.FieldError {
 	var out []provider.FieldError
 	add := func(field, msg string) { out = append(out, provider.FieldError{Field: field, Msg: msg}) }
-	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("url", "needs an absolute http:// or https:// URL")
-	} else if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		add("url", "is the server's base URL, without a query or fragment")
+	if msg := httpquery.BaseURLProblem(c.URL); msg != "" {
+		add("url", msg)
 	}
 	if strings.TrimSpace(c.Query) == "" {
 		add("query", "is a PromQL expression")
@@ -77,7 +72,7 @@ func (c *Config) Validate() []provider.FieldError {
 		}
 	}
 	if c.Max != nil && c.Min != nil && *c.Min > *c.Max {
-		add("min", fmt.Sprintf("is above max (%s > %s): no value could pass", num(*c.Min), num(*c.Max)))
+		add("min", fmt.Sprintf("is above max (%s > %s): no value could pass", evidence.Number(*c.Min), evidence.Number(*c.Max)))
 	}
 	if c.Range < 0 {
 		add("range", "is a positive duration")
@@ -93,14 +88,10 @@ const (
 	points = 60
 	// minStep is the shortest step; Prometheus scrapes seldom run faster.
 	minStep = time.Second
-	// maxAnswer bounds how much of an answer is read: more is a query to narrow.
-	maxAnswer = 32 << 20
 	// maxBins is how many series a result carries, the worst first.
 	maxBins = 100
 	// maxNamed is how many breaking series a fail's reason names.
 	maxNamed = 3
-	// maxRedirects bounds redirects to the same host.
-	maxRedirects = 3
 	// valueKey is the Bin group key holding a series' exact value. Label names starting
 	// with __ are reserved by Prometheus, so no series label can collide with it.
 	valueKey = "__value__"
@@ -108,35 +99,28 @@ const (
 
 // Checker runs the query. It is safe for concurrent use.
 type Checker struct {
-	cfg  Config
-	safe string // the URL as messages show it
-	api  v1.API
-	env  provider.Env
+	cfg    Config
+	server *httpquery.Server
+	api    v1.API
+	env    provider.Env
 }
 
 // New builds the check. A configuration that fails Validate is a Terminal error. Prometheus
 // is not contacted: a server down now is missing evidence when the check runs.
 func New(cfg *Config, env provider.Env) (*Checker, error) {
-	if cfg == nil {
-		return nil, provider.Errorf(provider.Terminal, op, "no configuration")
+	if err := evidence.Validated(op, cfg); err != nil {
+		return nil, err
 	}
-	if errs := cfg.Validate(); len(errs) > 0 {
-		return nil, provider.Errorf(provider.Terminal, op, "invalid configuration: %v", errs[0])
-	}
-	if env.Now == nil {
-		env.Now = time.Now
-	}
-	base, _ := url.Parse(cfg.URL) // Validate parsed it
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	client := &http.Client{
-		Transport:     limitAnswer{transport},
-		CheckRedirect: sameHost(base),
-	}
-	ac, err := api.NewClient(api.Config{Address: cfg.URL, Client: client})
+	// No client timeout: the check's context bounds each query (see Check).
+	server, err := httpquery.New("Prometheus", cfg.URL, 0)
 	if err != nil {
-		return nil, provider.Errorf(provider.Terminal, op, "url %s: %v", provider.SafeURL(cfg.URL), err)
+		return nil, provider.Wrap(provider.Terminal, op, err)
 	}
-	return &Checker{cfg: *cfg, safe: provider.SafeURL(cfg.URL), api: v1.NewAPI(ac), env: env}, nil
+	ac, err := api.NewClient(api.Config{Address: cfg.URL, Client: server.Client})
+	if err != nil {
+		return nil, provider.Errorf(provider.Terminal, op, "url %s: %v", server.Safe, err)
+	}
+	return &Checker{cfg: *cfg, server: server, api: v1.NewAPI(ac), env: env}, nil
 }
 
 // step is the distance between the points of a range query over window: a sixtieth of it
@@ -149,10 +133,7 @@ func step(window time.Duration) time.Duration {
 // It returns an error only for a request it cannot serve; every outcome of asking Prometheus
 // is a result.
 func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provider.CheckResult, error) {
-	now := req.Now
-	if now.IsZero() {
-		now = c.env.Now()
-	}
+	now := evidence.Now(req, c.env)
 	res := provider.CheckResult{At: now, Query: c.cfg.Query, Threshold: c.threshold()}
 	unknown := func(reason, msg string) (provider.CheckResult, error) {
 		res.Verdict, res.Reason, res.Message = provider.Unknown, reason, msg
@@ -177,22 +158,21 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 		completeAt time.Time // zero when the range is full
 	)
 	if c.cfg.Range == 0 {
-		what = fmt.Sprintf("instant query at %s on %s", stamp(now), c.safe)
+		what = fmt.Sprintf("instant query at %s on %s", stamp(now), c.server.Safe)
 		val, warns, infos, err = c.api.Query(ctx, c.cfg.Query, now, opts...)
 	} else {
-		from := now.Add(-c.cfg.Range)
-		if !req.Since.IsZero() && req.Since.After(from) {
-			from, completeAt = req.Since, req.Since.Add(c.cfg.Range)
-		}
+		window := evidence.Observe(req.Since, now, c.cfg.Range)
+		from := window.From
+		completeAt = window.CompleteAt
 		if !from.Before(now) {
 			res.CompleteAt = completeAt
 			return unknown("empty window", fmt.Sprintf("the range starts at the cutover, %s, which is not before now (%s): there is nothing to look at yet", stamp(from), stamp(now)))
 		}
-		res.Window = &provider.Interval{From: from, To: now}
+		res.Window = window.Interval()
 		// Points end at now and go back by whole steps, none before from.
 		st := step(now.Sub(from))
 		start := now.Add(-(now.Sub(from) / st) * st)
-		what = fmt.Sprintf("range query from %s to %s at step %s on %s", stamp(start), stamp(now), shortDur(st), c.safe)
+		what = fmt.Sprintf("range query from %s to %s at step %s on %s", stamp(start), stamp(now), evidence.Duration(st), c.server.Safe)
 		val, warns, infos, err = c.api.QueryRange(ctx, c.cfg.Query, v1.Range{Start: start, End: now, Step: st}, opts...)
 	}
 	notes := []string{what}
@@ -231,7 +211,7 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 		// range shorter than asked is only a short look.
 		res.Verdict, res.CompleteAt = provider.Unknown, completeAt
 		res.Reason = fmt.Sprintf("window not full yet: only %s of %s since the cutover at %s (complete at %s); so far %s",
-			shortDur(now.Sub(req.Since).Round(time.Second)), shortDur(c.cfg.Range), stamp(req.Since), stamp(completeAt), j.passReason(c))
+			evidence.Duration(now.Sub(req.Since).Round(time.Second)), evidence.Duration(c.cfg.Range), stamp(req.Since), stamp(completeAt), j.passReason(c))
 		return res, nil
 	}
 	res.Verdict, res.Reason = provider.Pass, j.passReason(c)
@@ -240,19 +220,12 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 
 // failure names what went wrong asking Prometheus: an unknown's reason and message.
 func (c *Checker) failure(ctx context.Context, err error) (reason, msg string) {
+	if reason, msg, ok := c.server.Unanswered(ctx, err, "narrow the query (aggregate with sum or topk)"); ok {
+		return reason, msg
+	}
+	at := c.server.At()
 	var apiErr *v1.Error
-	var redirect *redirectError
-	at := "Prometheus at " + c.safe
-	switch {
-	case errors.As(err, &redirect):
-		return "redirected elsewhere", fmt.Sprintf("%s redirected to %s; only redirects to the same host are followed: fix the url", at, redirect.to)
-	case errors.Is(err, errTooLarge):
-		return "answer too large", fmt.Sprintf("%s answered with more than %d MiB: narrow the query (aggregate with sum or topk)", at, maxAnswer>>20)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return "no answer in time", at + " did not answer before the check's timeout"
-	case ctx.Err() != nil:
-		return "interrupted", at + ": the check was cancelled before the answer came"
-	case errors.As(err, &apiErr):
+	if errors.As(err, &apiErr) {
 		switch apiErr.Type {
 		case v1.ErrBadData:
 			return "query rejected", fmt.Sprintf("%s rejected the query: %s", at, apiErr.Msg)
@@ -270,12 +243,12 @@ func (c *Checker) failure(ctx context.Context, err error) (reason, msg string) {
 			}
 		}
 		msg := fmt.Sprintf("%s answered %s", at, apiErr.Msg)
-		if d := oneLine(apiErr.Detail, 200); d != "" {
+		if d := evidence.OneLine(apiErr.Detail, 200); d != "" {
 			msg += ": " + d
 		}
 		return "unexpected answer", msg + " (is the url a Prometheus server's base URL?)"
 	}
-	return "Prometheus unreachable", at + ": " + describe(err)
+	return c.server.Unreachable(err)
 }
 
 // series is one series of an answer, with its points.
@@ -428,7 +401,7 @@ func (j *verdict) failReason(c *Checker) string {
 			parts = append(parts, fmt.Sprintf("and %d more", len(j.broken)-maxNamed))
 			break
 		}
-		parts = append(parts, fmt.Sprintf("%s was %s at %s, %s", w.s.label(), num(w.v), stamp(w.at), c.broke(w.v)))
+		parts = append(parts, fmt.Sprintf("%s was %s at %s, %s", w.s.label(), evidence.Number(w.v), stamp(w.at), c.broke(w.v)))
 	}
 	return fmt.Sprintf("%d of %d series past the threshold: %s", len(j.broken), len(j.worst), strings.Join(parts, "; "))
 }
@@ -436,9 +409,9 @@ func (j *verdict) failReason(c *Checker) string {
 // broke names the threshold v is past.
 func (c *Checker) broke(v float64) string {
 	if c.cfg.Max != nil && v > *c.cfg.Max {
-		return "above max " + num(*c.cfg.Max)
+		return "above max " + evidence.Number(*c.cfg.Max)
 	}
-	return "below min " + num(*c.cfg.Min)
+	return "below min " + evidence.Number(*c.cfg.Min)
 }
 
 func (j *verdict) passReason(c *Checker) string {
@@ -448,11 +421,11 @@ func (j *verdict) passReason(c *Checker) string {
 // observed sums the numbers up: one value, or the lowest and highest with their series.
 func (j *verdict) observed() string {
 	if j.samples == 1 {
-		return fmt.Sprintf("%s = %s at %s", j.high.s.label(), num(j.high.v), stamp(j.high.at))
+		return fmt.Sprintf("%s = %s at %s", j.high.s.label(), evidence.Number(j.high.v), stamp(j.high.at))
 	}
 	s := fmt.Sprintf("%s, %s; lowest %s (%s at %s), highest %s (%s at %s)",
 		plural(len(j.worst), "series"), plural(j.samples, "point"),
-		num(j.low.v), j.low.s.label(), stamp(j.low.at), num(j.high.v), j.high.s.label(), stamp(j.high.at))
+		evidence.Number(j.low.v), j.low.s.label(), stamp(j.low.at), evidence.Number(j.high.v), j.high.s.label(), stamp(j.high.at))
 	if j.nan > 0 {
 		s += fmt.Sprintf("; %s skipped", plural(j.nan, "NaN point"))
 	}
@@ -472,124 +445,25 @@ func (j *verdict) bins() []provider.Bin {
 	n := min(len(j.worst), maxBins)
 	out := make([]provider.Bin, 0, n)
 	for _, w := range j.worst[:n] {
-		g := map[string]string{valueKey: num(w.v)}
+		g := map[string]string{valueKey: evidence.Number(w.v)}
 		for k, v := range w.s.metric {
 			g[string(k)] = string(v)
 		}
-		out = append(out, provider.Bin{Start: w.at, Group: g, Count: roundCount(w.v)})
+		out = append(out, provider.Bin{Start: w.at, Group: g, Count: evidence.RoundCount(w.v)})
 	}
 	return out
-}
-
-func roundCount(v float64) int {
-	switch r := math.Round(v); {
-	case r >= math.MaxInt:
-		return math.MaxInt
-	case r <= math.MinInt:
-		return math.MinInt
-	default:
-		return int(r)
-	}
 }
 
 func (c *Checker) threshold() string {
 	var parts []string
 	if c.cfg.Min != nil {
-		parts = append(parts, "min "+num(*c.cfg.Min))
+		parts = append(parts, "min "+evidence.Number(*c.cfg.Min))
 	}
 	if c.cfg.Max != nil {
-		parts = append(parts, "max "+num(*c.cfg.Max))
+		parts = append(parts, "max "+evidence.Number(*c.cfg.Max))
 	}
 	return strings.Join(parts, ", ")
 }
-
-// limitAnswer stops reading an answer past maxAnswer bytes.
-type limitAnswer struct{ rt http.RoundTripper }
-
-var errTooLarge = errors.New("answer larger than the limit")
-
-func (l limitAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := l.rt.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = &limitedBody{ReadCloser: resp.Body, left: maxAnswer}
-	return resp, nil
-}
-
-type limitedBody struct {
-	io.ReadCloser
-	left int64
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		var one [1]byte
-		n, err := b.ReadCloser.Read(one[:])
-		if n > 0 {
-			return 0, errTooLarge
-		}
-		return 0, err
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.ReadCloser.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
-
-// redirectError is a redirect to another host, which is not followed: the answer must come
-// from the server the inventory names (and its credentials must not travel elsewhere).
-type redirectError struct{ to string }
-
-func (e *redirectError) Error() string { return "redirected to " + e.to }
-
-// sameHost follows a few redirects that stay on base's host, never from https to http.
-func sameHost(base *url.URL) func(*http.Request, []*http.Request) error {
-	return func(r *http.Request, via []*http.Request) error {
-		if !strings.EqualFold(r.URL.Host, base.Host) || (base.Scheme == "https" && r.URL.Scheme != "https") {
-			return &redirectError{to: r.URL.Scheme + "://" + r.URL.Host}
-		}
-		if len(via) >= maxRedirects {
-			return fmt.Errorf("more than %d redirects", maxRedirects)
-		}
-		return nil
-	}
-}
-
-// describe names a transport failure without the URL, which may carry a password.
-func describe(err error) string {
-	var dnsErr *net.DNSError
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused (is Prometheus running, and is this its address?)"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
-		return "host " + dnsErr.Name + " not found"
-	}
-	var t interface{ Timeout() bool }
-	if errors.As(err, &t) && t.Timeout() {
-		return "timed out"
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return err.Error()
-}
-
-// oneLine is s on one line, cut to n bytes.
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = strings.ToValidUTF8(s[:n], "") + "…"
-	}
-	return s
-}
-
-func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 func plural(n int, word string) string {
 	if n == 1 || strings.HasSuffix(word, "series") {
@@ -598,16 +472,5 @@ func plural(n int, word string) string {
 	return strconv.Itoa(n) + " " + word + "s"
 }
 
-func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.999Z07:00") }
-
-// shortDur writes 5m rather than 5m0s.
-func shortDur(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
-}
+// stamp writes a point's time, to the millisecond.
+func stamp(t time.Time) string { return evidence.StampMilli(t) }

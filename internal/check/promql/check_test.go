@@ -15,41 +15,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/check/evidence/evidencetest"
+	"github.com/rotorhq/rotor/internal/check/httpquery"
 	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/testenv"
 )
 
 func ptr(f float64) *float64 { return &f }
 
-// check builds a checker for cfg and runs it with req, failing the test on an error: every
-// outcome of asking Prometheus is a result, not an error.
+// check builds a checker for cfg and runs it with req: every outcome of asking Prometheus is a
+// result, not an error.
 func check(t *testing.T, cfg Config, req provider.CheckRequest) provider.CheckResult {
 	t.Helper()
-	c, err := New(&cfg, provider.Env{})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	res, err := c.Check(ctx, req)
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	t.Logf("%s: %s (%s); observed %q; message %q", res.Verdict, res.Reason, res.Threshold, res.Observed, res.Message)
-	return res
+	return evidencetest.Run(t, New, cfg, req)
 }
 
-func want(t *testing.T, res provider.CheckResult, verdict provider.Verdict, reason ...string) {
-	t.Helper()
-	if res.Verdict != verdict {
-		t.Fatalf("verdict %s (%s; %s), want %s", res.Verdict, res.Reason, res.Message, verdict)
-	}
-	for _, r := range reason {
-		if !strings.Contains(res.Reason, r) {
-			t.Errorf("reason %q lacks %q", res.Reason, r)
-		}
-	}
-}
+// want asserts the verdict and what the reason says.
+var want = evidencetest.Want
 
 // TestAgainstPrometheus runs every check that needs data against one real Prometheus (the
 // Debian package, started by testenv), scraping this test's metrics endpoint every second.
@@ -360,7 +342,7 @@ func TestUnusualAnswers(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"`)
 			chunk := strings.Repeat("x", 1<<20)
-			for range maxAnswer>>20 + 2 {
+			for range httpquery.MaxAnswer>>20 + 2 {
 				n, err := io.WriteString(w, chunk)
 				big.Add(int64(n))
 				if err != nil {
@@ -475,14 +457,6 @@ func TestStep(t *testing.T) {
 	} {
 		if got := step(r); got != want {
 			t.Errorf("window %s: step %s, want %s", r, got, want)
-		}
-	}
-}
-
-func TestRoundCount(t *testing.T) {
-	for v, want := range map[float64]int{2.5: 3, -2.5: -3, 0.004: 0, 1e300: math.MaxInt, -1e300: math.MinInt, math.Inf(1): math.MaxInt} {
-		if got := roundCount(v); got != want {
-			t.Errorf("roundCount(%g) = %d, want %d", v, got, want)
 		}
 	}
 }

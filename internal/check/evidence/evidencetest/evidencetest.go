@@ -1,0 +1,73 @@
+// Package evidencetest is what the tests of the query checks share: running a check the way
+// the engine does, and asserting on its result. It imports testing and is only for tests.
+package evidencetest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotorhq/rotor/internal/provider"
+)
+
+// checkTimeout bounds one check run in a test: long enough for a real server started by
+// testenv, short enough that a hang fails the test instead of stalling it.
+const checkTimeout = 20 * time.Second
+
+// Run builds a check from cfg with newChecker (a check package's New, with an empty Env)
+// and runs it with req, as Check does. A configuration New refuses fails the test.
+func Run[Cfg any, C provider.Checker](t testing.TB, newChecker func(*Cfg, provider.Env) (C, error), cfg Cfg, req provider.CheckRequest) provider.CheckResult {
+	t.Helper()
+	c, err := newChecker(&cfg, provider.Env{})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return Check(t, c, req)
+}
+
+// Check runs c with req, bounded by a timeout, and logs the result. An error fails the test:
+// every outcome of asking a server is a result, and an error is only for a request a check
+// cannot serve.
+func Check(t testing.TB, c provider.Checker, req provider.CheckRequest) provider.CheckResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), checkTimeout)
+	defer cancel()
+	res, err := c.Check(ctx, req)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	t.Logf("%s: %s (%s); observed %q; message %q", res.Verdict, res.Reason, res.Threshold, res.Observed, res.Message)
+	return res
+}
+
+// Want fails the test unless res has verdict (fatally: what follows would not make sense)
+// and its Reason contains every one of reason.
+func Want(t testing.TB, res provider.CheckResult, verdict provider.Verdict, reason ...string) {
+	t.Helper()
+	wantVerdict(t, res, verdict)
+	for _, r := range reason {
+		if !strings.Contains(res.Reason, r) {
+			t.Errorf("reason %q lacks %q", res.Reason, r)
+		}
+	}
+}
+
+// WantSaid is Want for texts that may stand in the Reason or in the Message: it fails the
+// test unless res has verdict and each of text is in one of them.
+func WantSaid(t testing.TB, res provider.CheckResult, verdict provider.Verdict, text ...string) {
+	t.Helper()
+	wantVerdict(t, res, verdict)
+	for _, r := range text {
+		if !strings.Contains(res.Reason+" "+res.Message, r) {
+			t.Errorf("reason %q and message %q lack %q", res.Reason, res.Message, r)
+		}
+	}
+}
+
+func wantVerdict(t testing.TB, res provider.CheckResult, verdict provider.Verdict) {
+	t.Helper()
+	if res.Verdict != verdict {
+		t.Fatalf("verdict %s (%s; %s), want %s", res.Verdict, res.Reason, res.Message, verdict)
+	}
+}
