@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -101,10 +102,10 @@ func (c *Config) Validate() []provider.FieldError {
 	if c.Max != nil && *c.Max < 0 {
 		add("max", "is a count, 0 or more")
 	}
-	if c.MaxRate < 0 || c.MaxRate > 1 {
+	if c.MaxRate < 0 || c.MaxRate > 1 || math.IsNaN(c.MaxRate) {
 		add("max_rate", "is a fraction of a bin's lines, above 0 and at most 1")
 	}
-	if c.MaxIncrease < 0 {
+	if c.MaxIncrease < 0 || math.IsNaN(c.MaxIncrease) {
 		add("max_increase", "is a ratio, above 0")
 	}
 	return out

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -739,6 +740,8 @@ func TestValidate(t *testing.T) {
 		{"negative max", func(c *Config) { c.Max = intp(-1) }, "max: is a count, 0 or more"},
 		{"rate above 1", func(c *Config) { c.MaxRate = 5 }, "max_rate: is a fraction"},
 		{"negative increase", func(c *Config) { c.MaxIncrease = -1; c.Max = nil }, "max_increase: is a ratio"},
+		{"NaN rate", func(c *Config) { c.MaxRate = math.NaN() }, "max_rate: is a fraction"},
+		{"NaN increase", func(c *Config) { c.MaxIncrease = math.NaN() }, "max_increase: is a ratio"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
