@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -54,8 +53,7 @@ type Nginx struct {
 	PIDFile    string // the pid directive
 	ErrorLog   string // -e and error_log: nothing goes to /var/log/nginx
 
-	mu   sync.Mutex
-	proc *process
+	srv *daemon
 }
 
 // StartNginx starts nginx (Debian's, or $ROTOR_TEST_NGINX_BIN) serving opts.VHosts on a free
@@ -76,14 +74,7 @@ func StartNginx(t testing.TB, opts NginxOptions) *Nginx {
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("testenv: nginx error log (last lines of %s):\n%s", n.ErrorLog, tailFile(n.ErrorLog, 40))
-		}
-		if err := n.Stop(); err != nil {
-			t.Errorf("testenv: %v", err)
-		}
-	})
+	stopAtEnd(t, "nginx error log", n.ErrorLog, n.Stop)
 	t.Logf("testenv: nginx %s on %s started in %s", n.Version, n.Addr, time.Since(began).Round(time.Millisecond))
 	return n
 }
@@ -108,22 +99,7 @@ func (n *Nginx) Served(ctx context.Context, serverName string) (*x509.Certificat
 // Stop shuts nginx down gracefully (SIGQUIT) and removes its prefix. Calling it again does
 // nothing.
 func (n *Nginx) Stop() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var errs []error
-	if p := n.proc; p != nil {
-		n.proc = nil
-		if err := stopNginx(p); err != nil {
-			errs = append(errs, fmt.Errorf("stop nginx on %s: %w", n.Addr, err))
-		}
-	}
-	if n.Prefix != "" {
-		if err := os.RemoveAll(n.Prefix); err != nil {
-			errs = append(errs, fmt.Errorf("remove nginx prefix: %w", err))
-		}
-		n.Prefix = ""
-	}
-	return errors.Join(errs...)
+	return n.srv.shutdown("nginx on "+n.Addr, stopNginx)
 }
 
 func stopNginx(p *process) error {
@@ -168,37 +144,25 @@ func startNginx(ctx context.Context, opts NginxOptions) (_ *Nginx, err error) {
 		return nil, fmt.Errorf("create nginx prefix: %w", err)
 	}
 	n := &Nginx{Binary: bin, Prefix: base, ConfigFile: filepath.Join(base, "nginx.conf"),
-		PIDFile: filepath.Join(base, "nginx.pid"), ErrorLog: filepath.Join(base, "error.log")}
+		PIDFile: filepath.Join(base, "nginx.pid"), ErrorLog: filepath.Join(base, "error.log"), srv: &daemon{dir: base}}
 	if m := regexp.MustCompile(`nginx/(\S+)`).FindSubmatch(out); m != nil {
 		n.Version = string(m[1])
 	}
-	defer func() {
-		if err != nil {
-			if stopErr := n.Stop(); stopErr != nil {
-				err = fmt.Errorf("%w (and cleaning up: %v)", err, stopErr)
-			}
-		}
-	}()
+	defer cleanUpOnError(&err, n.Stop)
 	// Workers (nobody, as root) must reach the temp paths under the prefix.
 	if err := os.Chmod(base, 0o755); err != nil {
 		return nil, err
 	}
-	for attempt := 1; ; attempt++ {
-		if n.Port, err = freePort(); err != nil {
-			return nil, err
-		}
-		n.Addr = "127.0.0.1:" + strconv.Itoa(n.Port)
+	if err := withFreePort(func(port int) error {
+		n.Port, n.Addr = port, "127.0.0.1:"+strconv.Itoa(port)
 		if err := os.WriteFile(n.ConfigFile, nginxConfig(n, opts), 0o644); err != nil {
-			return nil, fmt.Errorf("write nginx configuration: %w", err)
+			return fmt.Errorf("write nginx configuration: %w", err)
 		}
-		err = n.launch(ctx, opts.VHosts[0])
-		if err == nil {
-			return n, nil
-		}
-		if !errors.Is(err, errPortTaken) || attempt == portAttempts {
-			return nil, err
-		}
+		return n.launch(ctx, opts.VHosts[0])
+	}); err != nil {
+		return nil, err
 	}
+	return n, nil
 }
 
 // nginxConfig is the configuration: every path under the prefix, TLS on one loopback port.
@@ -223,53 +187,26 @@ func nginxConfig(n *Nginx, opts NginxOptions) []byte {
 
 // launch starts nginx and waits until it serves the first vhost's certificate.
 func (n *Nginx) launch(ctx context.Context, first NginxVHost) error {
-	log, err := os.OpenFile(filepath.Join(n.Prefix, "stderr.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	cmd := exec.Command(n.Binary, "-p", n.Prefix, "-c", n.ConfigFile, "-e", n.ErrorLog)
-	cmd.Stdout, cmd.Stderr = log, log
-	proc, err := startProcess(cmd, n.Prefix, nil)
-	if err != nil {
-		return fmt.Errorf("start nginx: %w", err)
-	}
-	n.mu.Lock()
-	n.proc = proc
-	n.mu.Unlock()
 	want, werr := os.ReadFile(first.CertFile)
-	deadline := time.Now().Add(startTimeout)
-	var last error
-	for {
-		select {
-		case <-proc.done:
-			n.mu.Lock()
-			n.proc = nil
-			n.mu.Unlock()
-			msgs := tailFile(filepath.Join(n.Prefix, "stderr.log"), 20) + "\n" + tailFile(n.ErrorLog, 20)
-			if strings.Contains(msgs, "Address already in use") {
-				return fmt.Errorf("nginx on %s: %w", n.Addr, errPortTaken)
+	return n.srv.launch(ctx, attempt{
+		name:      "nginx",
+		addr:      n.Addr,
+		cmd:       exec.Command(n.Binary, "-p", n.Prefix, "-c", n.ConfigFile, "-e", n.ErrorLog),
+		log:       filepath.Join(n.Prefix, "stderr.log"),
+		serverLog: n.ErrorLog,
+		portTaken: "address already in use",
+		ready: func(ctx context.Context) error {
+			cert, err := n.Served(ctx, first.ServerName)
+			if err != nil {
+				return err
 			}
-			return fmt.Errorf("nginx exited while starting (%v):\n%s", proc.err, msgs)
-		default:
-		}
-		cert, err := n.Served(ctx, first.ServerName)
-		if err == nil {
 			// The server answering is ours: it serves the certificate we configured.
 			if werr == nil && bytes.Contains(want, pemBody(cert.Raw)) {
 				return nil
 			}
-			err = fmt.Errorf("%s serves a certificate (%s) that is not in %s: another server holds the port?", n.Addr, cert.Subject, first.CertFile)
-		}
-		last = err
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("nginx on %s did not serve TLS within %s: %w; error log %s:\n%s", n.Addr, startTimeout, last, n.ErrorLog, tailFile(n.ErrorLog, 20))
-		}
-		select {
-		case <-proc.done:
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+			return fmt.Errorf("%s serves a certificate (%s) that is not in %s: another server holds the port?", n.Addr, cert.Subject, first.CertFile)
+		},
+	})
 }
 
 // pemBody is the first line of a certificate's PEM body (the base64 of its first 48 DER
@@ -281,19 +218,16 @@ func pemBody(der []byte) []byte {
 // findNginx returns the nginx executable: env if set, else nginx in PATH, else Debian's
 // /usr/sbin/nginx (sbin is not in every PATH).
 func findNginx(env string) (string, error) {
-	if env != "" {
-		if isExecutable(env) {
-			return env, nil
-		}
-		return "", fmt.Errorf("%s=%s is not an executable file\nhint: point it at an nginx binary, or unset it", EnvNginxBin, env)
-	}
-	if path, err := exec.LookPath("nginx"); err == nil {
-		return path, nil
-	}
-	if isExecutable("/usr/sbin/nginx") {
-		return "/usr/sbin/nginx", nil
-	}
-	return "", errors.New("nginx not found in $" + EnvNginxBin + ", PATH or /usr/sbin; tests that need nginx cannot run" +
-		"\nhint: run scripts/test.sh, which installs it, or: apt-get install -y --no-install-recommends nginx" +
-		"\nhint: Debian's package may start an nginx service on :80; the tests do not need it (systemctl disable --now nginx)")
+	return executable{
+		name:   "nginx",
+		envVar: EnvNginxBin,
+		noun:   "an nginx binary",
+		paths:  []string{"/usr/sbin/nginx"},
+		where:  "PATH or /usr/sbin",
+		needs:  "nginx",
+		hints: []string{
+			"run scripts/test.sh, which installs it, or: apt-get install -y --no-install-recommends nginx",
+			"Debian's package may start an nginx service on :80; the tests do not need it (systemctl disable --now nginx)",
+		},
+	}.find(env)
 }

@@ -7,9 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -68,19 +66,7 @@ func TestStartNginx(t *testing.T) {
 	if b, err := os.ReadFile(n.PIDFile); err != nil || len(b) == 0 {
 		t.Errorf("pid file %s: %v", n.PIDFile, err)
 	}
-	if err := n.Stop(); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	if err := n.Stop(); err != nil {
-		t.Errorf("second Stop: %v", err)
-	}
-	if c, err := net.DialTimeout("tcp", n.Addr, time.Second); err == nil {
-		c.Close()
-		t.Errorf("after Stop, %s still accepts connections", n.Addr)
-	}
-	if _, err := os.Stat(filepath.Dir(n.ConfigFile)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("after Stop, the prefix %s: %v; want it removed", filepath.Dir(n.ConfigFile), err)
-	}
+	checkStops(t, n.Stop, n.Prefix, n.Addr)
 }
 
 func TestFindNginxHint(t *testing.T) {

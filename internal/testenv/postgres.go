@@ -45,7 +45,12 @@ type PostgreSQL struct {
 	DataDir, LogFile string
 	Version          string // server_version, e.g. "15.18 (Debian 15.18-0+deb12u1)"
 
-	srv *server // nil when external
+	// srv is nil when external. A started cluster's directory holds:
+	//
+	//	<dir>/data          the cluster (initdb)
+	//	<dir>/socket        its Unix socket, so it never collides with a system server's
+	//	<dir>/postgres.log  its stderr
+	srv *daemon
 }
 
 // PostgreSQLOptions configure a started server. A zero value asks for nothing special, and
@@ -89,14 +94,7 @@ func StartPostgreSQL(t testing.TB, opts PostgreSQLOptions) *PostgreSQL {
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("testenv: PostgreSQL log (last lines of %s):\n%s", p.LogFile, p.logTail(40))
-		}
-		if err := p.stop(); err != nil {
-			t.Errorf("testenv: %v", err)
-		}
-	})
+	stopAtEnd(t, "PostgreSQL log", p.LogFile, p.stop)
 	t.Logf("testenv: PostgreSQL %s on 127.0.0.1:%d started in %s", p.Version, p.Port, time.Since(began).Round(time.Millisecond))
 	return p
 }
@@ -337,17 +335,4 @@ func (p *PostgreSQL) describe() string {
 		return fmt.Sprintf("PostgreSQL from %s (%s:%d)", EnvPostgreSQLDSN, p.Host, p.Port)
 	}
 	return fmt.Sprintf("PostgreSQL started by testenv (127.0.0.1:%d, %s)", p.Port, p.DataDir)
-}
-
-// logTail returns the last n lines of the server log, or why it cannot.
-func (p *PostgreSQL) logTail(n int) string {
-	log, err := p.Log()
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -1,34 +1,19 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
-
-// server is a postgres process started by this package and the directory it lives in:
-//
-//	<base>/data          the cluster (initdb)
-//	<base>/socket        its Unix socket, so it never collides with a system server's
-//	<base>/postgres.log  its stderr
-type server struct {
-	base string
-	proc *process
-}
 
 // postgresqlDefaults are the settings of every started server, before PostgreSQLOptions.
 var postgresqlDefaults = map[string]string{
@@ -51,9 +36,6 @@ var postgresqlDefaults = map[string]string{
 
 const (
 	superUser      = "postgres"
-	startTimeout   = 30 * time.Second
-	stopTimeout    = 30 * time.Second
-	portAttempts   = 5
 	maxSocketPath  = 100 // sockaddr_un holds 108 bytes on Linux, 104 on the BSDs
 	socketFileName = "/.s.PGSQL.65535"
 )
@@ -80,15 +62,9 @@ func startPostgreSQL(ctx context.Context, opts PostgreSQLOptions) (_ *PostgreSQL
 		Database:      "postgres",
 		DataDir:       filepath.Join(base, "data"),
 		LogFile:       filepath.Join(base, "postgres.log"),
-		srv:           &server{base: base},
+		srv:           &daemon{dir: base},
 	}
-	defer func() {
-		if err != nil {
-			if stopErr := p.stop(); stopErr != nil {
-				err = fmt.Errorf("%w (and cleaning up: %v)", err, stopErr)
-			}
-		}
-	}()
+	defer cleanUpOnError(&err, p.stop)
 	if err := initdb(ctx, bin, owner, p); err != nil {
 		return nil, err
 	}
@@ -102,19 +78,11 @@ func startPostgreSQL(ctx context.Context, opts PostgreSQLOptions) (_ *PostgreSQL
 	maps.Copy(settings, opts.Settings)
 	settings["listen_addresses"] = "127.0.0.1" // whatever a test asks, nothing beyond this host
 
-	// Ask the kernel for a free port, close it and hand it to postgres. Another process may
-	// take it in between; then postgres cannot bind, exits, and we try another.
-	for attempt := 1; ; attempt++ {
-		if p.Port, err = freePort(); err != nil {
-			return nil, err
-		}
-		err = p.launch(ctx, bin, owner, settings)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, errPortTaken) || attempt == portAttempts {
-			return nil, err
-		}
+	if err := withFreePort(func(port int) error {
+		p.Port = port
+		return p.launch(ctx, bin, owner, settings)
+	}); err != nil {
+		return nil, err
 	}
 	if err := p.checkPasswords(ctx); err != nil {
 		return nil, err
@@ -125,7 +93,7 @@ func startPostgreSQL(ctx context.Context, opts PostgreSQLOptions) (_ *PostgreSQL
 // initdb creates the cluster with a scram-sha-256 superuser whose password it reads from a
 // 0600 file that is removed right after.
 func initdb(ctx context.Context, bin string, owner *osUser, p *PostgreSQL) error {
-	pwfile := filepath.Join(p.srv.base, "pwfile")
+	pwfile := filepath.Join(p.srv.dir, "pwfile")
 	if err := os.WriteFile(pwfile, []byte(p.SuperPassword+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write initdb password file: %w", err)
 	}
@@ -147,7 +115,7 @@ func initdb(ctx context.Context, bin string, owner *osUser, p *PostgreSQL) error
 	)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	proc, err := startProcess(cmd, p.srv.base, owner)
+	proc, err := startProcess(cmd, p.srv.dir, owner)
 	if err != nil {
 		return fmt.Errorf("run initdb: %w", err)
 	}
@@ -158,58 +126,21 @@ func initdb(ctx context.Context, bin string, owner *osUser, p *PostgreSQL) error
 	return nil
 }
 
-// errPortTaken says postgres could not bind its port.
-var errPortTaken = errors.New("port taken")
-
 // launch starts postgres on p.Port and waits until the superuser can log in over TCP.
 func (p *PostgreSQL) launch(ctx context.Context, bin string, owner *osUser, settings map[string]string) error {
-	socketDir := filepath.Join(p.srv.base, "socket")
-	args := []string{"-D", p.DataDir, "-p", strconv.Itoa(p.Port), "-k", socketDir}
+	args := []string{"-D", p.DataDir, "-p", strconv.Itoa(p.Port), "-k", filepath.Join(p.srv.dir, "socket")}
 	for _, name := range slices.Sorted(maps.Keys(settings)) {
 		args = append(args, "-c", name+"="+settings[name])
 	}
-	log, err := os.OpenFile(p.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("open PostgreSQL log: %w", err)
-	}
-	defer log.Close() // the child has its own copy
-	logStart, err := log.Seek(0, io.SeekEnd)
-	if err != nil {
-		return fmt.Errorf("open PostgreSQL log: %w", err)
-	}
-	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	proc, err := startProcess(cmd, p.srv.base, owner)
-	if err != nil {
-		return fmt.Errorf("start postgres: %w", err)
-	}
-	p.srv.proc = proc
-
-	deadline := time.Now().Add(startTimeout)
-	var last error
-	for {
-		select {
-		case <-proc.done:
-			p.srv.proc = nil
-			tail := p.logTail(20)
-			if b, err := os.ReadFile(p.LogFile); err == nil && int64(len(b)) >= logStart &&
-				bytes.Contains(b[logStart:], []byte("could not create any TCP/IP sockets")) {
-				return fmt.Errorf("postgres on 127.0.0.1:%d: %w", p.Port, errPortTaken)
-			}
-			return fmt.Errorf("postgres exited while starting (%v); log %s:\n%s", proc.err, p.LogFile, tail)
-		default:
-		}
-		if last = p.ready(ctx); last == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("postgres on 127.0.0.1:%d did not accept the superuser within %s: %w; log %s:\n%s", p.Port, startTimeout, last, p.LogFile, p.logTail(20))
-		}
-		select {
-		case <-proc.done:
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return p.srv.launch(ctx, attempt{
+		name:      "postgres",
+		addr:      "127.0.0.1:" + strconv.Itoa(p.Port),
+		cmd:       exec.Command(filepath.Join(bin, "postgres"), args...),
+		owner:     owner,
+		log:       p.LogFile,
+		portTaken: "could not create any TCP/IP sockets",
+		ready:     p.ready,
+	})
 }
 
 // ready logs in as the superuser and checks that the server answering is ours.
@@ -234,97 +165,7 @@ func (p *PostgreSQL) ready(ctx context.Context) error {
 // stop shuts the server down (fast shutdown: SIGINT, then SIGQUIT, then SIGKILL) and removes
 // its directory. An external server is left alone.
 func (p *PostgreSQL) stop() error {
-	if p.srv == nil {
-		return nil
-	}
-	var errs []error
-	if proc := p.srv.proc; proc != nil {
-		p.srv.proc = nil
-		if err := proc.stop(); err != nil {
-			errs = append(errs, fmt.Errorf("stop PostgreSQL on 127.0.0.1:%d: %w", p.Port, err))
-		}
-	}
-	if err := os.RemoveAll(p.srv.base); err != nil {
-		errs = append(errs, fmt.Errorf("remove PostgreSQL directory: %w", err))
-	}
-	return errors.Join(errs...)
-}
-
-// process is a child started by startProcess.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the child has exited; err is then set
-	err  error
-}
-
-// startProcess starts cmd in dir as owner (nil: as ourselves). On Linux the child gets
-// SIGQUIT (PostgreSQL's immediate shutdown) if we die, so a test binary killed by a timeout
-// leaves no server behind. The kernel sends that signal when the thread that started the
-// child exits, so the child is started and waited for by a goroutine locked to its thread.
-func startProcess(cmd *exec.Cmd, dir string, owner *osUser) (*process, error) {
-	cmd.Dir = dir
-	cmd.Env = serverEnv()
-	cmd.SysProcAttr = owner.sysProcAttr()
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// stop asks the child to shut down and waits; it escalates if it takes too long.
-func (p *process) stop() error {
-	steps := []struct {
-		sig  os.Signal
-		wait time.Duration
-	}{{os.Interrupt, stopTimeout}, {syscall.SIGQUIT, 5 * time.Second}, {os.Kill, time.Minute}}
-	for _, s := range steps {
-		if err := p.cmd.Process.Signal(s.sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			return err
-		}
-		select {
-		case <-p.done:
-			if s.sig != os.Interrupt {
-				return fmt.Errorf("did not stop within %s of SIGINT; sent %v", stopTimeout, s.sig)
-			}
-			return p.err
-		case <-time.After(s.wait):
-		}
-	}
-	return errors.New("did not exit after SIGKILL")
-}
-
-// serverEnv is our environment without PG* variables, which could point initdb or postgres
-// at another cluster.
-func serverEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PG") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return p.srv.shutdown(fmt.Sprintf("PostgreSQL on 127.0.0.1:%d", p.Port), (*process).stop)
 }
 
 // makeBaseDir creates the server's directory, owned by owner, under the temporary directory,

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -39,9 +38,7 @@ type Prometheus struct {
 	// ConfigFile, DataDir and LogFile are in a temporary directory removed when it stops.
 	ConfigFile, DataDir, LogFile string
 
-	base     string
-	mu       sync.Mutex
-	proc     *process // nil once stopped
+	srv      *daemon
 	interval time.Duration
 }
 
@@ -78,14 +75,7 @@ func StartPrometheus(t testing.TB, opts PrometheusOptions) *Prometheus {
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("testenv: Prometheus log (last lines of %s):\n%s", p.LogFile, tailFile(p.LogFile, 40))
-		}
-		if err := p.Stop(); err != nil {
-			t.Errorf("testenv: %v", err)
-		}
-	})
+	stopAtEnd(t, "Prometheus log", p.LogFile, p.Stop)
 	t.Logf("testenv: Prometheus %s on 127.0.0.1:%d started in %s", p.Version, p.Port, time.Since(began).Round(time.Millisecond))
 	return p
 }
@@ -93,22 +83,7 @@ func StartPrometheus(t testing.TB, opts PrometheusOptions) *Prometheus {
 // Stop shuts the server down (SIGINT, Prometheus's graceful shutdown) and removes its files.
 // Tests that need a Prometheus that went away call it; calling it again does nothing.
 func (p *Prometheus) Stop() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var errs []error
-	if proc := p.proc; proc != nil {
-		p.proc = nil
-		if err := proc.stop(); err != nil {
-			errs = append(errs, fmt.Errorf("stop Prometheus on 127.0.0.1:%d: %w", p.Port, err))
-		}
-	}
-	if p.base != "" {
-		if err := os.RemoveAll(p.base); err != nil {
-			errs = append(errs, fmt.Errorf("remove Prometheus directory: %w", err))
-		}
-		p.base = ""
-	}
-	return errors.Join(errs...)
+	return p.srv.shutdown(fmt.Sprintf("Prometheus on 127.0.0.1:%d", p.Port), (*process).stop)
 }
 
 // WaitForSample polls the instant query until it returns data — a series, or a scalar that
@@ -244,34 +219,20 @@ func startPrometheus(ctx context.Context, opts PrometheusOptions) (_ *Prometheus
 		ConfigFile: filepath.Join(base, "prometheus.yml"),
 		DataDir:    filepath.Join(base, "data"),
 		LogFile:    filepath.Join(base, "prometheus.log"),
-		base:       base,
+		srv:        &daemon{dir: base},
 		interval:   opts.ScrapeInterval,
 	}
-	defer func() {
-		if err != nil {
-			if stopErr := p.Stop(); stopErr != nil {
-				err = fmt.Errorf("%w (and cleaning up: %v)", err, stopErr)
-			}
-		}
-	}()
+	defer cleanUpOnError(&err, p.Stop)
 	if err := os.WriteFile(p.ConfigFile, prometheusConfig(opts), 0o600); err != nil {
 		return nil, fmt.Errorf("write Prometheus configuration: %w", err)
 	}
-	// Ask the kernel for a free port, close it and hand it to prometheus. Another process
-	// may take it in between; then prometheus cannot bind, exits, and we try another.
-	for attempt := 1; ; attempt++ {
-		if p.Port, err = freePort(); err != nil {
-			return nil, err
-		}
-		p.URL = "http://127.0.0.1:" + strconv.Itoa(p.Port)
-		err = p.launch(ctx, bin)
-		if err == nil {
-			return p, nil
-		}
-		if !errors.Is(err, errPortTaken) || attempt == portAttempts {
-			return nil, err
-		}
+	if err := withFreePort(func(port int) error {
+		p.Port, p.URL = port, "http://127.0.0.1:"+strconv.Itoa(port)
+		return p.launch(ctx, bin)
+	}); err != nil {
+		return nil, err
 	}
+	return p, nil
 }
 
 // prometheusConfig is the configuration file: one job, "test", scraping the targets over
@@ -288,59 +249,22 @@ func prometheusConfig(opts PrometheusOptions) []byte {
 
 // launch starts prometheus on p.Port and waits until it is ready and proven to be ours.
 func (p *Prometheus) launch(ctx context.Context, bin string) error {
-	log, err := os.OpenFile(p.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("open Prometheus log: %w", err)
-	}
-	defer log.Close() // the child has its own copy
-	logStart, err := log.Seek(0, io.SeekEnd)
-	if err != nil {
-		return fmt.Errorf("open Prometheus log: %w", err)
-	}
 	// No --web.enable-lifecycle or --web.enable-admin-api: a test cannot reload, stop or
 	// wipe the server through HTTP, as no production Prometheus should let a rotation do.
-	cmd := exec.Command(bin,
-		"--config.file="+p.ConfigFile,
-		"--storage.tsdb.path="+p.DataDir,
-		"--storage.tsdb.retention.time=1d",
-		"--web.listen-address=127.0.0.1:"+strconv.Itoa(p.Port),
-		"--log.level=info",
-	)
-	cmd.Stdout, cmd.Stderr = log, log
-	proc, err := startProcess(cmd, p.base, nil)
-	if err != nil {
-		return fmt.Errorf("start prometheus: %w", err)
-	}
-	p.mu.Lock()
-	p.proc = proc
-	p.mu.Unlock()
-
-	deadline := time.Now().Add(startTimeout)
-	var last error
-	for {
-		select {
-		case <-proc.done:
-			p.mu.Lock()
-			p.proc = nil
-			p.mu.Unlock()
-			if b, err := os.ReadFile(p.LogFile); err == nil && int64(len(b)) >= logStart &&
-				bytes.Contains(b[logStart:], []byte("address already in use")) {
-				return fmt.Errorf("prometheus on 127.0.0.1:%d: %w", p.Port, errPortTaken)
-			}
-			return fmt.Errorf("prometheus exited while starting (%v); log %s:\n%s", proc.err, p.LogFile, tailFile(p.LogFile, 20))
-		default:
-		}
-		if last = p.ready(ctx); last == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("prometheus on 127.0.0.1:%d was not ready within %s: %w; log %s:\n%s", p.Port, startTimeout, last, p.LogFile, tailFile(p.LogFile, 20))
-		}
-		select {
-		case <-proc.done:
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return p.srv.launch(ctx, attempt{
+		name: "prometheus",
+		addr: "127.0.0.1:" + strconv.Itoa(p.Port),
+		cmd: exec.Command(bin,
+			"--config.file="+p.ConfigFile,
+			"--storage.tsdb.path="+p.DataDir,
+			"--storage.tsdb.retention.time=1d",
+			"--web.listen-address=127.0.0.1:"+strconv.Itoa(p.Port),
+			"--log.level=info",
+		),
+		log:       p.LogFile,
+		portTaken: "address already in use",
+		ready:     p.ready,
+	})
 }
 
 // ready checks /-/ready, then that the server answering keeps its samples in p.DataDir (so
@@ -389,39 +313,18 @@ func findPrometheus(env string) (string, error) {
 
 // findPrometheusIn is findPrometheus with Debian's path as fallback.
 func findPrometheusIn(env, fallback string) (string, error) {
-	if env != "" {
-		if isExecutable(env) {
-			return env, nil
-		}
-		return "", fmt.Errorf("%s=%s is not an executable file\nhint: point it at a prometheus binary, or unset it", EnvPrometheusBin, env)
-	}
-	if path, err := exec.LookPath("prometheus"); err == nil {
-		return path, nil
-	}
-	if isExecutable(fallback) {
-		return fallback, nil
-	}
-	return "", errors.New("prometheus not found in $" + EnvPrometheusBin + ", PATH or " + fallback + "; tests that need Prometheus cannot run" +
-		"\nhint: run scripts/test.sh, which installs it, or: apt-get install -y --no-install-recommends prometheus" +
-		"\nhint: Debian's package may start a prometheus service on :9090; the tests do not need it (systemctl disable --now prometheus)")
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && !fi.IsDir() && fi.Mode().Perm()&0o111 != 0
-}
-
-// tailFile returns the last n lines of a file, or why it cannot.
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(%v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return executable{
+		name:   "prometheus",
+		envVar: EnvPrometheusBin,
+		noun:   "a prometheus binary",
+		paths:  []string{fallback},
+		where:  "PATH or " + fallback,
+		needs:  "Prometheus",
+		hints: []string{
+			"run scripts/test.sh, which installs it, or: apt-get install -y --no-install-recommends prometheus",
+			"Debian's package may start a prometheus service on :9090; the tests do not need it (systemctl disable --now prometheus)",
+		},
+	}.find(env)
 }
 
 // Metrics is a /metrics endpoint on 127.0.0.1 serving a text exposition the test sets, for a

@@ -1,10 +1,8 @@
 package testenv
 
 import (
-	"errors"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -42,19 +40,7 @@ func TestStartPrometheus(t *testing.T) {
 		t.Errorf("POST /-/reload: %s, want 403", resp.Status)
 	}
 
-	if err := p.Stop(); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	if err := p.Stop(); err != nil {
-		t.Errorf("second Stop: %v", err)
-	}
-	if _, err := os.Stat(p.DataDir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("after Stop, DataDir %s: %v; want it removed", p.DataDir, err)
-	}
-	if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)), time.Second); err == nil {
-		c.Close()
-		t.Errorf("after Stop, 127.0.0.1:%d still accepts connections", p.Port)
-	}
+	checkStops(t, p.Stop, p.DataDir, net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)))
 }
 
 // A query without data is reported with the targets' health, so a test that waits in vain

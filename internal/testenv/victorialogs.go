@@ -5,7 +5,6 @@ import (
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -42,9 +40,7 @@ type VictoriaLogs struct {
 	// DataDir and LogFile are in a temporary directory removed when it stops; "" when reused.
 	DataDir, LogFile string
 
-	base string
-	mu   sync.Mutex
-	proc *process // nil once stopped, and for a reused server
+	srv *daemon // nil for a reused server
 }
 
 // StartVictoriaLogs starts victoria-logs on a free port of 127.0.0.1 with a temporary
@@ -70,14 +66,7 @@ func StartVictoriaLogs(t testing.TB) *VictoriaLogs {
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("testenv: VictoriaLogs log (last lines of %s):\n%s", v.LogFile, tailFile(v.LogFile, 40))
-		}
-		if err := v.Stop(); err != nil {
-			t.Errorf("testenv: %v", err)
-		}
-	})
+	stopAtEnd(t, "VictoriaLogs log", v.LogFile, v.Stop)
 	t.Logf("testenv: VictoriaLogs %s on 127.0.0.1:%d started in %s", v.Version, v.Port, time.Since(began).Round(time.Millisecond))
 	return v
 }
@@ -85,22 +74,7 @@ func StartVictoriaLogs(t testing.TB) *VictoriaLogs {
 // Stop shuts a started server down (SIGINT, its graceful shutdown) and removes its files.
 // Calling it again, or on a reused server, does nothing.
 func (v *VictoriaLogs) Stop() error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	var errs []error
-	if proc := v.proc; proc != nil {
-		v.proc = nil
-		if err := proc.stop(); err != nil {
-			errs = append(errs, fmt.Errorf("stop VictoriaLogs on 127.0.0.1:%d: %w", v.Port, err))
-		}
-	}
-	if v.base != "" {
-		if err := os.RemoveAll(v.base); err != nil {
-			errs = append(errs, fmt.Errorf("remove VictoriaLogs directory: %w", err))
-		}
-		v.base = ""
-	}
-	return errors.Join(errs...)
+	return v.srv.shutdown(fmt.Sprintf("VictoriaLogs on 127.0.0.1:%d", v.Port), (*process).stop)
 }
 
 // Ingest writes entries through the JSON line API (/insert/jsonline), one JSON object per
@@ -165,86 +139,35 @@ func startVictoriaLogs(ctx context.Context) (_ *VictoriaLogs, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("create VictoriaLogs directory: %w", err)
 	}
-	v := &VictoriaLogs{DataDir: filepath.Join(base, "data"), LogFile: filepath.Join(base, "victoria-logs.log"), base: base}
+	v := &VictoriaLogs{DataDir: filepath.Join(base, "data"), LogFile: filepath.Join(base, "victoria-logs.log"), srv: &daemon{dir: base}}
 	if info, err := buildinfo.ReadFile(bin); err == nil {
 		v.Version = info.Main.Version
 	}
-	defer func() {
-		if err != nil {
-			if stopErr := v.Stop(); stopErr != nil {
-				err = fmt.Errorf("%w (and cleaning up: %v)", err, stopErr)
-			}
-		}
-	}()
-	// As for Prometheus: a free port may be taken before the server binds it; then it exits
-	// and another is tried.
-	for attempt := 1; ; attempt++ {
-		if v.Port, err = freePort(); err != nil {
-			return nil, err
-		}
-		v.URL = "http://127.0.0.1:" + strconv.Itoa(v.Port)
-		err = v.launch(ctx, bin)
-		if err == nil {
-			return v, nil
-		}
-		if !errors.Is(err, errPortTaken) || attempt == portAttempts {
-			return nil, err
-		}
+	defer cleanUpOnError(&err, v.Stop)
+	if err := withFreePort(func(port int) error {
+		v.Port, v.URL = port, "http://127.0.0.1:"+strconv.Itoa(port)
+		return v.launch(ctx, bin)
+	}); err != nil {
+		return nil, err
 	}
+	return v, nil
 }
 
 // launch starts victoria-logs on v.Port and waits until it is healthy and proven ours.
 func (v *VictoriaLogs) launch(ctx context.Context, bin string) error {
-	log, err := os.OpenFile(v.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("open VictoriaLogs log: %w", err)
-	}
-	defer log.Close() // the child has its own copy
-	logStart, err := log.Seek(0, io.SeekEnd)
-	if err != nil {
-		return fmt.Errorf("open VictoriaLogs log: %w", err)
-	}
-	cmd := exec.Command(bin,
-		"-httpListenAddr=127.0.0.1:"+strconv.Itoa(v.Port),
-		"-storageDataPath="+v.DataDir,
-		"-retentionPeriod=7d",
-		"-loggerLevel=WARN",
-	)
-	cmd.Stdout, cmd.Stderr = log, log
-	proc, err := startProcess(cmd, v.base, nil)
-	if err != nil {
-		return fmt.Errorf("start victoria-logs: %w", err)
-	}
-	v.mu.Lock()
-	v.proc = proc
-	v.mu.Unlock()
-
-	deadline := time.Now().Add(startTimeout)
-	var last error
-	for {
-		select {
-		case <-proc.done:
-			v.mu.Lock()
-			v.proc = nil
-			v.mu.Unlock()
-			if b, err := os.ReadFile(v.LogFile); err == nil && int64(len(b)) >= logStart &&
-				bytes.Contains(b[logStart:], []byte("address already in use")) {
-				return fmt.Errorf("victoria-logs on 127.0.0.1:%d: %w", v.Port, errPortTaken)
-			}
-			return fmt.Errorf("victoria-logs exited while starting (%v); log %s:\n%s", proc.err, v.LogFile, tailFile(v.LogFile, 20))
-		default:
-		}
-		if last = v.ours(ctx); last == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("victoria-logs on 127.0.0.1:%d was not ready within %s: %w; log %s:\n%s", v.Port, startTimeout, last, v.LogFile, tailFile(v.LogFile, 20))
-		}
-		select {
-		case <-proc.done:
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return v.srv.launch(ctx, attempt{
+		name: "victoria-logs",
+		addr: "127.0.0.1:" + strconv.Itoa(v.Port),
+		cmd: exec.Command(bin,
+			"-httpListenAddr=127.0.0.1:"+strconv.Itoa(v.Port),
+			"-storageDataPath="+v.DataDir,
+			"-retentionPeriod=7d",
+			"-loggerLevel=WARN",
+		),
+		log:       v.LogFile,
+		portTaken: "address already in use",
+		ready:     v.ours,
+	})
 }
 
 // health checks that /health answers OK.
@@ -304,25 +227,21 @@ func goBinDir() string {
 // findVictoriaLogs returns the victoria-logs executable: env (the value of
 // $ROTOR_TEST_VICTORIALOGS_BIN) if set, else victoria-logs in PATH, else in goBin.
 func findVictoriaLogs(env, goBin string) (string, error) {
-	if env != "" {
-		if isExecutable(env) {
-			return env, nil
-		}
-		return "", fmt.Errorf("%s=%s is not an executable file\nhint: point it at a victoria-logs binary, or unset it", EnvVictoriaLogsBin, env)
+	e := executable{
+		name:   "victoria-logs",
+		envVar: EnvVictoriaLogsBin,
+		noun:   "a victoria-logs binary",
+		where:  "PATH",
+		needs:  "VictoriaLogs",
+		hints: []string{
+			"run scripts/test.sh, which installs it, or: go install " + victoriaLogsModule + "@" + VictoriaLogsVersion,
+			"or set " + EnvVictoriaLogsURL + " to the base URL of a running VictoriaLogs",
+		},
 	}
-	if path, err := exec.LookPath("victoria-logs"); err == nil {
-		return path, nil
-	}
-	where := "PATH"
 	if goBin != "" {
-		if p := filepath.Join(goBin, "victoria-logs"); isExecutable(p) {
-			return p, nil
-		}
-		where += " or " + goBin
+		e.paths, e.where = []string{filepath.Join(goBin, "victoria-logs")}, "PATH or "+goBin
 	}
-	return "", errors.New("victoria-logs not found in $" + EnvVictoriaLogsBin + ", " + where + "; tests that need VictoriaLogs cannot run" +
-		"\nhint: run scripts/test.sh, which installs it, or: go install " + victoriaLogsModule + "@" + VictoriaLogsVersion +
-		"\nhint: or set " + EnvVictoriaLogsURL + " to the base URL of a running VictoriaLogs")
+	return e.find(env)
 }
 
 // VictoriaLogsVersion is the release scripts/test.sh installs and the tests were written

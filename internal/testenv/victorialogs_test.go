@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -41,19 +40,7 @@ func TestStartVictoriaLogs(t *testing.T) {
 		t.Errorf("query: %s %q, want the one 401 line %s", resp.Status, body, want)
 	}
 
-	if err := v.Stop(); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	if err := v.Stop(); err != nil {
-		t.Errorf("second Stop: %v", err)
-	}
-	if _, err := os.Stat(v.DataDir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("after Stop, DataDir %s: %v; want it removed", v.DataDir, err)
-	}
-	if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(v.Port)), time.Second); err == nil {
-		c.Close()
-		t.Errorf("after Stop, 127.0.0.1:%d still accepts connections", v.Port)
-	}
+	checkStops(t, v.Stop, v.DataDir, net.JoinHostPort("127.0.0.1", strconv.Itoa(v.Port)))
 }
 
 // The binary is found through the variable, PATH or go's bin directory, and a missing one
