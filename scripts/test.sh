@@ -178,9 +178,17 @@ if ! have_nginx; then
 fi
 
 # Pebble (Let's Encrypt's ACME test server): internal/testenv starts its own on free ports of
-# 127.0.0.1, found in $ROTOR_TEST_PEBBLE_BIN, PATH, /usr/bin or $(go env GOPATH)/bin. Debian's
-# package (2.4.0) ships no certificates; testenv makes the listener's. With
-# $ROTOR_TEST_PEBBLE_DIR the tests use a running Pebble instead.
+# 127.0.0.1: $ROTOR_TEST_PEBBLE_BIN as it is, else Pebble v$PEBBLE_VERSION found in PATH or
+# $(go env GOPATH)/bin (by its Go build information). Pinned, and not Debian's 2.4.0: the
+# tests need ACME Renewal Information (ARI, RFC 9773), which 2.4.0 does not offer. Built with
+# go install, about 90 s cold. With $ROTOR_TEST_PEBBLE_DIR the tests use a running Pebble
+# instead.
+PEBBLE_VERSION=v2.10.1
+pinned_pebble() {
+	[ -x "$1" ] || return 1
+	info=$(go version -m "$1" 2>/dev/null) || return 1
+	printf '%s\n' "$info" | grep -Eq "^[[:space:]]+mod[[:space:]]+github.com/letsencrypt/pebble/v2[[:space:]]+$PEBBLE_VERSION([[:space:]]|\$)"
+}
 have_pebble() {
 	if [ -n "${ROTOR_TEST_PEBBLE_BIN:-}" ]; then
 		if [ -x "$ROTOR_TEST_PEBBLE_BIN" ]; then
@@ -189,13 +197,14 @@ have_pebble() {
 		echo "error: ROTOR_TEST_PEBBLE_BIN=$ROTOR_TEST_PEBBLE_BIN is not an executable; point it at a pebble binary or unset it" >&2
 		exit 1
 	fi
-	[ -n "${ROTOR_TEST_PEBBLE_DIR:-}" ] || command -v pebble >/dev/null 2>&1 || [ -x /usr/bin/pebble ] || [ -x "$(go env GOPATH)/bin/pebble" ]
+	[ -n "${ROTOR_TEST_PEBBLE_DIR:-}" ] || pinned_pebble "$(command -v pebble || true)" || pinned_pebble "$(go env GOPATH)/bin/pebble"
 }
 if ! have_pebble; then
-	echo "== install Pebble (no pebble found)"
-	apt_install pebble
+	echo "== install Pebble $PEBBLE_VERSION (not found)"
+	echo "   go install github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION"
+	go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION"
 	if ! have_pebble; then
-		echo "error: installed pebble, but still no pebble in PATH or /usr/bin" >&2
+		echo "error: installed pebble $PEBBLE_VERSION, but it is not in $(go env GOPATH)/bin" >&2
 		exit 1
 	fi
 fi

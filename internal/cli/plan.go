@@ -2,12 +2,19 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/builtin"
+	"github.com/rotorhq/rotor/internal/engine"
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/plan"
 	"github.com/rotorhq/rotor/internal/provider"
@@ -28,8 +35,11 @@ database), the next due date from its policy, the opening of its cutover window 
 rotation will use once freezes are applied, and a status: ok, due, overdue, expiring (within
 rotate.before_expiry of the expiry, or 14 days without it), expired, blocked: freeze
 <reason>, or blocked: no window before expiry. RULE says which rule of rotate set the due
-date (every, renew_at, before_expiry, expiry, no-history); the date is moved earlier by the
-credential's jitter, the same on every run. When the first opening after the due date does
+date (every, renew_at, before_expiry, expiry, ari, no-history); the date is moved earlier by
+the credential's jitter, the same on every run. Where the credential's authority suggests a
+renewal window (an ACME CA with ACME Renewal Information), plan asks it (a read, at most 5 s)
+and the credential is due at a fixed point inside that window, or now once it has opened —
+never later than the other rules; a CA that offers none, or cannot be reached, is noted. When the first opening after the due date does
 not end before the expiry minus the soak (a freeze, say), plan takes the last opening that
 does and says so. It opens the state database read-only and writes nothing.`,
 		Args: args(cobra.NoArgs),
@@ -141,6 +151,7 @@ func (g *globals) history(ctx context.Context, inv *inventory.Inventory) (map[st
 	if err := issued(ctx, db, inv, h); err != nil {
 		return nil, "", err
 	}
+	g.renewals(ctx, db, inv, h)
 	recs, err := db.Runs(ctx, state.RunFilter{Phases: rotation.ActivePhases()})
 	if err != nil {
 		return nil, "", err
@@ -164,6 +175,41 @@ func (g *globals) history(ctx context.Context, inv *inventory.Inventory) (map[st
 		h[r.Credential] = hi
 	}
 	return h, fmt.Sprintf("%s (%d credentials)", loc.Path, len(states)), nil
+}
+
+// renewals asks the authority of every credential whose current version is known, when it
+// offers renewal advice (an ACME CA with ARI), for its suggested renewal window: a read,
+// several at a time, each bounded by engine.RenewalTimeout. It never fails: a CA that is
+// down or offers nothing leaves a note on the credential's line, not an error.
+func (g *globals) renewals(ctx context.Context, db *sqlite.DB, inv *inventory.Inventory, h map[string]plan.History) {
+	base := g.inventory
+	if st, err := os.Stat(base); err == nil && !st.IsDir() {
+		base = filepath.Dir(base)
+	}
+	base, _ = filepath.Abs(base)
+	env := provider.Env{Now: g.env.Now, Rand: rand.Reader, Getenv: g.env.Getenv, BaseDir: base,
+		Log: slog.New(slog.DiscardHandler)}
+	cat := builtin.New()
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, 8)
+	)
+	for _, c := range inv.Credentials {
+		hi, ok := h[c.ID]
+		if !ok || hi.Version == "" {
+			continue
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			engine.AdviseRenewal(ctx, cat, env, db, c, &hi)
+			mu.Lock()
+			h[c.ID] = hi
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
 }
 
 // issued fills the lifetime start of the current value of every credential whose policy

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rotorhq/rotor/internal/pki"
+	"github.com/rotorhq/rotor/internal/plan"
 	"github.com/rotorhq/rotor/internal/testenv"
 )
 
@@ -21,7 +23,10 @@ import (
 // (Pebble, started by internal/testenv) and served by a real nginx: the new certificate is
 // ordered and stored beside the old one, nginx reloads onto it, a TLS handshake proves it is
 // served and chains to Pebble's root, and only then is the previous certificate revoked — at
-// the ACME server, where Pebble reports it revoked while the new one stays valid.
+// the ACME server, where Pebble reports it revoked while the new one stays valid. Then the
+// CA's renewal window (ACME Renewal Information) sets the next due date: rotor plan shows
+// due_rule ari inside Pebble's window, rotate without --now finds it not due for that reason,
+// and with the CA down plan still answers, saying the information is unavailable.
 func TestACMECertificateThroughNginx(t *testing.T) {
 	pebble := testenv.StartPebble(t)
 	dir := t.TempDir()
@@ -32,6 +37,15 @@ func TestACMECertificateThroughNginx(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "pebble-root.pem"), pki.CertsPEM([]*x509.Certificate{pebble.Root(t)}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A copy of the CA of Pebble's listener: Pebble removes its own when it stops, and the
+	// test stops it to see plan answer with the CA down.
+	listenerCA, err := os.ReadFile(pebble.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pebble-listener-ca.pem"), listenerCA, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var ng *testenv.Nginx
@@ -55,7 +69,7 @@ credentials:
     owner: team-shop
     store: {type: pem-files, dir: ../shop, identity: tls-files}
     authority: {type: acme, strategy: overlap, directory: %q, ca_bundle: %q, email: ops@example.test, domains: [shop.test], http01_address: "127.0.0.1:0", account_dir: ../acme}
-    rotate: {every: 30d}
+    rotate: {before_expiry: 7d}
     consumers:
       shop:
         kind: service
@@ -63,7 +77,7 @@ credentials:
         reads: at-start
         reload: %s
         checks: %s
-`, me.Username, tlsCheck, pebble.DirectoryURL, pebble.CAFile, reload, checks))
+`, me.Username, tlsCheck, pebble.DirectoryURL, filepath.Join(dir, "pebble-listener-ca.pem"), reload, checks))
 	}
 	write()
 	r := p.rotor(t, "rotate", "shop-cert", "--now", "--as", "alice")
@@ -121,6 +135,62 @@ credentials:
 	if strings.Contains(r.stdout+r.stderr, strings.TrimSpace(string(key))) {
 		t.Fatal("the ACME account key reached rotor's output")
 	}
+
+	// Pebble suggests renewing in a two-day window around two thirds of the validity, well
+	// before before_expiry's date (7 days before the expiry): the window sets the due date.
+	ideal := cur.NotAfter.Add(-cur.NotAfter.Add(time.Second).Sub(cur.NotBefore) / 3)
+	e := planEntry(t, p, "shop-cert")
+	if e.DueRule != "ari" || e.Renewal == nil || e.Due == nil {
+		t.Fatalf("plan: rule %q, window %+v, due %v; want the CA's renewal window to set it (reason %q, notes %q)", e.DueRule, e.Renewal, e.Due, e.DueReason, e.Notes)
+	}
+	if d := e.Renewal.Start.Sub(ideal.Add(-24 * time.Hour)).Abs(); d > time.Second || e.Renewal.Source != "ARI" {
+		t.Errorf("plan: renewal window %+v, want Pebble's (from %s)", e.Renewal, ideal.Add(-24*time.Hour))
+	}
+	if e.Due.Before(e.Renewal.Start) || !e.Due.Before(e.Renewal.End) || !strings.HasPrefix(e.DueReason, "the CA's renewal window (ARI)") || e.Status != "ok" {
+		t.Errorf("plan: due %s (%s, status %s), want a point inside %s..%s", e.Due, e.DueReason, e.Status, e.Renewal.Start, e.Renewal.End)
+	}
+	t.Logf("plan: due %s by %s: %s", e.Due.Format(time.RFC3339), e.DueRule, e.DueReason)
+	// rotate's own due decision asks the CA too: not due, for that reason.
+	r = p.rotor(t, "rotate", "shop-cert", "--as", "alice")
+	wantCode(t, r, 0, "rotate when the CA's window is weeks away")
+	if !strings.Contains(r.stdout, "shop-cert is not due (the CA's renewal window (ARI)") {
+		t.Errorf("rotate without --now: want not due by the CA's renewal window:\n%s", r)
+	}
+
+	// With the CA down, plan still answers, from the inventory's own rule, and says why.
+	if err := pebble.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	e = planEntry(t, p, "shop-cert")
+	if took := time.Since(began); took > 15*time.Second {
+		t.Errorf("plan took %s with the CA down", took)
+	}
+	t.Logf("plan with the CA down (%s): %s; notes %q", time.Since(began).Round(time.Millisecond), e.DueReason, e.Notes)
+	if e.DueRule != "before_expiry" || e.Renewal != nil || !strings.Contains(strings.Join(e.Notes, "\n"), "renewal information unavailable: ") ||
+		!strings.Contains(strings.Join(e.Notes, "\n"), "connection refused") {
+		t.Errorf("plan with the CA down: rule %q, window %+v, notes %q", e.DueRule, e.Renewal, e.Notes)
+	}
+}
+
+// planEntry is the credential's line of rotor plan -o json.
+func planEntry(t *testing.T, p *platform, cred string) plan.Entry {
+	t.Helper()
+	r := p.rotor(t, "plan", "-o", "json")
+	wantCode(t, r, 0, "plan")
+	var out struct {
+		Credentials []plan.Entry `json:"credentials"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("plan -o json: %v\n%s", err, r)
+	}
+	for _, e := range out.Credentials {
+		if e.Credential == cred {
+			return e
+		}
+	}
+	t.Fatalf("plan has no line for %s:\n%s", cred, r)
+	return plan.Entry{}
 }
 
 // servedChain is every certificate an endpoint sends for an SNI, leaf first.

@@ -98,6 +98,7 @@ func (e *Engine) dueEntry(ctx context.Context, c *inventory.Credential) (plan.En
 		return plan.Entry{}, err
 	}
 	h := plan.History{LastRotated: cs.LastRotated, Expires: cs.Expires, Version: cs.CurrentVersion}
+	e.adviseRenewal(ctx, c, &h) // the CA's renewal window (ARI), when it offers one
 	return plan.For(e.Inv, c, h, known, e.now()), nil
 }
 

@@ -1,7 +1,9 @@
 // Package plan computes what is due: for every credential its last rotation, its expiry, the
 // next due date from its policy, the opening of its cutover window that the rotation will use
 // once freezes are applied, and a status. It changes nothing, and it invents no dates: a
-// credential with no recorded history is reported as such.
+// credential with no recorded history is reported as such. Where the CA suggests a renewal
+// window (ACME Renewal Information, gathered by the caller into History), the due date is a
+// fixed point inside it, never later than the inventory's own rules.
 //
 // The package is pure: inventory, history and the instant in, entries out.
 package plan
@@ -28,6 +30,21 @@ type History struct {
 	Issued  time.Time
 	Version string
 	Run     *Run // the run in progress, if any
+	// Renewal is the window in which the issuer suggests renewing the current value (ACME
+	// Renewal Information); nil when it gives none or was not asked.
+	Renewal *RenewalWindow
+	// RenewalNote says why there is no Renewal although the authority was asked ("CA offers
+	// no renewal information", "renewal information unavailable: …"); shown as a note.
+	RenewalNote string
+}
+
+// RenewalWindow is an issuer's suggested renewal window.
+type RenewalWindow struct {
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Source string    `json:"source"` // "ARI"
+	// Explanation is the CA's page about the window, when it gives one.
+	Explanation string `json:"explanation,omitempty"`
 }
 
 // Run is a run in progress, as plan shows it.
@@ -62,20 +79,21 @@ const (
 
 // Entry is one credential's line of the plan.
 type Entry struct {
-	Credential  string     `json:"credential"`
-	Owner       string     `json:"owner"`
-	Critical    bool       `json:"critical"`
-	LastRotated *time.Time `json:"last_rotated"` // nil: no history
-	Expires     *time.Time `json:"expires"`      // nil: unknown
-	Due         *time.Time `json:"due"`          // nil: no policy makes it due
-	DueReason   string     `json:"due_reason"`
-	DueRule     string     `json:"due_rule,omitempty"` // the rule that set Due: no-history, every, renew_at, before_expiry, expiry
-	Jitter      string     `json:"jitter,omitempty"`   // how much earlier than its rule's date Due was moved`
-	Window      string     `json:"window"`             // cutover window; "" means any time outside freezes
-	Opening     *Interval  `json:"opening"`
-	Status      string     `json:"status"`
-	Notes       []string   `json:"notes"`
-	Run         *Run       `json:"run,omitempty"` // the run in progress
+	Credential  string         `json:"credential"`
+	Owner       string         `json:"owner"`
+	Critical    bool           `json:"critical"`
+	LastRotated *time.Time     `json:"last_rotated"` // nil: no history
+	Expires     *time.Time     `json:"expires"`      // nil: unknown
+	Due         *time.Time     `json:"due"`          // nil: no policy makes it due
+	DueReason   string         `json:"due_reason"`
+	DueRule     string         `json:"due_rule,omitempty"`       // the rule that set Due: no-history, every, renew_at, before_expiry, expiry, ari
+	Jitter      string         `json:"jitter,omitempty"`         // how much earlier than its rule's date Due was moved`
+	Renewal     *RenewalWindow `json:"renewal_window,omitempty"` // the issuer's suggested window, when it gives one
+	Window      string         `json:"window"`                   // cutover window; "" means any time outside freezes
+	Opening     *Interval      `json:"opening"`
+	Status      string         `json:"status"`
+	Notes       []string       `json:"notes"`
+	Run         *Run           `json:"run,omitempty"` // the run in progress
 }
 
 // Interval is a planned opening.
@@ -190,6 +208,9 @@ const (
 	RuleRenewAt      = "renew_at"
 	RuleBeforeExpiry = "before_expiry"
 	RuleExpiry       = "expiry" // a known expiry and no before_expiry: due at the expiry itself
+	// RuleARI: the issuer's suggested renewal window (ACME Renewal Information, RFC 9773)
+	// set the date: a fixed point inside it, or now once it has opened.
+	RuleARI = "ari"
 )
 
 // rule is one rule's due date; span is what a fractional jitter is a share of, base the
@@ -254,7 +275,14 @@ func (p *planner) schedule(c *inventory.Credential, h History, known bool) Entry
 			consider(r)
 		}
 	}
+	if best.at.IsZero() && known && h.Renewal != nil && e.LastRotated != nil {
+		// No rule of its own, yet the issuer advises: its window alone sets the date.
+		best = rule{name: RuleARI, at: h.Renewal.End}
+	}
 	if best.at.IsZero() {
+		if known && h.RenewalNote != "" {
+			e.Notes = append(e.Notes, h.RenewalNote)
+		}
 		e.Status = StatusOK
 		e.DueReason = "no policy makes it due (no rotate.every, no known expiry)"
 		return e
@@ -267,6 +295,7 @@ func (p *planner) schedule(c *inventory.Credential, h History, known bool) Entry
 			e.Jitter = schedule.FormatDuration(off)
 			e.DueReason += ", " + e.Jitter + " earlier by jitter"
 		}
+		due = p.renewal(c, h, known, due, &e)
 	}
 	e.Due = ptr(due)
 
@@ -330,6 +359,48 @@ func (p *planner) schedule(c *inventory.Credential, h History, known bool) Entry
 	}
 	p.expiring(c, h, &e)
 	return e
+}
+
+// renewal applies the issuer's suggested renewal window to the due date the policy gives:
+// the credential is due at a fixed point inside the window (a share of it from the
+// credential's hash, as the jitter, so that many certificates of one CA spread over it as RFC
+// 9773 asks), or now once the window has opened — but never later than due, which the
+// inventory's own rules set. It returns the due date and fills the entry's rule, reason and
+// notes.
+func (p *planner) renewal(c *inventory.Credential, h History, known bool, due time.Time, e *Entry) time.Time {
+	if !known {
+		return due
+	}
+	if h.RenewalNote != "" {
+		e.Notes = append(e.Notes, h.RenewalNote)
+	}
+	w := h.Renewal
+	if w == nil || !w.Start.Before(w.End) {
+		return due
+	}
+	e.Renewal = w
+	src := w.Source
+	if src == "" {
+		src = "the issuer"
+	}
+	span := fmt.Sprintf("%s to %s", fmtInstant(w.Start), fmtInstant(w.End))
+	at, reason := w.Start.Add(time.Duration(unit(c.ID)*float64(w.End.Sub(w.Start))).Truncate(time.Minute)),
+		"the CA's renewal window ("+src+") "+span+", at this credential's fixed point in it"
+	switch {
+	case !p.at.Before(w.End):
+		at, reason = p.at, "the CA's renewal window ("+src+") "+span+" has passed: renew now"
+	case !p.at.Before(w.Start):
+		at, reason = p.at, "the CA's renewal window ("+src+") "+span+" is open: renew now"
+	}
+	if w.Explanation != "" {
+		e.Notes = append(e.Notes, "the CA explains its renewal window at "+w.Explanation)
+	}
+	if e.DueRule != RuleARI && !at.Before(due) {
+		e.Notes = append(e.Notes, fmt.Sprintf("the CA's renewal window (%s) %s: %s is earlier and applies", src, span, e.DueRule))
+		return due
+	}
+	e.DueRule, e.DueReason, e.Jitter = RuleARI, reason, ""
+	return at
 }
 
 // expiring marks a credential close to its expiry: within before_expiry, or within
@@ -429,10 +500,15 @@ func jitter(id string, max time.Duration, base, at time.Time) time.Duration {
 	if !base.IsZero() && at.After(base) {
 		max = min(max, at.Sub(base)/2)
 	}
+	return time.Duration(unit(id) * float64(max)).Truncate(time.Minute)
+}
+
+// unit is the credential's fixed share in [0, 1), from a hash of its id: the same on every
+// run and machine.
+func unit(id string) float64 {
 	// SHA-256, not FNV: ids that differ in one last character (c01, c02) must land far apart.
 	sum := sha256.Sum256([]byte("rotor jitter\x00" + id))
-	u := float64(binary.BigEndian.Uint64(sum[:8])>>11) / (1 << 53) // uniform in [0, 1)
-	return time.Duration(u * float64(max)).Truncate(time.Minute)
+	return float64(binary.BigEndian.Uint64(sum[:8])>>11) / (1 << 53) // uniform in [0, 1)
 }
 
 func lastDay(f schedule.Freeze) string { return f.To.Add(-time.Nanosecond).Format(time.DateOnly) }

@@ -290,6 +290,38 @@ type CheckManageRequest struct {
 	Strategy   string
 }
 
+// RenewalAdvisor is an authority that can say when it suggests replacing a value it issued
+// (ACME Renewal Information, RFC 9773): the plan schedules the next rotation inside that
+// window, never later than the inventory's own rules. Asking is a read, and the plan asks
+// with a short deadline; it never fails because of the answer.
+//
+// "No advice" is not an error: an authority that could ask but was told nothing (an ACME
+// server without ARI) returns Advised false and says why in Detail. An error means the
+// authority could not be asked or could not answer (unreachable, a certificate it does not
+// know); the plan then notes that renewal information is unavailable.
+type RenewalAdvisor interface {
+	RenewalWindow(ctx context.Context, req RenewalWindowRequest) (RenewalWindowResponse, error)
+}
+
+// RenewalWindowRequest asks about the current version of a credential.
+type RenewalWindowRequest struct {
+	Credential string
+	// Version is the version in use; its AuthorityRef names the value at the authority.
+	Version Version
+}
+
+// RenewalWindowResponse is the authority's advice. Start and End are set only when Advised.
+type RenewalWindowResponse struct {
+	Advised    bool
+	Start, End time.Time
+	// Source names where the advice comes from ("ARI").
+	Source string
+	// Detail says what was asked, or why there is no advice; ExplanationURL is a page of the
+	// CA explaining the window (RFC 9773 explanationURL), when it gives one.
+	Detail         string
+	ExplanationURL string
+}
+
 // Reloader makes one consumer pick up the value the store now gives it.
 type Reloader interface {
 	Reload(ctx context.Context, req ReloadRequest) (ReloadResponse, error)

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"debug/buildinfo"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -22,7 +23,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,8 +39,8 @@ const (
 	EnvPebbleManagement = "ROTOR_TEST_PEBBLE_MANAGEMENT"
 )
 
-// EnvPebbleBin is the pebble executable to run instead of the one found in PATH,
-// /usr/bin or $(go env GOPATH)/bin.
+// EnvPebbleBin is the pebble executable to run instead of Pebble vPebbleVersion found in
+// PATH or $(go env GOPATH)/bin.
 const EnvPebbleBin = "ROTOR_TEST_PEBBLE_BIN"
 
 // Pebble is Let's Encrypt's ACME test server, started for a test on 127.0.0.1 with a listener
@@ -65,9 +65,7 @@ type Pebble struct {
 	AlwaysValid bool
 	LogFile     string // "" for a reused server
 
-	base string
-	mu   sync.Mutex
-	proc *process // nil once stopped, and for a reused server
+	srv *daemon // nil for a reused server
 }
 
 // PebbleOptions configure a started Pebble.
@@ -108,14 +106,7 @@ func StartPebbleWith(t testing.TB, opts PebbleOptions) *Pebble {
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("testenv: Pebble log (last lines of %s):\n%s", p.LogFile, tailFile(p.LogFile, 40))
-		}
-		if err := p.Stop(); err != nil {
-			t.Errorf("testenv: %v", err)
-		}
-	})
+	stopAtEnd(t, "Pebble log", p.LogFile, p.Stop)
 	t.Logf("testenv: Pebble on %s started in %s", p.DirectoryURL, time.Since(began).Round(time.Millisecond))
 	return p
 }
@@ -123,23 +114,13 @@ func StartPebbleWith(t testing.TB, opts PebbleOptions) *Pebble {
 // Stop stops a started Pebble and removes its files; calling it again does nothing. A reused
 // server is left alone.
 func (p *Pebble) Stop() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var errs []error
-	if proc := p.proc; proc != nil {
-		p.proc = nil
+	return p.srv.shutdown("Pebble on "+p.DirectoryURL, func(proc *process) error {
 		// Pebble has no shutdown handler: SIGINT ends it, and that is a clean stop.
 		if err := proc.stop(); err != nil && !signalled(err, os.Interrupt) {
-			errs = append(errs, fmt.Errorf("stop Pebble (%s): %w", p.DirectoryURL, err))
+			return err
 		}
-	}
-	if p.base != "" {
-		if err := os.RemoveAll(p.base); err != nil {
-			errs = append(errs, fmt.Errorf("remove Pebble directory: %w", err))
-		}
-		p.base = ""
-	}
-	return errors.Join(errs...)
+		return nil
+	})
 }
 
 func signalled(err error, sig os.Signal) bool {
@@ -261,22 +242,18 @@ func startPebble(ctx context.Context, opts PebbleOptions) (_ *Pebble, err error)
 	if err != nil {
 		return nil, fmt.Errorf("create Pebble directory: %w", err)
 	}
-	p := &Pebble{base: base, LogFile: filepath.Join(base, "pebble.log"), CAFile: filepath.Join(base, "listener-ca.pem"), AlwaysValid: !opts.Validate}
-	defer func() {
-		if err != nil {
-			if stopErr := p.Stop(); stopErr != nil {
-				err = fmt.Errorf("%w (and cleaning up: %v)", err, stopErr)
-			}
-		}
-	}()
+	p := &Pebble{srv: &daemon{dir: base}, LogFile: filepath.Join(base, "pebble.log"), CAFile: filepath.Join(base, "listener-ca.pem"), AlwaysValid: !opts.Validate}
+	defer cleanUpOnError(&err, p.Stop)
 	if p.CAPool, err = writeListenerCert(base); err != nil {
 		return nil, fmt.Errorf("make Pebble's listener certificate: %w", err)
 	}
-	for attempt := 1; ; attempt++ {
-		var ports [4]int
-		for i := range ports {
+	// Pebble listens on two ports (ACME, management); it connects to the challenge ports.
+	if err := withFreePort(func(port int) error {
+		ports := [4]int{port}
+		for i := 1; i < len(ports); i++ {
+			var err error
 			if ports[i], err = freePort(); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		p.HTTPPort, p.TLSPort = ports[2], ports[3]
@@ -298,72 +275,36 @@ func startPebble(ctx context.Context, opts PebbleOptions) (_ *Pebble, err error)
 		}}
 		raw, _ := json.MarshalIndent(cfg, "", "  ")
 		if err := os.WriteFile(filepath.Join(base, "pebble.json"), raw, 0o600); err != nil {
-			return nil, fmt.Errorf("write Pebble configuration: %w", err)
+			return fmt.Errorf("write Pebble configuration: %w", err)
 		}
-		err = p.launch(ctx, bin)
-		if err == nil {
-			return p, nil
-		}
-		if !errors.Is(err, errPortTaken) || attempt == portAttempts {
-			return nil, err
-		}
+		return p.launch(ctx, bin)
+	}); err != nil {
+		return nil, err
 	}
+	return p, nil
 }
 
 // launch starts pebble and waits until its directory answers.
 func (p *Pebble) launch(ctx context.Context, bin string) error {
-	log, err := os.OpenFile(p.LogFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("open Pebble log: %w", err)
-	}
-	defer log.Close() // the child has its own copy
 	// startProcess sets the child's environment, so the PEBBLE_ settings go through env(1),
 	// which execs pebble in the same process (keeping the parent-death signal).
 	args := []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"}
 	if p.AlwaysValid {
 		args = append(args, "PEBBLE_VA_ALWAYS_VALID=1")
 	}
-	args = append(args, bin, "-config", filepath.Join(p.base, "pebble.json"), "-dnsserver", "127.0.0.1:1")
+	args = append(args, bin, "-config", filepath.Join(p.srv.dir, "pebble.json"), "-dnsserver", "127.0.0.1:1")
 	envBin, err := exec.LookPath("env")
 	if err != nil {
 		return fmt.Errorf("env(1) not found: %w", err)
 	}
-	cmd := exec.Command(envBin, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	proc, err := startProcess(cmd, p.base, nil)
-	if err != nil {
-		return fmt.Errorf("start pebble: %w", err)
-	}
-	p.mu.Lock()
-	p.proc = proc
-	p.mu.Unlock()
-
-	deadline := time.Now().Add(startTimeout)
-	var last error
-	for {
-		select {
-		case <-proc.done:
-			p.mu.Lock()
-			p.proc = nil
-			p.mu.Unlock()
-			logText := tailFile(p.LogFile, 20)
-			if strings.Contains(logText, "address already in use") {
-				return fmt.Errorf("pebble on %s: %w", p.DirectoryURL, errPortTaken)
-			}
-			return fmt.Errorf("pebble exited (%v) before it was ready; log %s:\n%s", proc.err, p.LogFile, logText)
-		default:
-		}
-		if last = p.ready(ctx); last == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("pebble on %s was not ready within %s: %w; log %s:\n%s", p.DirectoryURL, startTimeout, last, p.LogFile, tailFile(p.LogFile, 20))
-		}
-		select {
-		case <-proc.done:
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return p.srv.launch(ctx, attempt{
+		name:      "pebble",
+		addr:      p.DirectoryURL,
+		cmd:       exec.Command(envBin, args...),
+		log:       p.LogFile,
+		portTaken: "address already in use",
+		ready:     p.ready,
+	})
 }
 
 // writeListenerCert makes a throwaway CA and a certificate it signs for 127.0.0.1 and
@@ -421,30 +362,63 @@ func writeListenerCert(dir string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
+// PebbleVersion is the Pebble the tests run, pinned: the ACME tests rely on its renewal
+// information (ARI, RFC 9773), which Debian's Pebble (2.4.0) does not offer, so that one is
+// not used. It is installed with
+// go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1 (scripts/test.sh does).
+const PebbleVersion = "2.10.1"
+
 // findPebble returns the pebble executable: env (the value of $ROTOR_TEST_PEBBLE_BIN) if
-// set, else pebble in PATH, /usr/bin or $(go env GOPATH)/bin.
+// set, used as it is; else the pebble in PATH or $(go env GOPATH)/bin whose build
+// information says it is Pebble vPebbleVersion. Another pebble (Debian's 2.4.0 in
+// /usr/bin) is an error, not a fallback: the ARI tests would fail on it.
 func findPebble(env string) (string, error) {
-	if env != "" {
-		if isExecutable(env) {
-			return env, nil
-		}
-		return "", fmt.Errorf("%s=%s is not an executable file\nhint: point it at a pebble binary, or unset it", EnvPebbleBin, env)
-	}
-	if path, err := exec.LookPath("pebble"); err == nil {
-		return path, nil
-	}
-	candidates := []string{"/usr/bin/pebble"}
+	var paths []string
 	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
 		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			candidates = append(candidates, filepath.Join(dir, "bin", "pebble"))
+			paths = append(paths, filepath.Join(dir, "bin", "pebble"))
 		}
 	}
-	for _, c := range candidates {
-		if isExecutable(c) {
-			return c, nil
+	install := "go install github.com/letsencrypt/pebble/v2/cmd/pebble@v" + PebbleVersion
+	if env == "" {
+		candidates := paths
+		if path, err := exec.LookPath("pebble"); err == nil {
+			candidates = append([]string{path}, paths...)
+		}
+		for _, c := range candidates {
+			if pinnedPebble(c) == "" {
+				return c, nil
+			}
 		}
 	}
-	return "", errors.New("pebble not found in $" + EnvPebbleBin + ", PATH, /usr/bin or $(go env GOPATH)/bin; tests that need an ACME server cannot run" +
-		"\nhint: run scripts/test.sh, which installs it, or: apt-get install -y --no-install-recommends pebble" +
-		"\nhint: or: go install github.com/letsencrypt/pebble/v2/cmd/pebble@latest")
+	path, err := executable{
+		name:   "pebble",
+		envVar: EnvPebbleBin,
+		noun:   "a pebble binary",
+		paths:  paths,
+		where:  "PATH or $(go env GOPATH)/bin",
+		needs:  "an ACME server",
+		hints:  []string{"run scripts/test.sh, which installs it, or: " + install + " (about 90 s cold)"},
+	}.find(env)
+	if err != nil || env != "" {
+		return path, err
+	}
+	return "", fmt.Errorf("%s is %s, not Pebble v%s: tests that need an ACME server with renewal information (ARI) cannot run\nhint: run scripts/test.sh, which installs it, or: %s",
+		path, pinnedPebble(path), PebbleVersion, install)
+}
+
+// pinnedPebble returns "" when the executable at path is Pebble vPebbleVersion, else what it
+// is. The Go build information names the module and its version (pebble -version says "dev").
+func pinnedPebble(path string) string {
+	if !isExecutable(path) {
+		return "not an executable file"
+	}
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return "a program without Go build information"
+	}
+	if info.Main.Path == "github.com/letsencrypt/pebble/v2" && info.Main.Version == "v"+PebbleVersion {
+		return ""
+	}
+	return strings.TrimSpace(info.Main.Path + " " + info.Main.Version)
 }

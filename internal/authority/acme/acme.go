@@ -17,10 +17,11 @@
 // memory of the call that crashed, so nothing can use that orphan. It is not revoked here,
 // because a retried Mint cannot tell it from a first value the engine did store.
 //
-// Where the server offers ACME Renewal Information (RFC 9773), RenewalWindow returns the
-// window the CA suggests for renewing a certificate, and Mint tells the CA which certificate
-// the new one replaces. Pebble 2.4 (Debian's) offers none: RenewalWindow then returns
-// ErrNoRenewalInfo and the plan falls back to its own timing.
+// Where the server offers ACME Renewal Information (RFC 9773), RenewalWindow
+// (provider.RenewalAdvisor) returns the window the CA suggests for renewing a certificate,
+// and Mint tells the CA which certificate the new one replaces. A server without ARI (Pebble
+// 2.4, Debian's) gives no advice — Advised false, not an error — and the plan falls back to
+// its own timing.
 //
 // Every call is bounded by timeout (default 2m) and each HTTP request by at most 30 s.
 package acme
@@ -59,10 +60,6 @@ import (
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
-// ErrNoRenewalInfo is returned (wrapped) by RenewalWindow when the ACME server offers no
-// renewal information.
-var ErrNoRenewalInfo = errors.New("the ACME server offers no renewal information (ARI)")
-
 // revocationSuperseded is RFC 5280's reason code 4: the certificate was replaced.
 const revocationSuperseded uint = 4
 
@@ -77,8 +74,9 @@ type Authority struct {
 // The authority's optional powers. It is no provider.Restorer: a revoked certificate
 // cannot be made valid again, and before revoke the previous certificate is still valid.
 var (
-	_ provider.Authority     = (*Authority)(nil)
-	_ provider.ManageChecker = (*Authority)(nil)
+	_ provider.Authority      = (*Authority)(nil)
+	_ provider.ManageChecker  = (*Authority)(nil)
+	_ provider.RenewalAdvisor = (*Authority)(nil)
 )
 
 // quietLego sends lego's log, which goes to stdout by default and would mix with rotor's own
@@ -263,33 +261,49 @@ func alreadyRevoked(err error) bool {
 		strings.Contains(strings.ToLower(pd.Detail), "already revoked")
 }
 
-// RenewalWindow returns the window in which the CA suggests renewing the certificate v names
-// (ACME Renewal Information, RFC 9773), for the plan to schedule the next rotation in it.
-// When the server offers no renewal information the error wraps ErrNoRenewalInfo, and the
-// plan uses its own timing. The certificate is read from the copy kept at mint.
-func (a *Authority) RenewalWindow(ctx context.Context, v provider.Version) (start, end time.Time, err error) {
+// RenewalWindow implements provider.RenewalAdvisor: the window in which the CA suggests
+// renewing the certificate req.Version names (ACME Renewal Information, RFC 9773), for the
+// plan to schedule the next rotation in it. A server whose directory has no renewalInfo
+// gives no advice (Advised false). The certificate is read from the copy kept at mint; no
+// account is registered and nothing is written: asking is a read.
+func (a *Authority) RenewalWindow(ctx context.Context, req provider.RenewalWindowRequest) (provider.RenewalWindowResponse, error) {
 	const op = "read renewal information"
+	v := req.Version
 	if v.AuthorityRef == "" {
-		return start, end, provider.Errorf(provider.Terminal, op, "version %s names no certificate (no authority ref)", v.ID)
+		return provider.RenewalWindowResponse{}, provider.Errorf(provider.Terminal, op, "version %s names no certificate (no authority ref)", v.ID)
 	}
 	certs, err := a.kept(v.AuthorityRef)
 	if err != nil {
-		return start, end, provider.Wrap(provider.Terminal, op, err)
+		return provider.RenewalWindowResponse{}, provider.Wrap(provider.Terminal, op, err)
+	}
+	// The plan asks with a deadline of its own, shorter than timeout: errors name the bound
+	// that applied.
+	limit := a.cfg.timeout()
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < limit {
+		limit = time.Until(dl).Round(time.Second)
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.timeout())
 	defer cancel()
-	c, err := a.connect(ctx, op, false)
+	c, err := a.connectWithin(ctx, op, limit)
 	if err != nil {
-		return start, end, err
+		return provider.RenewalWindowResponse{}, err
 	}
+	dir := provider.SafeURL(a.cfg.Directory)
 	info, err := c.Certificate.GetRenewalInfo(ctx, certs[0])
 	if errors.Is(err, api.ErrNoARI) {
-		return start, end, provider.Wrap(provider.Terminal, op, fmt.Errorf("%w at %s", ErrNoRenewalInfo, provider.SafeURL(a.cfg.Directory)))
+		return provider.RenewalWindowResponse{Detail: "the directory at " + dir + " has no renewalInfo (ARI)"}, nil
 	}
 	if err != nil {
-		return start, end, a.classify(op, "renewal information of "+v.AuthorityRef, err)
+		return provider.RenewalWindowResponse{}, a.classifyWithin(op, "renewal information of "+v.AuthorityRef, err, limit)
 	}
-	return info.SuggestedWindow.Start, info.SuggestedWindow.End, nil
+	w := info.SuggestedWindow
+	if w.Start.IsZero() || !w.Start.Before(w.End) {
+		// RFC 9773 4.2: a window whose end is not after its start is invalid; treat it as none.
+		return provider.RenewalWindowResponse{}, provider.Errorf(provider.Retryable, op, "the CA at %s suggested an invalid renewal window (%s to %s) for %s",
+			dir, w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339), v.AuthorityRef)
+	}
+	return provider.RenewalWindowResponse{Advised: true, Start: w.Start, End: w.End, Source: "ARI", ExplanationURL: info.ExplanationURL,
+		Detail: fmt.Sprintf("renewal information of certificate %s (serial %s) from %s", v.AuthorityRef, pki.Serial(certs[0]), dir)}, nil
 }
 
 // user is the ACME account as lego sees it.
@@ -313,6 +327,16 @@ type accountRecord struct {
 // connect fetches the directory and, with register, registers the account key (creating it
 // on first use); registering a known key returns its account, so this is idempotent.
 func (a *Authority) connect(ctx context.Context, op string, register bool) (*lego.Client, error) {
+	return a.connectAs(ctx, op, register, a.cfg.timeout())
+}
+
+// connectWithin fetches the directory, without an account (a read), for a call bounded by
+// limit.
+func (a *Authority) connectWithin(ctx context.Context, op string, limit time.Duration) (*lego.Client, error) {
+	return a.connectAs(ctx, op, false, limit)
+}
+
+func (a *Authority) connectAs(ctx context.Context, op string, register bool, limit time.Duration) (*lego.Client, error) {
 	key, err := a.accountKey(register)
 	if err != nil {
 		return nil, provider.Wrap(provider.Terminal, op, err)
@@ -328,7 +352,7 @@ func (a *Authority) connect(ctx context.Context, op string, register bool) (*leg
 	}
 	c, err := lego.NewClient(cfg)
 	if err != nil {
-		return nil, a.classify(op, "read the ACME directory", err)
+		return nil, a.classifyWithin(op, "read the ACME directory", err, limit)
 	}
 	if !register {
 		return c, nil
@@ -528,13 +552,18 @@ func parseCerts(b []byte) ([]*x509.Certificate, error) {
 // classify turns a lego error into a provider error of the right kind, saying what failed
 // where.
 func (a *Authority) classify(op, what string, err error) error {
+	return a.classifyWithin(op, what, err, a.cfg.timeout())
+}
+
+// classifyWithin is classify for a call bounded by limit (a caller's shorter deadline).
+func (a *Authority) classifyWithin(op, what string, err error, limit time.Duration) error {
 	kind := provider.Terminal
 	var pd *legoacme.ProblemDetails
 	var nerr net.Error
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		kind = provider.Retryable
-		err = fmt.Errorf("no answer within %s (timeout): %w", a.cfg.timeout(), err)
+		err = fmt.Errorf("no answer within %s (timeout): %w", limit, err)
 	case errors.As(err, &pd):
 		switch {
 		case pd.HTTPStatus >= 500, pd.Type == legoacme.RateLimitedErrorType, pd.Type == legoacme.BadNonceErrorType:

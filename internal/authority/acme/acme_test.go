@@ -7,7 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -276,31 +276,95 @@ func TestDomainRejected(t *testing.T) {
 	t.Logf("rejected: %v", err)
 }
 
-// Renewal information: Pebble 2.4 offers none (ErrNoRenewalInfo); a Pebble that offers it
-// ($ROTOR_TEST_PEBBLE_BIN pointing at a newer one) suggests a window inside the validity.
+// Renewal information (ARI, RFC 9773) from a real Pebble 2.10: for a certificate it issued,
+// Pebble suggests a two-day window around two thirds of the validity; once the certificate is
+// revoked, a window already past (renew now). The next order names the certificate it
+// replaces and the CA accepts it.
 func TestRenewalWindow(t *testing.T) {
 	p := testenv.StartPebble(t)
 	a := newAuthority(t, config(t, p, "ari.example.test"))
 	v, _, b := mint(t, a, "run-1", nil)
-	start, end, err := a.RenewalWindow(context.Background(), v)
-	if errors.Is(err, acme.ErrNoRenewalInfo) {
-		t.Logf("this Pebble offers no ARI: %v", err)
-		if !start.IsZero() || !end.IsZero() {
-			t.Errorf("no ARI, yet a window %s..%s", start, end)
-		}
-		return
-	}
+	resp, err := a.RenewalWindow(context.Background(), provider.RenewalWindowRequest{Credential: "web-cert", Version: v})
 	if err != nil {
 		t.Fatalf("RenewalWindow: %v", err)
 	}
-	if !start.Before(end) || start.Before(b.Leaf.NotBefore) || end.After(b.Leaf.NotAfter) {
-		t.Errorf("window %s..%s is not inside the validity %s..%s", start, end, b.Leaf.NotBefore, b.Leaf.NotAfter)
+	if !resp.Advised {
+		t.Fatalf("Pebble gave no renewal information (%s): the tests need a Pebble with ARI (v%s)\nhint: go install github.com/letsencrypt/pebble/v2/cmd/pebble@v%s",
+			resp.Detail, testenv.PebbleVersion, testenv.PebbleVersion)
 	}
-	t.Logf("ARI window %s .. %s (validity %s .. %s)", start, end, b.Leaf.NotBefore, b.Leaf.NotAfter)
-	// The next order names the certificate it replaces; the CA accepts it.
-	mint(t, a, "run-2", &v)
-	if _, _, err := a.RenewalWindow(context.Background(), provider.Version{ID: "x", AuthorityRef: "sha256:" + strings.Repeat("0", 64)}); err == nil {
-		t.Error("a window for a certificate rotor never kept")
+	nb, na := b.Leaf.NotBefore, b.Leaf.NotAfter
+	ideal := na.Add(-na.Add(time.Second).Sub(nb) / 3)
+	if resp.Source != "ARI" || !resp.Start.Before(resp.End) || resp.Start.Before(nb) || resp.End.After(na) {
+		t.Errorf("window %s..%s (source %q) is not inside the validity %s..%s", resp.Start, resp.End, resp.Source, nb, na)
+	}
+	if d := resp.Start.Sub(ideal.Add(-24 * time.Hour)).Abs(); d > time.Second {
+		t.Errorf("window starts %s, want Pebble's ideal renewal (2/3 of the validity, %s) minus a day", resp.Start, ideal)
+	}
+	if !strings.Contains(resp.Detail, v.AuthorityRef) {
+		t.Errorf("detail %q does not name the certificate", resp.Detail)
+	}
+	t.Logf("ARI window %s .. %s (validity %s .. %s)", resp.Start, resp.End, nb, na)
+
+	cur, _, _ := mint(t, a, "run-2", &v)
+	if _, err := a.Revoke(context.Background(), provider.RevokeRequest{Credential: "web-cert", RunID: "run-2", Strategy: acme.Overlap, Previous: v, Current: cur}); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	resp, err = a.RenewalWindow(context.Background(), provider.RenewalWindowRequest{Credential: "web-cert", Version: v})
+	if err != nil || !resp.Advised || resp.End.After(time.Now()) {
+		t.Errorf("a revoked certificate: %+v, %v; want a window already past", resp, err)
+	}
+
+	_, err = a.RenewalWindow(context.Background(), provider.RenewalWindowRequest{Credential: "web-cert", Version: provider.Version{ID: "x", AuthorityRef: "sha256:" + strings.Repeat("0", 64)}})
+	if err == nil || !strings.Contains(err.Error(), "no copy of certificate") {
+		t.Errorf("a certificate rotor never kept: %v", err)
+	}
+	_, err = a.RenewalWindow(context.Background(), provider.RenewalWindowRequest{Credential: "web-cert", Version: provider.Version{ID: "x"}})
+	if err == nil || !strings.Contains(err.Error(), "names no certificate") {
+		t.Errorf("a version without authority ref: %v", err)
+	}
+}
+
+// A CA whose directory has no renewalInfo (Pebble 2.4's) gives no advice, which is not an
+// error. The directory is Pebble's own, passed through a proxy that removes renewalInfo;
+// every other request goes to Pebble directly.
+func TestRenewalWindowWithoutARI(t *testing.T) {
+	p := testenv.StartPebble(t)
+	a := newAuthority(t, config(t, p, "noari.example.test"))
+	v, _, _ := mint(t, a, "run-1", nil)
+
+	proxy := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := p.Client().Get(p.DirectoryURL)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		var dir map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&dir); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		delete(dir, "renewalInfo")
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(dir)
+	}))
+	defer proxy.Close()
+	pebbleCA, err := os.ReadFile(p.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(bundle, append(pebbleCA, pki.CertsPEM([]*x509.Certificate{proxy.Certificate()})...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config(t, p, "noari.example.test")
+	cfg.Directory, cfg.CABundle, cfg.AccountDir = proxy.URL+"/dir", bundle, a.AccountDir()
+	resp, err := newAuthority(t, cfg).RenewalWindow(context.Background(), provider.RenewalWindowRequest{Credential: "web-cert", Version: v})
+	if err != nil {
+		t.Fatalf("no ARI is no error: %v", err)
+	}
+	if resp.Advised || !resp.Start.IsZero() || !strings.Contains(resp.Detail, "no renewalInfo") {
+		t.Errorf("without ARI: %+v; want no advice, said so", resp)
 	}
 }
 
