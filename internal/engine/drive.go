@@ -44,12 +44,15 @@ func (rs *runState) entry(kind journal.Kind, step, consumer, summary string) jou
 		Phase: string(rs.run.Phase), Step: step, Consumer: consumer, Summary: rs.scrub.text(summary)}
 }
 
-// save persists the run and appends entries to its journal, in one transaction.
+// save persists the run and appends entries to its journal, in one transaction, with the
+// notifications the entries owe (see notify.go).
 func (rs *runState) save(ctx context.Context, entries ...journal.Entry) error {
 	data, err := json.Marshal(rs.run)
 	if err != nil {
 		return err
 	}
+	owed, commit := rs.owedNotes()
+	entries = append(entries[:len(entries):len(entries)], owed...)
 	head := journal.Head{Hash: rs.rec.JournalHead, Len: rs.rec.JournalLen}
 	sealed := make([]state.JournalEntry, 0, len(entries))
 	for _, en := range entries {
@@ -64,6 +67,7 @@ func (rs *runState) save(ctx context.Context, entries ...journal.Entry) error {
 	rec := rs.rec
 	rec.Phase, rec.Data = string(rs.run.Phase), data
 	stored, err := rs.e.State.UpdateRun(ctx, rec, sealed)
+	commit(err == nil)
 	if err != nil {
 		return fmt.Errorf("saving run %s: %w", rs.run.ID, err)
 	}
@@ -107,7 +111,6 @@ func (rs *runState) drive(ctx context.Context, o rotation.Options) (Result, erro
 			if err := rs.recordGate(ctx, a); err != nil {
 				return Result{Run: rs.run, Action: a}, err
 			}
-			rs.gateEvent(ctx, a) // once per gate and reason: notify.go reads what was sent
 		case rotation.Pause:
 			if a.Phase != "" && rs.run.Phase != a.Phase {
 				rs.run.Phase = a.Phase
@@ -133,6 +136,9 @@ func (rs *runState) recordGate(ctx context.Context, a rotation.Action) error {
 	if a.Phase != "" {
 		rs.run.Phase = a.Phase
 	}
+	// Owed with the gate's entry, or at the end of the operation when the gate is unchanged:
+	// once per gate and reason (notify.go reads what is owed).
+	rs.gateEvent(ctx, a)
 	prev := rs.run.Gate(a.Gate.Gate)
 	if !changed && prev.Verdict == a.Gate.Verdict && prev.Message == a.Gate.Message {
 		return nil
@@ -203,11 +209,11 @@ func (rs *runState) do(ctx context.Context, a rotation.Action) error {
 		h := rs.entry(journal.KindNote, string(a.Step), a.Consumer, "halted in a safe state: "+rs.run.Halt.Next)
 		entries = append(entries, h)
 	}
+	rs.stepEvents(ctx, a) // owed in the same transaction as the outcome
 	if err := rs.save(ctx, entries...); err != nil {
 		return err
 	}
 	e.crashPoint("outcome:" + name)
-	rs.stepEvents(ctx, a)
 	fmt.Fprintf(e.Progress, " %s\n", after.Verdict)
 	return nil
 }

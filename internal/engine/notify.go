@@ -2,31 +2,39 @@ package engine
 
 // Notifications: the engine tells the inventory's notification sinks that a run needs
 // someone — a gate that blocks, an approval to give, a rollback, an exception that expires.
+// Delivery is at least once, by construction (a transactional outbox in the run's journal):
 //
-// The rules, and why:
-//   - An event is sent only after the journal entry it reports is saved: a receiver never
-//     hears of a step the database does not have. Its id is the run id, the journal sequence
-//     of that entry and the event type, so a retried delivery carries the same id.
-//   - Delivery starts at once, in the background, while the run goes on; when the operation
-//     ends (still under the credential's lock) the engine waits for the deliveries at most one
-//     sink timeout more, then journals one note per delivery: "notified on-call: …" or
-//     "notification on-call failed: 502 Bad Gateway". A receiver that hangs therefore holds a
-//     rotation for at most its timeout, and a failed notification never fails a rotation.
-//   - What was sent is read back from the journal (the notes carry a dedupe key), so that
-//     rotating again at the same blocked gate does not notify again: a gate is notified once
-//     per run, gate, reason and evidence period (a rollback starts a new one); an exception
-//     once per event type. A failed delivery is not a sent one: the next operation on the run
-//     that meets the same condition tries again.
-//   - A crash between the save and the delivery loses that notification (at most once, not
-//     at least once): the journal, not the notification, is the record.
+//   - An event is owed in the same transaction as the journal entry it reports: the engine
+//     builds it before the save, and save appends a note "notification owed" that holds the
+//     event (ids and scrubbed messages, never a value), its dedupe key and the sinks that want
+//     it. A process killed after the save still owes it; one killed before never saved the
+//     step, so there is nothing to tell. Conditions that hold over time (an exception near or
+//     past its expiry) are owed by the first operation that sees them.
+//   - What is owed and what is done is read back from the journal: a note "notified …"
+//     (delivered) or "gave up …" ends a delivery; a note "notification … failed" counts one
+//     attempt. Every operation that holds the run's lock — rotate, rollback, approve, sign-off,
+//     and the scan every command runs (NotifyExceptions) — sends what its run owes, oldest
+//     first per sink, after its own steps, and journals the outcome. After MaxDeliveries
+//     failed attempts of one event to one sink the engine journals that it gave up.
+//   - The event id (X-Rotor-Event-Id) is the run id, the type and a hash of the dedupe key,
+//     stored in the owed note: a retry — in this process or the next, after a lost answer or
+//     a crash between the send and its note — carries the same id, so a receiver drops
+//     duplicates. The dedupe key makes a gate owed once per run, gate, reason and evidence
+//     period (a rollback starts a new one); an exception event once per exception.
+//   - Deliveries run when the operation ends, still under the credential's lock, each sink's
+//     events in order and the sinks in parallel, for at most one sink timeout: a receiver
+//     that hangs holds a command for at most its timeout, and a failed notification never
+//     fails a rotation. The journal, not the notification, is the record.
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,34 +46,125 @@ import (
 	"github.com/rotorhq/rotor/internal/state"
 )
 
-// outbox holds the deliveries of one operation on one run.
-type outbox struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	grace  time.Duration
+// MaxDeliveries bounds the failed deliveries of one event to one sink, across commands
+// (each delivery is itself notify.Client's few retries): a receiver that is gone for good
+// costs each command at most its timeout, and only this many times.
+const MaxDeliveries = 5
 
-	mu   sync.Mutex
-	done []delivery
-	// sent are the dedupe keys (key + "\x00" + sink) already delivered, read from the
-	// journal, plus those started in this operation.
-	sent map[string]bool
-}
+// The statuses of a notification note's data.
+const (
+	statusOwed   = "owed"
+	statusSent   = "sent"
+	statusFailed = "failed"
+	statusGaveUp = "gave-up"
+)
 
-type delivery struct {
-	sink, kind string
-	ev         notify.Event
-	key        string
-	err        error
-}
-
-// notifyData is the Data of a journal note that records a delivery.
+// notifyData is the Data of a journal note about a notification: an owed event (Sinks,
+// Payload) or the outcome of one delivery to one sink (Notification, Attempt).
 type notifyData struct {
-	Notification string `json:"notification"`
-	Event        string `json:"event"`
-	EventID      string `json:"event_id"`
-	Key          string `json:"key"`
-	Status       string `json:"status"` // sent or failed
+	Notification string        `json:"notification,omitempty"`
+	Sinks        []string      `json:"sinks,omitempty"`
+	Event        string        `json:"event"`
+	EventID      string        `json:"event_id"`
+	Key          string        `json:"key"`
+	Status       string        `json:"status"`
+	Attempt      int           `json:"attempt,omitempty"`
+	Payload      *notify.Event `json:"payload,omitempty"`
+}
+
+// owedEvent is an event the run owes to some sinks.
+type owedEvent struct {
+	key   string
+	ev    notify.Event
+	sinks []string
+}
+
+// outbox is a run's notification ledger during one operation: what its journal owes and
+// what it records as done, plus the events queued for the operation's next save.
+type outbox struct {
+	owed    []*owedEvent
+	known   map[string]bool // key\x00sink owed (saved or queued) or delivered: never owed again
+	ended   map[string]bool // key\x00sink delivered or given up
+	failed  map[string]int  // key\x00sink failed attempts
+	pending []*owedEvent
+}
+
+func pairKey(key, sink string) string { return key + "\x00" + sink }
+
+// ledgerOf reads a run's journal into an outbox.
+func ledgerOf(ctx context.Context, st state.Store, runID string) (*outbox, error) {
+	ob := &outbox{known: map[string]bool{}, ended: map[string]bool{}, failed: map[string]int{}}
+	entries, err := st.Journal(ctx, runID)
+	if err != nil {
+		return ob, err
+	}
+	for _, je := range entries {
+		if je.Kind != string(journal.KindNote) {
+			continue
+		}
+		en, err := journal.Decode(je.Body)
+		if err != nil || len(en.Data) == 0 {
+			continue
+		}
+		var d notifyData
+		if json.Unmarshal(en.Data, &d) != nil || d.Key == "" {
+			continue
+		}
+		switch d.Status {
+		case statusOwed:
+			if d.Payload == nil {
+				continue
+			}
+			ob.owed = append(ob.owed, &owedEvent{key: d.Key, ev: *d.Payload, sinks: d.Sinks})
+			for _, s := range d.Sinks {
+				ob.known[pairKey(d.Key, s)] = true
+			}
+		case statusSent, statusGaveUp:
+			// A "sent" note without an owed one was written by an older rotor: still done.
+			ob.ended[pairKey(d.Key, d.Notification)] = true
+			ob.known[pairKey(d.Key, d.Notification)] = true
+		case statusFailed:
+			ob.failed[pairKey(d.Key, d.Notification)]++
+		}
+	}
+	return ob, nil
+}
+
+// delivery is one owed event to one sink, and how sending it went.
+type delivery struct {
+	o       *owedEvent
+	sink    *inventory.Notification
+	attempt int
+	err     error
+	tried   bool
+}
+
+// due are the deliveries still owed, oldest first, to the sinks the inventory still has.
+func (ob *outbox) due(inv *inventory.Inventory) []*delivery {
+	var out []*delivery
+	for _, o := range ob.owed {
+		for _, s := range o.sinks {
+			k := pairKey(o.key, s)
+			if ob.ended[k] || ob.failed[k] >= MaxDeliveries {
+				continue
+			}
+			n := sinkByID(inv, s)
+			if n == nil {
+				continue // removed from the inventory: there is nobody to send it to
+			}
+			out = append(out, &delivery{o: o, sink: n, attempt: ob.failed[k] + 1})
+		}
+	}
+	return out
+}
+
+func sinkByID(inv *inventory.Inventory, id string) *inventory.Notification {
+	for _, n := range inv.Notifications {
+		if n.ID == id {
+			return n
+		}
+	}
+	return nil
 }
 
 // sinksFor are the inventory's notifications that want events of type t about c: those the
@@ -111,10 +210,17 @@ func sinkTimeout(n *inventory.Notification) time.Duration {
 	return notify.DefaultTimeout
 }
 
-// event is an event of this run, reporting the journal entry just saved.
+// eventID is the id of the event of a run with a dedupe key: the same in every process that
+// derives it, so a receiver recognises a retry even if the owed note had to be derived again.
+func eventID(runID string, t notify.Type, key string) string {
+	h := sha256.Sum256([]byte(key))
+	return runID + "-" + string(t) + "-" + hex.EncodeToString(h[:6])
+}
+
+// event is an event of this run as it stands now.
 func (rs *runState) event(t notify.Type, actor string) notify.Event {
 	ev := notify.Event{
-		ID: rs.run.ID + "-" + strconv.FormatInt(rs.rec.JournalLen, 10) + "-" + string(t), Type: t, At: rs.e.now(),
+		Type: t, At: rs.e.now(),
 		Credential: rs.cred.ID, Owner: rs.cred.Owner, Critical: rs.cred.Critical, RunID: rs.run.ID,
 		Phase: string(rs.run.Phase), Initiator: rs.run.StartedBy, Actor: actor,
 	}
@@ -133,11 +239,23 @@ func exceptionOf(ex rotation.Exception) *notify.Exception {
 		Expires: ex.Expires, State: ex.State}
 }
 
-// notify starts delivering ev to every sink that wants it and has not been sent key yet.
-// Call it only after the journal entry that ev reports is saved.
+// notify owes ev to every sink that wants it and does not owe or have key yet. The event is
+// journaled with the run's next save — call it before the save of the entry it reports, so
+// that both are in one transaction — or, failing one, when the operation ends.
 func (rs *runState) notify(ctx context.Context, ev notify.Event, key string) {
 	sinks := rs.e.sinksFor(rs.cred, ev.Type)
 	if len(sinks) == 0 {
+		return
+	}
+	ob := rs.outbox(ctx)
+	var want []string
+	for _, n := range sinks {
+		if !ob.known[pairKey(key, n.ID)] {
+			want = append(want, n.ID)
+			ob.known[pairKey(key, n.ID)] = true
+		}
+	}
+	if len(want) == 0 {
 		return
 	}
 	// Scrubbed twice, like everything that leaves rotor: the texts come from gates and steps
@@ -146,124 +264,185 @@ func (rs *runState) notify(ctx context.Context, ev notify.Event, key string) {
 	if ev.Exception != nil {
 		ev.Exception.Reason = rs.scrub.text(ev.Exception.Reason)
 	}
-	ob := rs.outbox(ctx)
-	for _, n := range sinks {
-		ob.grace = max(ob.grace, sinkTimeout(n))
-		ob.mu.Lock()
-		dup := ob.sent[key+"\x00"+n.ID]
-		ob.sent[key+"\x00"+n.ID] = true
-		ob.mu.Unlock()
-		if dup {
-			continue
+	ev.ID = eventID(rs.run.ID, ev.Type, key)
+	ob.pending = append(ob.pending, &owedEvent{key: key, ev: ev, sinks: want})
+}
+
+// owedNotes are the journal notes of the events queued since the last save, for save to
+// append to its transaction; commit(true) after the save makes them owed, commit(false)
+// forgets them (the entry they report was not saved either).
+func (rs *runState) owedNotes() ([]journal.Entry, func(saved bool)) {
+	ob := rs.out
+	if ob == nil || len(ob.pending) == 0 {
+		return nil, func(bool) {}
+	}
+	pending := ob.pending
+	ob.pending = nil
+	entries := make([]journal.Entry, 0, len(pending))
+	for _, o := range pending {
+		ev := o.ev
+		en := rs.entry(journal.KindNote, "", "", fmt.Sprintf("notification owed to %s: %s — %s", strings.Join(o.sinks, ", "), ev.Type, notify.Title(ev)))
+		en.Data, _ = journal.MarshalData(notifyData{Sinks: o.sinks, Event: string(ev.Type), EventID: ev.ID, Key: o.key, Status: statusOwed, Payload: &ev})
+		entries = append(entries, en)
+	}
+	return entries, func(saved bool) {
+		for _, o := range pending {
+			if saved {
+				ob.owed = append(ob.owed, o)
+				continue
+			}
+			for _, s := range o.sinks {
+				delete(ob.known, pairKey(o.key, s))
+			}
 		}
-		d := delivery{sink: n.ID, kind: n.Type, ev: ev, key: key}
-		s, err := rs.e.resolve(n)
-		if err != nil {
-			d.err = err
-			ob.add(d)
-			continue
-		}
-		ob.wg.Go(func() {
-			c := notify.Client{}
-			d.err = c.Send(ob.ctx, s, ev)
-			clear(s.Key)
-			ob.add(d)
-		})
 	}
 }
 
-func (ob *outbox) add(d delivery) {
-	ob.mu.Lock()
-	ob.done = append(ob.done, d)
-	ob.mu.Unlock()
-}
-
-// outbox returns the run's outbox of this operation, reading what was already sent from the
-// journal the first time.
+// outbox returns the run's ledger for this operation, read from the journal the first time.
 func (rs *runState) outbox(ctx context.Context) *outbox {
 	if rs.out != nil {
 		return rs.out
 	}
-	ob := &outbox{sent: map[string]bool{}}
-	ob.ctx, ob.cancel = context.WithCancel(ctx)
-	if sent, err := sentKeys(ctx, rs.e.State, rs.run.ID); err == nil {
-		ob.sent = sent
-	} else {
-		rs.e.Log.Warn("notifications: reading what was sent", "run", rs.run.ID, "err", err)
+	ob, err := ledgerOf(ctx, rs.e.State, rs.run.ID)
+	if err != nil {
+		rs.e.Log.Warn("notifications: reading the journal", "run", rs.run.ID, "err", err)
 	}
 	rs.out = ob
 	return ob
 }
 
-// sentKeys are the dedupe keys of the deliveries the run's journal records as sent.
-func sentKeys(ctx context.Context, st state.Store, runID string) (map[string]bool, error) {
-	entries, err := st.Journal(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	sent := map[string]bool{}
-	for _, je := range entries {
-		if je.Kind != string(journal.KindNote) {
-			continue
-		}
-		en, err := journal.Decode(je.Body)
-		if err != nil || len(en.Data) == 0 {
-			continue
-		}
-		var d notifyData
-		if json.Unmarshal(en.Data, &d) == nil && d.Notification != "" && d.Status == "sent" {
-			sent[d.Key+"\x00"+d.Notification] = true
-		}
-	}
-	return sent, nil
-}
-
-// flushNotifications ends the operation's deliveries: it notices an exception near or past
-// its expiry, waits for the deliveries at most one sink timeout, cancels what is left, and
-// journals one note per delivery. Nothing here fails the operation: problems are logged.
+// flushNotifications ends the operation's notifications: it owes an exception near or past
+// its expiry, saves what is still queued, sends everything the run owes — each sink's events
+// oldest first, the sinks in parallel, for at most one sink timeout — and journals one note
+// per delivery tried. Nothing here fails the operation: problems are logged.
 func (rs *runState) flushNotifications(ctx context.Context) {
+	if len(rs.e.Inv.Notifications) == 0 {
+		rs.out = nil
+		return
+	}
 	rs.exceptionEvents(ctx)
-	ob := rs.out
-	if ob == nil {
+	ob := rs.outbox(ctx)
+	defer func() { rs.out = nil }()
+	if len(ob.pending) > 0 {
+		if err := rs.appendNotes(context.WithoutCancel(ctx)); err != nil {
+			rs.e.Log.Warn("notifications: journaling what is owed", "run", rs.run.ID, "err", err)
+			return
+		}
+	}
+	due := ob.due(rs.e.Inv)
+	if len(due) == 0 || ctx.Err() != nil { // interrupted: what is owed stays owed, no attempt counted
 		return
 	}
-	rs.out = nil
-	finished := make(chan struct{})
-	go func() { ob.wg.Wait(); close(finished) }()
-	t := time.NewTimer(ob.grace)
-	select {
-	case <-finished:
-	case <-t.C:
-		ob.cancel() // every request returns at once, as a failure that says it was cut short
-		<-finished
-	}
-	t.Stop()
-	ob.cancel()
-	ob.mu.Lock()
-	done := ob.done
-	ob.mu.Unlock()
-	if len(done) == 0 {
-		return
-	}
-	entries := make([]journal.Entry, 0, len(done))
-	for _, d := range done {
-		nd := notifyData{Notification: d.sink, Event: string(d.ev.Type), EventID: d.ev.ID, Key: d.key, Status: "sent"}
-		line := fmt.Sprintf("notified %s (%s): %s — %s", d.sink, d.kind, d.ev.Type, notify.Title(d.ev))
+	rs.deliver(ctx, due)
+	rs.e.crashPoint("notified")
+	var entries []journal.Entry
+	for _, d := range due {
+		if !d.tried {
+			continue // cut short before its turn: still owed, no attempt counted
+		}
+		ev := d.o.ev
+		nd := notifyData{Notification: d.sink.ID, Event: string(ev.Type), EventID: ev.ID, Key: d.o.key, Status: statusSent, Attempt: d.attempt}
+		line := fmt.Sprintf("notified %s (%s): %s — %s", d.sink.ID, d.sink.Type, ev.Type, notify.Title(ev))
 		if d.err != nil {
-			nd.Status = "failed"
-			line = fmt.Sprintf("%s — %s not delivered", d.err, d.ev.Type)
-			rs.e.Log.Warn("notification failed", "run", rs.run.ID, "notification", d.sink, "event", d.ev.Type, "err", d.err)
+			nd.Status = statusFailed
+			line = fmt.Sprintf("%s — %s not delivered (attempt %d of %d)", d.err, ev.Type, d.attempt, MaxDeliveries)
+			rs.e.Log.Warn("notification failed", "run", rs.run.ID, "notification", d.sink.ID, "event", ev.Type, "attempt", d.attempt, "err", d.err)
 		}
 		en := rs.entry(journal.KindNote, "", "", line)
 		en.Data, _ = journal.MarshalData(nd)
 		entries = append(entries, en)
+		if d.err != nil && d.attempt >= MaxDeliveries {
+			gd := nd
+			gd.Status = statusGaveUp
+			g := rs.entry(journal.KindNote, "", "", fmt.Sprintf("gave up notifying %s of %s after %d failed deliveries — %s", d.sink.ID, ev.Type, d.attempt, notify.Title(ev)))
+			g.Data, _ = journal.MarshalData(gd)
+			entries = append(entries, g)
+		}
 	}
-	if err := rs.save(context.WithoutCancel(ctx), entries...); err != nil {
+	if len(entries) == 0 {
+		return
+	}
+	if err := rs.appendNotes(context.WithoutCancel(ctx), entries...); err != nil {
 		rs.e.Log.Warn("notifications: journaling the deliveries", "run", rs.run.ID, "err", err)
 	}
 }
 
-// gateEvent notifies a gate that was just journaled. A gate that clears by itself at a known
+// appendNotes appends notes (and the queued owed notes) to the run's journal and leaves the
+// run as last saved: the operation may end on an error with changes it did not save, and a
+// notification must not save them behind its back.
+func (rs *runState) appendNotes(ctx context.Context, entries ...journal.Entry) error {
+	owed, commit := rs.owedNotes()
+	entries = append(entries, owed...)
+	head := journal.Head{Hash: rs.rec.JournalHead, Len: rs.rec.JournalLen}
+	sealed := make([]state.JournalEntry, 0, len(entries))
+	for _, en := range entries {
+		en.RunID = rs.run.ID
+		s, err := seal(head, en)
+		if err != nil {
+			commit(false)
+			return err
+		}
+		head = journal.Head{Hash: s.Hash, Len: s.Seq}
+		sealed = append(sealed, s)
+	}
+	stored, err := rs.e.State.UpdateRun(ctx, rs.rec, sealed)
+	commit(err == nil)
+	if err != nil {
+		return fmt.Errorf("saving run %s: %w", rs.run.ID, err)
+	}
+	rs.rec = stored
+	return nil
+}
+
+// deliver sends due, one goroutine per sink sending its events in order, and returns when
+// all are done or the longest sink timeout has passed (the rest is cancelled: a delivery cut
+// short fails, one not begun stays owed untried).
+func (rs *runState) deliver(ctx context.Context, due []*delivery) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bySink := map[string][]*delivery{}
+	var order []string
+	var grace time.Duration
+	for _, d := range due {
+		if _, ok := bySink[d.sink.ID]; !ok {
+			order = append(order, d.sink.ID)
+			grace = max(grace, sinkTimeout(d.sink))
+		}
+		bySink[d.sink.ID] = append(bySink[d.sink.ID], d)
+	}
+	var wg sync.WaitGroup
+	for _, id := range order {
+		ds := bySink[id]
+		wg.Go(func() {
+			s, err := rs.e.resolve(ds[0].sink)
+			defer clear(s.Key)
+			for _, d := range ds {
+				if ctx.Err() != nil {
+					return
+				}
+				d.tried = true
+				if err != nil {
+					d.err = err
+					continue
+				}
+				c := notify.Client{}
+				d.err = c.Send(ctx, s, d.o.ev)
+			}
+		})
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+		cancel() // every request returns at once, as a failure that says it was cut short
+		<-finished
+	}
+}
+
+// gateEvent owes the notification of a gate about to be journaled (or met again). A gate that clears by itself at a known
 // time (a soak, a window, a retry backoff, an open exception) needs nobody and is not sent;
 // an approval to give is approval-needed; any other block is gate-blocked.
 func (rs *runState) gateEvent(ctx context.Context, a rotation.Action) {
@@ -282,7 +461,7 @@ func (rs *runState) gateEvent(ctx context.Context, a rotation.Action) {
 	rs.notify(ctx, ev, fmt.Sprintf("%s:%s:%s:%s", t, g.Gate, g.Reason, rs.run.EvidenceSince().UTC().Format(time.RFC3339)))
 }
 
-// stepEvents notifies what the step just saved brought: a halt, a rollback, an exception
+// stepEvents owes what the step about to be saved brought: a halt, a rollback, an exception
 // found overdue at its expiry.
 func (rs *runState) stepEvents(ctx context.Context, a rotation.Action) {
 	r := &rs.run
@@ -319,7 +498,7 @@ func (rs *runState) stepEvents(ctx context.Context, a rotation.Action) {
 	}
 }
 
-// exceptionEvents notifies an open exception within the warning lead time of its expiry
+// exceptionEvents owes an open exception within the warning lead time of its expiry
 // (exception-expiring) or past it (exception-expired), once each.
 func (rs *runState) exceptionEvents(ctx context.Context) {
 	ex := rs.run.OpenException()
@@ -367,9 +546,10 @@ func joinOr(ids []string) string {
 	return out
 }
 
-// NotifyExceptions looks at every rolled-back run and notifies the exceptions that expire
-// within the warning lead time or have expired, once each. Every rotor command that opens the
-// state calls it, so an exception is announced even when nobody rotates its credential: an
+// NotifyExceptions sends what the active runs owe (see above) and owes the exceptions that
+// expire within the warning lead time or have expired, once each. Every rotor command that
+// opens the state calls it, so an exception is announced — and a notification that failed or
+// was cut short by a crash is sent again — even when nobody rotates the credential: an
 // exception must never lapse silently. A run whose credential another rotor holds is left to
 // that rotor. It changes nothing but the journal and returns the problems it met (none stop
 // the command that called it).
@@ -377,7 +557,7 @@ func (e *Engine) NotifyExceptions(ctx context.Context) error {
 	if len(e.Inv.Notifications) == 0 {
 		return nil
 	}
-	recs, err := e.State.Runs(ctx, state.RunFilter{Phases: []string{string(rotation.RolledBack)}})
+	recs, err := e.State.Runs(ctx, state.RunFilter{Phases: activePhases})
 	if err != nil {
 		return err
 	}
@@ -387,12 +567,8 @@ func (e *Engine) NotifyExceptions(ctx context.Context) error {
 		if json.Unmarshal(rec.Data, &r) != nil {
 			continue // status reports a run that does not decode
 		}
-		ex := r.OpenException()
-		if ex == nil || e.now().Before(ex.Expires.Add(-e.exceptionWarning())) {
-			continue
-		}
-		if e.notifiedAll(ctx, rec.ID, &r, ex) {
-			continue // the common case: said already, no lock taken
+		if !e.owes(ctx, rec.ID, &r) {
+			continue // the common case: nothing to say, no lock taken
 		}
 		if err := e.notifyRun(ctx, rec.ID); err != nil && !errors.Is(err, ErrLocked) {
 			errs = append(errs, fmt.Errorf("notifying run %s: %w", rec.ID, err))
@@ -401,30 +577,38 @@ func (e *Engine) NotifyExceptions(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// notifiedAll reports whether every sink that wants the exception's current event has it.
-func (e *Engine) notifiedAll(ctx context.Context, runID string, r *rotation.Run, ex *rotation.Exception) bool {
+// owes reports whether a run has a delivery due, or an exception event that a sink wants and
+// that is not owed yet. It reads without the lock; notifyRun decides under it.
+func (e *Engine) owes(ctx context.Context, runID string, r *rotation.Run) bool {
 	c, ok := e.Inv.Credential(r.Credential)
 	if !ok {
+		return false
+	}
+	ob, err := ledgerOf(ctx, e.State, runID)
+	if err != nil {
+		return true // let the locked path read it again and log what is wrong
+	}
+	if len(ob.due(e.Inv)) > 0 {
 		return true
+	}
+	ex := r.OpenException()
+	if ex == nil || e.now().Before(ex.Expires.Add(-e.exceptionWarning())) {
+		return false
 	}
 	t, key := notify.ExceptionExpiring, "exception-expiring:"
 	if !e.now().Before(ex.Expires) {
 		t, key = notify.ExceptionExpired, "exception-expired:"
 	}
 	key += ex.Opened.UTC().Format(time.RFC3339Nano)
-	sent, err := sentKeys(ctx, e.State, runID)
-	if err != nil {
-		return false
-	}
 	for _, n := range e.sinksFor(c, t) {
-		if !sent[key+"\x00"+n.ID] {
-			return false
+		if !ob.known[pairKey(key, n.ID)] {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
-// notifyRun takes the run's lock, notifies its exception and journals the deliveries.
+// notifyRun takes the run's lock, owes its exception events and sends what the run owes.
 func (e *Engine) notifyRun(ctx context.Context, runID string) error {
 	rs, unlock, err := e.open(ctx, runID)
 	if err != nil {

@@ -2,23 +2,34 @@ package engine_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/builtin"
 	"github.com/rotorhq/rotor/internal/engine"
+	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/journal"
 	"github.com/rotorhq/rotor/internal/notify"
 	"github.com/rotorhq/rotor/internal/rotation"
+	"github.com/rotorhq/rotor/internal/secret"
+	"github.com/rotorhq/rotor/internal/state/sqlite"
 	"github.com/rotorhq/rotor/internal/store/file"
 )
 
@@ -34,6 +45,8 @@ type hook struct {
 	bodies  [][]byte
 	headers []http.Header
 	hang    bool
+	// status is what the receiver answers; 0: 204 No Content.
+	status atomic.Int32
 }
 
 func newHook(t *testing.T, hang bool) *hook {
@@ -50,6 +63,10 @@ func newHook(t *testing.T, hang bool) *hook {
 			case <-r.Context().Done():
 			case <-release:
 			}
+			return
+		}
+		if st := h.status.Load(); st != 0 {
+			w.WriteHeader(int(st))
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -349,5 +366,279 @@ func TestNotifyHangingReceiver(t *testing.T) {
 	slow.mu.Unlock()
 	if n == 0 {
 		t.Error("the hanging receiver was never called")
+	}
+}
+
+// requests is how many requests the receiver got.
+func (h *hook) requests() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.bodies)
+}
+
+// ids are the X-Rotor-Event-Id of the requests whose event is of type ty.
+func (h *hook) ids(t *testing.T, ty notify.Type) []string {
+	t.Helper()
+	evs := h.events(t)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for i, ev := range evs {
+		if ev.Type == ty {
+			out = append(out, h.headers[i].Get("X-Rotor-Event-Id"))
+		}
+	}
+	return out
+}
+
+// notes are the run's notification notes of the given status for sink, as journal data.
+func (f *fixture) notes(run, sink, status string) []map[string]any {
+	f.t.Helper()
+	var out []map[string]any
+	for _, en := range f.journalOf(run) {
+		if en.Kind != journal.KindNote || len(en.Data) == 0 {
+			continue
+		}
+		var d map[string]any
+		if err := json.Unmarshal(en.Data, &d); err != nil {
+			f.t.Fatalf("note data %s: %v", en.Data, err)
+		}
+		if d["status"] != status {
+			continue
+		}
+		if sink == "" || d["notification"] == sink || slices.Contains(anyStrings(d["sinks"]), sink) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func anyStrings(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		s, _ := x.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+// The crash tests kill a real rotor process — this test binary run again, as the child below
+// — with the engine's own crash hook (SIGKILL at a named boundary: no deferred function runs),
+// then go on in this process against the same inventory, state database and receivers.
+const (
+	childDir   = "ROTOR_NOTIFY_CHILD_DIR"
+	childNow   = "ROTOR_NOTIFY_CHILD_NOW"
+	childRun   = "ROTOR_NOTIFY_CHILD_RUN"
+	childCrash = "ROTOR_NOTIFY_CHILD_CRASH_AT"
+)
+
+// TestNotifyCrashChild is the child: it rolls back the run named in its environment and is
+// killed at the crash point named there. Run directly, it has nothing to do.
+func TestNotifyCrashChild(t *testing.T) {
+	dir := os.Getenv(childDir)
+	if dir == "" {
+		return // not a child
+	}
+	now, err := time.Parse(time.RFC3339Nano, os.Getenv(childNow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, dir: dir, now: now}
+	f.inv, err = inventory.Load(filepath.Join(dir, "inventory"), inventory.Options{Catalog: builtin.New(), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.db, err = sqlite.Open(context.Background(), filepath.Join(dir, "rotor.db"), sqlite.Options{Clock: f.clock}); err != nil {
+		t.Fatal(err)
+	}
+	if f.fp, _, err = secret.LoadOrCreateKey(filepath.Join(dir, "rotor.key"), rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	e := f.engine("carol")
+	e.Getenv = os.Getenv
+	e.CrashAt = os.Getenv(childCrash)
+	_, err = e.Rollback(context.Background(), os.Getenv(childRun), engine.RollbackRequest{Consumers: []string{"api"}, Owner: "team-a", Expires: 6 * time.Hour, Reason: "api fails on the new key"})
+	t.Fatalf("the child was not killed at %s (rollback returned %v)", e.CrashAt, err)
+}
+
+// rollbackKilledAt runs a rollback of run in a child rotor killed at point.
+func (nf *notifyFixture) rollbackKilledAt(run, point string) {
+	t := nf.t
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNotifyCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childDir+"="+nf.dir, childNow+"="+nf.clock().Format(time.RFC3339Nano), childRun+"="+run,
+		childCrash+"="+point, "TEST_HMAC="+hmacKey, "TEST_SLACK_URL="+nf.slackURL)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("child rotor: %v, want killed at %s\n%s", err, point, out)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child rotor ended with %v, want killed at %s\n%s", err, point, out)
+	}
+	nf.advance(time.Minute)
+}
+
+// awaitingApproval brings the critical credential's second run to awaiting-approval.
+func (nf *notifyFixture) awaitingApproval() engine.Result {
+	nf.t.Helper()
+	nf.rotate("alice")
+	res := nf.rotate("alice")
+	if res.Run.Phase != rotation.AwaitingApproval {
+		nf.t.Fatalf("want awaiting-approval, got %s %+v", res.Run.Phase, res.Action.Gate)
+	}
+	return res
+}
+
+// A rotor killed after it saved the rollback step and before it sent anything: the rollback
+// is owed in the journal (saved with the step), and the next rotate delivers it, once per
+// sink, with the id the owed note holds; rotating again sends nothing more.
+func TestNotifyCrashBeforeSend(t *testing.T) {
+	nf := newNotifyFixture(t, "    critical: true\n", "")
+	res := nf.awaitingApproval()
+	nf.rollbackKilledAt(res.Run.ID, "outcome:rollback")
+	if n := len(ofType(nf.audit.events(t), notify.Rollback)); n != 0 {
+		t.Fatalf("the killed rotor sent %d rollback events before its crash point", n)
+	}
+	owed := nf.notes(res.Run.ID, "audit", "owed")
+	var id string
+	for _, d := range owed {
+		if d["event"] == string(notify.Rollback) {
+			id, _ = d["event_id"].(string)
+		}
+	}
+	if id == "" {
+		t.Fatalf("no rollback owed in the journal after the crash: %v", owed)
+	}
+	for range 2 {
+		if r := nf.rotate("alice"); r.Run.ID != res.Run.ID || r.Run.Phase != rotation.RolledBack {
+			t.Fatalf("rotate after the crash: %s %s", r.Run.ID, r.Run.Phase)
+		}
+	}
+	if ids := nf.audit.ids(t, notify.Rollback); len(ids) != 1 || ids[0] != id {
+		t.Fatalf("webhook got rollback ids %q, want exactly [%s]", ids, id)
+	}
+	if ev := ofType(nf.audit.events(t), notify.Rollback)[0]; ev.Actor != "carol" || ev.Exception == nil || ev.Exception.Owner != "team-a" {
+		t.Errorf("rollback event %+v", ev)
+	}
+	slackRollbacks := 0
+	for _, s := range nf.slack.slackTexts(t) {
+		if strings.Contains(s, "rolled back") {
+			slackRollbacks++
+		}
+	}
+	if slackRollbacks != 1 {
+		t.Errorf("slack got %d rollback messages, want 1", slackRollbacks)
+	}
+	if sent := nf.notes(res.Run.ID, "audit", "sent"); len(sent) != 2 { // approval-needed, rollback
+		t.Errorf("%d sent notes for audit, want 2: %v", len(sent), sent)
+	}
+	nf.noLeaks(res.Run.ID)
+}
+
+// A rotor killed after the receivers got the rollback and before it journaled that: the next
+// command sends it again with the same X-Rotor-Event-Id (at least once: the receiver drops
+// the duplicate), journals it, and then nothing is sent again.
+func TestNotifyCrashAfterSendSameID(t *testing.T) {
+	nf := newNotifyFixture(t, "    critical: true\n", "")
+	res := nf.awaitingApproval()
+	nf.rollbackKilledAt(res.Run.ID, "notified")
+	first := nf.audit.ids(t, notify.Rollback)
+	if len(first) != 1 {
+		t.Fatalf("before the crash the webhook got %d rollback events, want 1", len(first))
+	}
+	if err := nf.engine("dave").NotifyExceptions(context.Background()); err != nil { // any command
+		t.Fatal(err)
+	}
+	nf.rotate("alice")
+	if ids := nf.audit.ids(t, notify.Rollback); len(ids) != 2 || ids[0] != ids[1] {
+		t.Fatalf("rollback ids %q: want the crashed delivery and one retry with the same id", ids)
+	}
+	if sent := nf.notes(res.Run.ID, "audit", "sent"); len(sent) != 2 {
+		t.Errorf("%d sent notes for audit, want 2 (approval-needed, rollback)", len(sent))
+	}
+	nf.noLeaks(res.Run.ID)
+}
+
+// A receiver that fails (500) during the rotation that blocks gets the gate-blocked event
+// from the next command — here not a rotate, the scan every command runs — with the same
+// event id; a later rotate at the same gate sends nothing more.
+func TestNotifyFailedGateRetried(t *testing.T) {
+	flaky := newHook(t, false)
+	flaky.status.Store(http.StatusInternalServerError)
+	f := newFixture(t, "    checks: [errors]\n", fmt.Sprintf("---\nchecks:\n  errors: {type: exec, command: [\"false\"]}\n"+
+		"notifications:\n  flaky: {type: webhook, url: %q, timeout: 1s, events: [gate-blocked]}\n", flaky.URL))
+	res := f.rotate("alice")
+	if !res.Blocked() || res.Action.Gate.Gate != "signals" {
+		t.Fatalf("want blocked at signals, got %+v", res.Action)
+	}
+	failedIDs := flaky.ids(t, notify.GateBlocked)
+	if len(failedIDs) == 0 || len(f.notes(res.Run.ID, "flaky", "failed")) != 1 {
+		t.Fatalf("first delivery: %d requests, journal %v", len(failedIDs), f.notes(res.Run.ID, "flaky", ""))
+	}
+	flaky.status.Store(0)
+	f.advance(time.Minute)
+	if err := f.engine("dave").NotifyExceptions(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ids := flaky.ids(t, notify.GateBlocked)
+	if len(ids) != len(failedIDs)+1 {
+		t.Fatalf("after the receiver recovered: %d requests, want %d", len(ids), len(failedIDs)+1)
+	}
+	for _, id := range ids {
+		if id != failedIDs[0] {
+			t.Fatalf("event ids %q differ across attempts", ids)
+		}
+	}
+	f.advance(time.Minute)
+	f.rotate("alice")
+	if err := f.engine("dave").NotifyExceptions(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := flaky.requests(); n != len(ids) {
+		t.Errorf("%d requests after it was delivered, want %d", n, len(ids))
+	}
+	if sent := f.notes(res.Run.ID, "flaky", "sent"); len(sent) != 1 {
+		t.Errorf("%d sent notes, want 1", len(sent))
+	}
+}
+
+// A receiver that refuses every time is tried MaxDeliveries times across commands; then the
+// journal says rotor gave up, and no command calls it again.
+func TestNotifyGivesUp(t *testing.T) {
+	bad := newHook(t, false)
+	bad.status.Store(http.StatusBadRequest)
+	f := newFixture(t, "    checks: [errors]\n", fmt.Sprintf("---\nchecks:\n  errors: {type: exec, command: [\"false\"]}\n"+
+		"notifications:\n  bad: {type: webhook, url: %q, timeout: 1s, events: [all]}\n", bad.URL))
+	res := f.rotate("alice")
+	if !res.Blocked() {
+		t.Fatalf("want blocked, got %+v", res.Action)
+	}
+	for range engine.MaxDeliveries + 2 {
+		f.advance(time.Minute)
+		if err := f.engine("dave").NotifyExceptions(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.rotate("alice")
+	if n := bad.requests(); n != engine.MaxDeliveries {
+		t.Errorf("the refusing receiver got %d requests, want %d (one per attempt: 400 is not retried)", n, engine.MaxDeliveries)
+	}
+	if n := len(f.notes(res.Run.ID, "bad", "failed")); n != engine.MaxDeliveries {
+		t.Errorf("%d failed notes, want %d", n, engine.MaxDeliveries)
+	}
+	gave := f.notes(res.Run.ID, "bad", "gave-up")
+	if len(gave) != 1 || gave[0]["event"] != string(notify.GateBlocked) {
+		t.Fatalf("gave-up notes %v, want one for gate-blocked", gave)
+	}
+	found := false
+	for _, en := range f.journalOf(res.Run.ID) {
+		if strings.HasPrefix(en.Summary, "gave up notifying bad of gate-blocked after 5 failed deliveries") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the journal does not say rotor gave up")
 	}
 }

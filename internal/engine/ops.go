@@ -59,6 +59,7 @@ func (e *Engine) Decide(ctx context.Context, runID string, approve bool, reason 
 		return rotation.Run{}, err
 	}
 	defer unlock()
+	defer rs.flushNotifications(ctx) // sends what the run owes, under the lock
 	d := rotation.Decision{By: e.Actor, At: e.now(), Approve: approve, Reason: reason}
 	if err := rotation.Decide(&rs.run, d, impact.Approvers(e.Inv, rs.cred)); err != nil {
 		return rs.run, err
@@ -96,6 +97,7 @@ func (e *Engine) SignOff(ctx context.Context, runID, consumer, reason string) (r
 		return rotation.Run{}, err
 	}
 	defer unlock()
+	defer rs.flushNotifications(ctx) // sends what the run owes, under the lock
 	team := rs.cred.Owner
 	for _, k := range rs.cred.Consumers {
 		if k.ID == consumer && k.Owner != "" {

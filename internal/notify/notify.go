@@ -64,8 +64,9 @@ type Exception struct {
 
 // Event is one notification. It holds ids, names and scrubbed messages only.
 type Event struct {
-	// ID is unique per occurrence (run id, journal sequence, type): a receiver drops a
-	// delivery whose id it has seen (a retry after a lost answer).
+	// ID is unique per occurrence and the same on every delivery of it — retries here, and
+	// the engine's later attempts by other processes (delivery is at least once): a receiver
+	// drops a delivery whose id it has seen.
 	ID         string    `json:"id"`
 	Type       Type      `json:"event"`
 	At         time.Time `json:"at"`
