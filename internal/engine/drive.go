@@ -88,15 +88,25 @@ func seal(head journal.Head, en journal.Entry) (state.JournalEntry, error) {
 // gate.
 func (rs *runState) drive(ctx context.Context, o rotation.Options) (Result, error) {
 	defer rs.flushNotifications(ctx)
+	var begun *rotation.Action
 	for {
 		if err := ctx.Err(); err != nil {
 			return Result{Run: rs.run}, err
 		}
 		now := rs.e.now()
+		if begun != nil { // its intent was saved with the previous step's outcome
+			a := *begun
+			var err error
+			if begun, err = rs.do(ctx, a, o, true); err != nil {
+				return Result{Run: rs.run, Action: a}, err
+			}
+			continue
+		}
 		a := rotation.Next(&rs.run, rs.spec, now, o)
 		switch a.Kind {
 		case rotation.DoStep:
-			if err := rs.do(ctx, a); err != nil {
+			var err error
+			if begun, err = rs.do(ctx, a, o, false); err != nil {
 				return Result{Run: rs.run, Action: a}, err
 			}
 			continue
@@ -156,18 +166,21 @@ func (rs *runState) recordGate(ctx context.Context, a rotation.Action) error {
 }
 
 // do performs one durable step: intent, effect, outcome.
-func (rs *runState) do(ctx context.Context, a rotation.Action) error {
+//
+// The intent of a step is durable before its effect. When the next step is already known as
+// a step is finished, its intent is saved in the same transaction as this step's outcome —
+// one synced write instead of two — and do returns it as begun: drive performs it without
+// another intent save. A crash after that save resumes the begun step like any other whose
+// intent is recorded and whose outcome is not.
+func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Options, begun bool) (*rotation.Action, error) {
 	e := rs.e
 	name := rotation.StepName(a.Step, a.Consumer)
-	st := rotation.Begin(&rs.run, a, e.now())
-	summary := "starting " + name
-	if st.Attempt > 1 {
-		summary = fmt.Sprintf("starting %s (attempt %d)", name, st.Attempt)
+	if !begun {
+		if err := rs.save(ctx, rs.begin(a)); err != nil {
+			return nil, err
+		}
+		e.crashPoint("intent:" + name)
 	}
-	if err := rs.save(ctx, rs.entry(journal.KindStepStarted, string(a.Step), a.Consumer, summary)); err != nil {
-		return err
-	}
-	e.crashPoint("intent:" + name)
 	fmt.Fprintf(e.Progress, "  → %s …", name)
 
 	out, extra := rs.effect(ctx, a)
@@ -210,12 +223,34 @@ func (rs *runState) do(ctx context.Context, a rotation.Action) error {
 		entries = append(entries, h)
 	}
 	rs.stepEvents(ctx, a) // owed in the same transaction as the outcome
+	var next *rotation.Action
+	if ctx.Err() == nil {
+		if n := rotation.Next(&rs.run, rs.spec, e.now(), o); n.Kind == rotation.DoStep {
+			entries = append(entries, rs.begin(n))
+			next = &n
+		}
+	}
 	if err := rs.save(ctx, entries...); err != nil {
-		return err
+		return nil, err
 	}
 	e.crashPoint("outcome:" + name)
 	fmt.Fprintf(e.Progress, " %s\n", after.Verdict)
-	return nil
+	if next != nil {
+		e.crashPoint("intent:" + rotation.StepName(next.Step, next.Consumer))
+	}
+	return next, nil
+}
+
+// begin marks a step started in the run and returns its intent entry, to be saved before the
+// step's effect.
+func (rs *runState) begin(a rotation.Action) journal.Entry {
+	name := rotation.StepName(a.Step, a.Consumer)
+	st := rotation.Begin(&rs.run, a, rs.e.now())
+	summary := "starting " + name
+	if st.Attempt > 1 {
+		summary = fmt.Sprintf("starting %s (attempt %d)", name, st.Attempt)
+	}
+	return rs.entry(journal.KindStepStarted, string(a.Step), a.Consumer, summary)
 }
 
 func (rs *runState) openException() rotation.Exception {
