@@ -18,8 +18,10 @@
 // rotation to the end (12 durable steps, 14 when there is a previous version to revoke). The
 // state is a SQLite file opened with internal/state/sqlite.Open (WAL, synchronous=FULL, BEGIN
 // IMMEDIATE) in a temporary folder ($TMPDIR). A durable step is Begin → save (intent) → effect
-// → Finish → save (outcome); each save is one transaction that updates the run and appends a
-// hash-chained journal entry.
+// → Finish → save (outcome); each save is one transaction that updates the run and appends
+// hash-chained journal entries. When the next step is known as a step finishes, its Begin
+// and intent go into that outcome save: such a "begun" step starts when the save returns and
+// has no intent save of its own (the first step of a rotate call has one).
 //
 // The engine is observed only through its exported seams: the state.Store it is given
 // (wrapped to timestamp every call), its Progress writer (the "→ step …" line is written
@@ -33,8 +35,9 @@
 //	effect     = from the "→" progress line to that clock read in the step function: the
 //	             provider calls, plus, for a check, its evidence entries and, for the record
 //	             step, its credential-state and history writes
-//	overhead   = step − effect: Next, Begin, Finish, two json.Marshal of the run, two journal
-//	             seals, and the two SQLite transactions with their fsync
+//	overhead   = step − effect: Next, Begin, Finish, the json.Marshal of the run, the journal
+//	             seals, and the SQLite transaction with its fsync (two for a step that is
+//	             not begun by its predecessor's outcome save)
 //
 // overhead is the figure of P5. Not in it, and reported on their own lines: the per-rotate
 // calls (lock, finding and creating the run, unlock) and any save that is not a step boundary.
@@ -45,5 +48,5 @@
 // a second SQLite file in the same folder, through a connection with the settings sqlite.Open
 // gives its writer (synchronous=FULL, WAL, busy_timeout, foreign_keys, trusted_schema off,
 // defensive), checked at open. The inserts are interleaved with the rotations, two per step
-// measured (one per save), so drift of the machine or the disk touches both alike.
+// measured, so drift of the machine or the disk touches both alike.
 package p5

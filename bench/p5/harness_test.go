@@ -368,6 +368,9 @@ type step struct {
 	outcomeCall time.Time
 	outcomeRet  time.Time
 	runBytes    int // the run's JSON written by the outcome save
+	// begun: the step's intent was saved with the previous step's outcome, in the same
+	// transaction; the step starts when that save returns and has no intent save of its own.
+	begun bool
 }
 
 func (s step) wall() time.Duration     { return s.outcomeRet.Sub(s.start) }
@@ -420,11 +423,13 @@ func observe(events []event) (observed, error) {
 		effect      // the effect runs: until the engine reads its clock
 		afterEffect // Finish, marshal, seal; until the outcome save is called
 		outcome     // outcome save called
+		begunNext   // the outcome save returned holding the next step's intent: its effect comes next
 	)
 	out := observed{other: map[string][]time.Duration{}}
 	st := idle
 	var (
 		cur       step
+		next      string // the step whose intent the outcome save being made holds
 		start     time.Time
 		haveStart bool
 		pending   *event // a call outside a step, waiting for its return
@@ -494,6 +499,17 @@ func observe(events []event) (observed, error) {
 			case ev.kind == evClock:
 			case ev.kind == evCall && ev.op == "UpdateRun" && hasOutcome(ev.entries):
 				cur.outcomeCall, cur.runBytes, st = ev.at, ev.dataLen, outcome
+				next = ""
+				for _, en := range ev.entries {
+					if en.Kind != string(journal.KindStepStarted) {
+						continue
+					}
+					e, err := journal.Decode(en.Body)
+					if err != nil {
+						return out, bad(i, ev, "has an intent entry that does not decode: "+err.Error())
+					}
+					next = rotation.StepName(rotation.StepKind(e.Step), e.Consumer)
+				}
 			default:
 				return out, bad(i, ev, "comes between the effect and the outcome save")
 			}
@@ -504,6 +520,19 @@ func observe(events []event) (observed, error) {
 			cur.outcomeRet = ev.at
 			out.steps = append(out.steps, cur)
 			st, haveStart, cur = idle, false, step{}
+			if next != "" {
+				cur = step{name: next, start: ev.at, intentCall: ev.at, intentRet: ev.at, begun: true}
+				st, next = begunNext, ""
+			}
+		case begunNext:
+			// The verdict line, the crash hook, the drive loop's clock read, then the "→" line.
+			switch ev.kind {
+			case evClock, evProgress:
+			case evEffect:
+				cur.effectStart, st = ev.at, effect
+			default:
+				return out, bad(i, ev, "comes between a saved intent and its effect")
+			}
 		}
 	}
 	if st != idle || pending != nil {
