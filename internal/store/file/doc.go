@@ -1,5 +1,5 @@
 // Package file is the `file` store: a credential's versions kept as files in a directory,
-// each encrypted with age (https://age-encryption.org) to the identities allowed to read it.
+// encrypted with age (https://age-encryption.org) to the identities allowed to read them.
 //
 // There is no server to ask "may this consumer read the new version?": the answer is whether
 // the consumer's age identity decrypts it. So Read really decrypts with the identity file of
@@ -10,11 +10,25 @@
 //
 // For a store configured with `dir: D` and a credential (or `name:`) N:
 //
-//	D/N/                     0700
-//	  index.json             0600  the versions' metadata, never a value
-//	  .lock                  0600  flock(2) target, held around every change of the index
-//	  versions/              0700
-//	    v0007-3f2a9c1b.age   0600  one version's value, age-encrypted to its readers
+//	D/N/                                    0700
+//	  index.json                            0600  the versions' metadata, never a value
+//	  .lock                                 0600  flock(2) target, held around every change of the index
+//	  versions/                             0700
+//	    v0007-3f2a9c1b.5d1c0e9a7b3f2a64.age 0600  one version's value, age-encrypted to one reader
+//	    v0007-3f2a9c1b.c2b8f4016e9d7a35.age 0600  the same value for the next reader, …
+//
+// Each reader of a version has its own file, encrypted to its recipient alone, named by its
+// reader key: the first 16 hex digits of the SHA-256 of the recipient (age1…, as age encodes
+// it). A reader finds its file from its own private key, and decrypting it is one X25519
+// unwrap; with one file for every reader, age tries the key against each reader's stanza in
+// turn, and a failed try costs as much as the good one. The files are plain age files:
+// `age -d -i key versions/<id>.<reader key>.age` reads one.
+//
+// Versions written before per-reader files are one file, versions/v0007-3f2a9c1b.age,
+// encrypted to every reader. Such a file is read as before, and takes precedence when it
+// exists (a store restored from an old backup reads as the backup says); the sweep and Delete
+// handle both layouts, and a store can hold both. An identity that has no file of a version
+// (and is not in its single file) gets an error of kind Denied.
 //
 // index.json records, per version: its id, sequence number, creation time, stage (pending,
 // current, previous or retired), whether it is enabled or deleted, the idempotency key it was
@@ -33,9 +47,10 @@
 // Every change takes an exclusive flock on .lock, reads the index, changes it, and writes
 // it back through a temporary file that is synced, renamed over index.json, and followed by a
 // sync of the directory. A crash or a failed write at any point leaves either the old index or
-// the new one, never a mix. Ciphertext is written the same way before the index names it, so
-// the index never points at a half-written file; a ciphertext the index does not name (a Put
-// that crashed between the two writes, a Delete that crashed after marking the version
+// the new one, never a mix. A version's files are written the same way (all written and
+// synced, then renamed, then one sync of the directory) before the index names it, so the
+// index never points at a half-written or missing file; a ciphertext the index does not name
+// (a Put that crashed before its index write, a Delete that crashed after marking the version
 // deleted) is removed by the next Put or Delete. Readers take no lock: they read whichever
 // index.json the last rename left.
 //

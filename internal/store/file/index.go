@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rotorhq/rotor/internal/provider"
@@ -31,6 +32,11 @@ const (
 // idPattern is the shape of a version id. Ids from the index are checked against it when it
 // is loaded, so an id never carries a path element into a file name.
 var idPattern = regexp.MustCompile(`^v[0-9]{4,9}-[0-9a-f]{8}$`)
+
+// cipherName is the shape of a version's file in versions/: <id>.<reader key>.age (one per
+// reader), or <id>.age (one for every reader, as written before). The first group is the
+// version id.
+var cipherName = regexp.MustCompile(`^(v[0-9]{4,9}-[0-9a-f]{8})(?:\.[0-9a-f]{16})?\.age$`)
 
 // index is index.json: everything about a credential's versions except their values.
 type index struct {
@@ -250,8 +256,60 @@ func (ix *index) save(dir string) error {
 
 // writeAtomic writes b to dir/final through dir/temp. On any failure the temp file is removed
 // and dir/final is untouched.
-func writeAtomic(dir, temp, final string, b []byte) (err error) {
-	tp := filepath.Join(dir, temp)
+func writeAtomic(dir, temp, final string, b []byte) error {
+	return writeFiles(dir, []namedFile{{temp: temp, final: final, data: b}})
+}
+
+// namedFile is one file for writeFiles.
+type namedFile struct {
+	temp, final string
+	data        []byte
+}
+
+// writeFiles writes each file's data to dir/final through dir/temp: every temp file is
+// written and synced first, then all are renamed, then the directory is synced once. On a
+// failure the temp files are removed; finals already renamed stay, and are what the caller's
+// index does not name yet (the sweep removes them), exactly like one write that crashed after
+// its rename.
+//
+// The temp files are written side by side: each sync waits on the disk, and the file system
+// commits syncs that wait together at once, so a version with four readers costs about one
+// sync's wait rather than four.
+func writeFiles(dir string, files []namedFile) (err error) {
+	errs := make([]error, len(files))
+	defer func() {
+		if err != nil {
+			// Only the temp files this call wrote: a failed writeTemp removed its own, and
+			// what stood in its way is not ours.
+			for i, f := range files {
+				if errs[i] == nil {
+					os.Remove(filepath.Join(dir, f.temp))
+				}
+			}
+		}
+	}()
+	if len(files) == 1 {
+		errs[0] = writeTemp(filepath.Join(dir, files[0].temp), files[0].data)
+	} else {
+		var wg sync.WaitGroup
+		for i, nf := range files {
+			wg.Go(func() { errs[i] = writeTemp(filepath.Join(dir, nf.temp), nf.data) })
+		}
+		wg.Wait()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, nf := range files {
+		if err := os.Rename(filepath.Join(dir, nf.temp), filepath.Join(dir, nf.final)); err != nil {
+			return err
+		}
+	}
+	return syncDir(dir)
+}
+
+// writeTemp writes and syncs one temp file; on failure it is removed.
+func writeTemp(tp string, b []byte) (err error) {
 	f, err := os.OpenFile(tp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
 	if err != nil {
 		return err
@@ -275,10 +333,7 @@ func writeAtomic(dir, temp, final string, b []byte) (err error) {
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("closing %s: %w", tp, err)
 	}
-	if err = os.Rename(tp, filepath.Join(dir, final)); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return nil
 }
 
 // syncDir makes a rename or removal in dir durable.

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"filippo.io/age"
-
 	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/secret"
 )
@@ -15,7 +13,7 @@ import (
 // so a reload picks up what rotor changed; it takes no lock.
 type Reader struct {
 	dir string
-	ids []age.Identity
+	kr  *keyring
 	who string
 }
 
@@ -35,11 +33,11 @@ func OpenReader(dir, name, identityFile string) (*Reader, error) {
 	if !validName(name) {
 		return nil, provider.Errorf(provider.Terminal, "open reader", "%q cannot name a folder of the file store", name)
 	}
-	ids, err := loadIdentities(identityFile)
+	kr, err := loadIdentities(identityFile)
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{dir: filepath.Join(dir, name), ids: ids, who: "identity file " + identityFile}, nil
+	return &Reader{dir: filepath.Join(dir, name), kr: kr, who: "identity file " + identityFile}, nil
 }
 
 // Current returns the current version.
@@ -114,7 +112,7 @@ func (r *Reader) Enabled() ([]VersionValue, error) {
 }
 
 func (r *Reader) open(rec *record) (string, secret.Value, error) {
-	v, err := open(filepath.Join(r.dir, versionsDir, rec.ID+cipherSuffix), rec.ID, r.who, r.ids)
+	v, err := openVersion(filepath.Join(r.dir, versionsDir), rec.ID, r.who, r.kr)
 	if err != nil {
 		return "", secret.Value{}, err
 	}

@@ -136,9 +136,9 @@ func lockDir(ctx context.Context, op, dir string) (release func(), err error) {
 	}
 }
 
-// Put implements provider.Store. The ciphertext is written (atomically) before the index names
-// it; a crash in between leaves an unnamed file that the next Put removes, and a retried Put
-// writes the version again.
+// Put implements provider.Store. The ciphertexts (one per reader) are written and synced
+// before the index names the version; a crash in between leaves files the index does not name,
+// which the next Put removes, and a retried Put writes the version again.
 func (s *Store) Put(ctx context.Context, req provider.PutRequest) (provider.PutResponse, error) {
 	const op = "put version"
 	if req.Key == "" {
@@ -155,7 +155,7 @@ func (s *Store) Put(ctx context.Context, req provider.PutRequest) (provider.PutR
 		}
 		// Readers are judged only for a new version: a retry finds the first one whatever
 		// it is given.
-		recs, readers, err := recipientsOf(req.Readers)
+		targets, readers, err := recipientsOf(req.Readers)
 		if err != nil {
 			return false, err
 		}
@@ -166,12 +166,18 @@ func (s *Store) Put(ctx context.Context, req provider.PutRequest) (provider.PutR
 		if err != nil {
 			return false, err
 		}
-		ct, err := seal(req.Value, recs)
-		if err != nil {
-			return false, err
+		// One file per reader, each encrypted to that reader alone: a Read then unwraps one
+		// stanza instead of trying its key against every reader's.
+		files := make([]namedFile, 0, len(targets))
+		for _, t := range targets {
+			ct, err := seal(req.Value, t.rec)
+			if err != nil {
+				return false, err
+			}
+			name := readerFile(id, t.key)
+			files = append(files, namedFile{temp: name + tempSuffix, final: name, data: ct})
 		}
-		vdir := filepath.Join(dir, versionsDir)
-		if err := writeAtomic(vdir, id+cipherSuffix+tempSuffix, id+cipherSuffix, ct); err != nil {
+		if err := writeFiles(filepath.Join(dir, versionsDir), files); err != nil {
 			return false, fsError(op, err)
 		}
 		r := record{
@@ -223,8 +229,8 @@ func sweep(dir string, ix *index) error {
 	for _, e := range ents {
 		n := e.Name()
 		stale := strings.HasSuffix(n, tempSuffix)
-		if id, ok := strings.CutSuffix(n, cipherSuffix); ok && idPattern.MatchString(id) {
-			r := ix.find(id)
+		if m := cipherName.FindStringSubmatch(n); m != nil {
+			r := ix.find(m[1])
 			stale = r == nil || r.Deleted
 		}
 		if !stale || e.IsDir() {
@@ -328,7 +334,7 @@ func (s *Store) Read(ctx context.Context, req provider.ReadRequest) (provider.Re
 	if err != nil {
 		return provider.ReadResponse{}, err
 	}
-	ids, err := identityFor(req.As, s.env.BaseDir)
+	kr, err := identityFor(req.As, s.env.BaseDir)
 	if err != nil {
 		return provider.ReadResponse{}, err
 	}
@@ -340,7 +346,7 @@ func (s *Store) Read(ctx context.Context, req provider.ReadRequest) (provider.Re
 	if err != nil {
 		return provider.ReadResponse{}, err
 	}
-	v, err := open(filepath.Join(dir, versionsDir, r.ID+cipherSuffix), r.ID, fmt.Sprintf("identity %q", req.As.ID), ids)
+	v, err := openVersion(filepath.Join(dir, versionsDir), r.ID, fmt.Sprintf("identity %q", req.As.ID), kr)
 	if err != nil {
 		return provider.ReadResponse{}, err
 	}

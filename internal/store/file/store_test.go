@@ -36,7 +36,7 @@ func (c *clock) Now() time.Time {
 	return c.t
 }
 
-func testEnv(t *testing.T, base string) provider.Env {
+func testEnv(t testing.TB, base string) provider.Env {
 	t.Helper()
 	fp, err := secret.NewFingerprinter(bytes.Repeat([]byte{7}, secret.KeySize))
 	if err != nil {
@@ -48,7 +48,7 @@ func testEnv(t *testing.T, base string) provider.Env {
 
 // ageIdentity makes a real age key pair; the private key is written to dir/<id>.key and
 // referred to relative to dir (the inventory folder).
-func ageIdentity(t *testing.T, dir, id string) provider.Identity {
+func ageIdentity(t testing.TB, dir, id string) provider.Identity {
 	t.Helper()
 	k, err := age.GenerateX25519Identity()
 	if err != nil {
@@ -70,7 +70,7 @@ type fixture struct {
 	nonReader      provider.Identity
 }
 
-func newFixture(t *testing.T) fixture {
+func newFixture(t testing.TB) fixture {
 	t.Helper()
 	base := t.TempDir()
 	s, err := file.New(file.Config{Dir: "store"}, testEnv(t, base))
@@ -313,8 +313,11 @@ func TestDeleteRemovesCiphertextKeepsRecord(t *testing.T) {
 	if err := f.store.Delete(ctx, provider.ToggleRequest{Credential: "cred", Version: v1.ID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(f.storeDir, "cred", "versions", v1.ID+".age")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the deleted version's file is still there: %v", err)
+	if got := versionFiles(t, filepath.Join(f.storeDir, "cred", "versions"), v1.ID); len(got) != 0 {
+		t.Errorf("the deleted version's files are still there: %v", got)
+	}
+	if got := versionFiles(t, filepath.Join(f.storeDir, "cred", "versions"), v2.ID); len(got) != 2 {
+		t.Errorf("the current version's files: %v, want one per reader", got)
 	}
 	idx, err := os.ReadFile(filepath.Join(f.storeDir, "cred", "index.json"))
 	if err != nil || !bytes.Contains(idx, []byte(v1.ID)) || !bytes.Contains(idx, []byte(`"deleted": true`)) {
@@ -338,7 +341,8 @@ func TestSweepRemovesOrphans(t *testing.T) {
 	f := newFixture(t)
 	v1 := put(t, f, "run-1", secret.FromString("value-1-0123456789abcdef"))
 	vdir := filepath.Join(f.storeDir, "cred", "versions")
-	orphans := []string{"v0009-deadbeef.age", "v0002-00000000.age.tmp", "index.json.tmp"}
+	orphans := []string{"v0009-deadbeef.age", "v0002-00000000.age.tmp", "index.json.tmp",
+		"v0009-deadbeef.0123456789abcdef.age", "v0009-deadbeef.0123456789abcdef.age.tmp"}
 	for _, o := range orphans {
 		if err := os.WriteFile(filepath.Join(vdir, o), []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
@@ -350,8 +354,8 @@ func TestSweepRemovesOrphans(t *testing.T) {
 			t.Errorf("orphan %s is still there", o)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(vdir, v1.ID+".age")); err != nil {
-		t.Errorf("the sweep removed a live version: %v", err)
+	if got := versionFiles(t, vdir, v1.ID); len(got) != 2 {
+		t.Errorf("the sweep removed a live version's files: %v left, want 2", got)
 	}
 }
 
