@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/rotorhq/rotor/internal/atomicfile"
+	"github.com/rotorhq/rotor/internal/filelock"
 	"github.com/rotorhq/rotor/internal/pki"
 	"github.com/rotorhq/rotor/internal/provider"
 )
@@ -120,7 +121,7 @@ func (a *Authority) editBundle(ctx context.Context, edit func([]*x509.Certificat
 	if err := os.MkdirAll(a.sidecar(), 0o755); err != nil {
 		return false, fmt.Errorf("create %s: %w", a.sidecar(), err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(a.sidecar(), "lock"))
+	unlock, err := filelock.Lock(ctx, filepath.Join(a.sidecar(), "lock"), 0o644)
 	if err != nil {
 		return false, fmt.Errorf("lock trust bundle %s: %w", a.bundle, err)
 	}

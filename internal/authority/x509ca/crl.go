@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rotorhq/rotor/internal/atomicfile"
+	"github.com/rotorhq/rotor/internal/filelock"
 	"github.com/rotorhq/rotor/internal/pki"
 	"github.com/rotorhq/rotor/internal/provider"
 )
@@ -76,7 +77,7 @@ func (a *Authority) editCRL(ctx context.Context, op, ref string, revoke bool) (b
 	if err := os.MkdirAll(a.crlSidecar(), 0o755); err != nil {
 		return false, provider.Wrap(provider.Retryable, op, err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(a.crlSidecar(), "lock"))
+	unlock, err := filelock.Lock(ctx, filepath.Join(a.crlSidecar(), "lock"), 0o644)
 	if err != nil {
 		return false, provider.Wrap(provider.Retryable, op, fmt.Errorf("lock CRL %s: %w", a.crl, err))
 	}

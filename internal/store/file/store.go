@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/filelock"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -104,36 +105,16 @@ func (s *Store) update(ctx context.Context, op, credential string, fn func(dir s
 	return nil
 }
 
-// lockDir takes the exclusive lock of a credential's folder, waiting (politely, by polling)
-// until it is free or ctx ends. flock(2) cannot be interrupted, so a blocking call would
-// ignore ctx; polling keeps a stuck holder from hanging rotor.
+// lockDir takes the exclusive lock of a credential's folder (see internal/filelock).
 func lockDir(ctx context.Context, op, dir string) (release func(), err error) {
-	p := filepath.Join(dir, lockName)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, fileMode)
-	if err != nil {
-		return nil, fsError(op, err)
+	release, err = filelock.Lock(ctx, filepath.Join(dir, lockName), fileMode)
+	switch {
+	case err == nil:
+		return release, nil
+	case ctx.Err() != nil:
+		return nil, provider.Wrap(provider.Retryable, op, err)
 	}
-	wait := 2 * time.Millisecond
-	for {
-		busy, err := tryLock(f)
-		if err != nil {
-			f.Close()
-			return nil, provider.Wrap(provider.Terminal, op, fmt.Errorf("locking %s: %w", p, err))
-		}
-		if !busy {
-			return func() { unlock(f); f.Close() }, nil
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			f.Close()
-			return nil, provider.Wrap(provider.Retryable, op,
-				fmt.Errorf("%s is held by another rotor process (or a stuck one): %w", p, ctx.Err()))
-		case <-t.C:
-		}
-		wait = min(2*wait, 100*time.Millisecond)
-	}
+	return nil, provider.Wrap(provider.Terminal, op, err)
 }
 
 // Put implements provider.Store. The ciphertexts (one per reader) are written and synced

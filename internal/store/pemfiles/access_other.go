@@ -5,7 +5,6 @@ package pemfiles
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/rotorhq/rotor/internal/provider"
 )
@@ -26,9 +25,3 @@ func lookupGroup(string) (uint32, error) {
 func (s *Store) readAs(context.Context, string, provider.Identity, []string) ([]byte, error) {
 	return nil, provider.Wrap(provider.Terminal, "read version", fmt.Errorf("reading as an identity: %w on this operating system", provider.ErrUnsupported))
 }
-
-func tryLock(*os.File) (bool, error) {
-	return false, fmt.Errorf("locking: %w on this operating system", provider.ErrUnsupported)
-}
-
-func unlock(*os.File) error { return nil }

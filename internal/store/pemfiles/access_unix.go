@@ -235,19 +235,3 @@ func bitAllows(a account, path string, bit uint32) error {
 	}
 	return nil
 }
-
-// tryLock takes an exclusive flock on f without blocking; busy reports another holder.
-func tryLock(f *os.File) (busy bool, err error) {
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return true, nil
-		}
-		return false, err
-	}
-}
-
-func unlock(f *os.File) error { return syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/filelock"
 	"github.com/rotorhq/rotor/internal/pki"
 	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/secret"
@@ -234,33 +235,16 @@ func (s *Store) update(ctx context.Context, op string, fn func(st *state) error)
 	return fn(st)
 }
 
-// lockDir takes the exclusive lock, polling so that ctx can end the wait (flock(2) cannot be
-// interrupted).
+// lockDir takes the exclusive lock of the store's lock file (see internal/filelock).
 func lockDir(ctx context.Context, op, p string) (release func(), err error) {
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fsError(op, err)
+	release, err = filelock.Lock(ctx, p, 0o600)
+	switch {
+	case err == nil:
+		return release, nil
+	case ctx.Err() != nil:
+		return nil, provider.Wrap(provider.Retryable, op, err)
 	}
-	wait := 2 * time.Millisecond
-	for {
-		busy, err := tryLock(f)
-		if err != nil {
-			f.Close()
-			return nil, provider.Wrap(provider.Terminal, op, fmt.Errorf("locking %s: %w", p, err))
-		}
-		if !busy {
-			return func() { unlock(f); f.Close() }, nil
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			f.Close()
-			return nil, provider.Wrap(provider.Retryable, op, fmt.Errorf("%s is held by another rotor process (or a stuck one): %w", p, ctx.Err()))
-		case <-t.C:
-		}
-		wait = min(2*wait, 100*time.Millisecond)
-	}
+	return nil, provider.Wrap(provider.Terminal, op, err)
 }
 
 // files are one version's file contents; key is secret and wiped after writing.

@@ -1,0 +1,43 @@
+// Package filelock is the advisory lock rotor processes take on a file to order their changes
+// to shared files on disk — a store's folder, a trust bundle, a CRL. It is flock(2), taken
+// without blocking and retried, because a blocking flock cannot be interrupted: polling lets
+// a context end the wait, so a stuck holder never hangs rotor.
+package filelock
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Lock takes the exclusive lock of path, creating the file with mode if it is missing, and
+// returns its release. It waits until the lock is free or ctx ends; then the error wraps
+// ctx.Err() and says the file is held by another process. Other errors are the file
+// system's.
+func Lock(ctx context.Context, path string, mode os.FileMode) (release func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, mode)
+	if err != nil {
+		return nil, err
+	}
+	wait := 2 * time.Millisecond
+	for {
+		busy, err := tryLock(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		if !busy {
+			return func() { _ = unlock(f); f.Close() }, nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			f.Close()
+			return nil, fmt.Errorf("%s is held by another rotor process (or a stuck one): %w", path, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
