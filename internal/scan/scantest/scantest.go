@@ -13,12 +13,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rotorhq/rotor/internal/pki"
@@ -245,16 +247,24 @@ func Silent(t TB) string {
 	return rawListener(t, func(c net.Conn) { <-done })
 }
 
-// Closed returns an address on 127.0.0.1 where nothing listens (a port just released).
+// Closed returns a loopback address where nothing listens: connections are refused. The port
+// stays bound (a socket bound but not listening) until the test ends, so no listener started
+// later — by this test or another — can take it and answer there.
 func Closed(t TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatalf("scantest: %v", err)
 	}
-	a := ln.Addr().String()
-	ln.Close()
-	return a
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("scantest: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("scantest: %v", err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
 
 func rawListener(t TB, handle func(net.Conn)) string {
