@@ -23,8 +23,8 @@ need_go() {
 }
 need_go
 
-# Servers and tools the tests start themselves are installed here as the test suite grows
-# (nginx, Pebble, Prometheus… as their issues land).
+# The servers the tests start themselves (internal/testenv) are installed here when missing:
+# ensure NAME CHECK INSTALL… runs CHECK, and if it fails, INSTALL, then CHECK again.
 
 apt_updated=
 apt_install() { # package...: apt-get install, as root or through sudo; apt-get update once
@@ -50,6 +50,54 @@ apt_install() { # package...: apt-get install, as root or through sudo; apt-get 
 	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
 }
 
+# apt_install_server PACKAGE: install it, then stop and disable the service the package starts
+# where init lets it (Prometheus on :9090, nginx on :80): the tests start their own.
+apt_install_server() {
+	apt_install "$1"
+	local as_root=
+	if [ "$(id -u)" -ne 0 ]; then
+		as_root=sudo
+	fi
+	if [ -d /run/systemd/system ]; then
+		$as_root systemctl disable --now "$1" >/dev/null 2>&1 || true
+	elif command -v service >/dev/null 2>&1; then
+		$as_root service "$1" stop >/dev/null 2>&1 || true
+	fi
+}
+
+go_install() { # module@version
+	echo "   go install $1"
+	go install "$1"
+}
+
+# override VAR NAME: 0 when $VAR names an executable, 1 when VAR is unset; a VAR naming
+# anything else stops the script, saying so.
+override() {
+	local v=${!1:-}
+	[ -n "$v" ] || return 1
+	[ -x "$v" ] && return 0
+	echo "error: $1=$v is not an executable; point it at the $2 binary or unset it" >&2
+	exit 1
+}
+
+gobin() {
+	local d
+	d=$(go env GOBIN)
+	echo "${d:-$(go env GOPATH | cut -d: -f1)/bin}"
+}
+
+ensure() { # name check install...
+	local name=$1 check=$2
+	shift 2
+	"$check" && return 0
+	echo "== install $name (not found)"
+	"$@"
+	if ! "$check"; then
+		echo "error: installed $name, but the tests still cannot find it (see $check in scripts/test.sh)" >&2
+		exit 1
+	fi
+}
+
 # PostgreSQL: internal/testenv starts its own password-checking clusters with initdb, found
 # where it looks: $ROTOR_TEST_PG_BIN, pg_config --bindir, /usr/lib/postgresql/*/bin, PATH.
 have_initdb() {
@@ -71,118 +119,38 @@ have_initdb() {
 	done
 	command -v initdb >/dev/null 2>&1
 }
-if ! have_initdb; then
-	echo "== install PostgreSQL (no initdb found)"
-	apt_install postgresql
-	if ! have_initdb; then
-		echo "error: installed postgresql, but still no initdb in /usr/lib/postgresql/*/bin or PATH" >&2
-		exit 1
-	fi
-fi
+ensure PostgreSQL have_initdb apt_install postgresql
 
-# Prometheus: internal/testenv starts its own on a free port of 127.0.0.1, found in
-# $ROTOR_TEST_PROMETHEUS_BIN, PATH or /usr/bin. Debian's package also ships promtool.
+# Prometheus: $ROTOR_TEST_PROMETHEUS_BIN, PATH or /usr/bin. Debian's package also ships
+# promtool, which checks and unit-tests the alert rules below.
 have_prometheus() {
-	if [ -n "${ROTOR_TEST_PROMETHEUS_BIN:-}" ]; then
-		if [ -x "$ROTOR_TEST_PROMETHEUS_BIN" ]; then
-			return 0
-		fi
-		echo "error: ROTOR_TEST_PROMETHEUS_BIN=$ROTOR_TEST_PROMETHEUS_BIN is not an executable; point it at a prometheus binary or unset it" >&2
-		exit 1
-	fi
-	command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ]
+	override ROTOR_TEST_PROMETHEUS_BIN prometheus || command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ]
 }
-if ! have_prometheus; then
-	echo "== install Prometheus (no prometheus found)"
-	apt_install prometheus
-	if ! have_prometheus; then
-		echo "error: installed prometheus, but still no prometheus in PATH or /usr/bin" >&2
-		exit 1
-	fi
-	# Where init lets it, the package starts a prometheus service on :9090 (and enables it).
-	# The tests start their own; stop and disable the one the install started.
-	as_root=
-	if [ "$(id -u)" -ne 0 ]; then
-		as_root=sudo
-	fi
-	if [ -d /run/systemd/system ]; then
-		$as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
-	elif command -v service >/dev/null 2>&1; then
-		$as_root service prometheus stop >/dev/null 2>&1 || true
-	fi
-fi
+ensure Prometheus have_prometheus apt_install_server prometheus
 
-# VictoriaLogs: internal/testenv starts its own on a free port of 127.0.0.1 (the logsql
-# check's tests), found in $ROTOR_TEST_VICTORIALOGS_BIN, PATH or go's bin directory; or set
-# ROTOR_TEST_VICTORIALOGS_URL to a running one. Not in Debian: built with go install, about
-# 20 s with a warm module cache, 45 s cold (measured: 18 s and 44 s). The release is pinned: the tests were written
-# against it (testenv.VictoriaLogsVersion).
+# VictoriaLogs (the logsql check): $ROTOR_TEST_VICTORIALOGS_BIN, PATH or go's bin directory;
+# or $ROTOR_TEST_VICTORIALOGS_URL, a running one. Not in Debian: go install, about 20 s with a
+# warm module cache, 45 s cold. Pinned: the tests were written against it
+# (testenv.VictoriaLogsVersion).
 VICTORIALOGS_VERSION=v1.52.2
 have_victorialogs() {
-	if [ -n "${ROTOR_TEST_VICTORIALOGS_URL:-}" ]; then
-		return 0
-	fi
-	if [ -n "${ROTOR_TEST_VICTORIALOGS_BIN:-}" ]; then
-		if [ -x "$ROTOR_TEST_VICTORIALOGS_BIN" ]; then
-			return 0
-		fi
-		echo "error: ROTOR_TEST_VICTORIALOGS_BIN=$ROTOR_TEST_VICTORIALOGS_BIN is not an executable; point it at a victoria-logs binary or unset it" >&2
-		exit 1
-	fi
-	local gobin
-	gobin=$(go env GOBIN)
-	gobin=${gobin:-$(go env GOPATH | cut -d: -f1)/bin}
-	command -v victoria-logs >/dev/null 2>&1 || [ -x "$gobin/victoria-logs" ]
+	[ -n "${ROTOR_TEST_VICTORIALOGS_URL:-}" ] || override ROTOR_TEST_VICTORIALOGS_BIN victoria-logs ||
+		command -v victoria-logs >/dev/null 2>&1 || [ -x "$(gobin)/victoria-logs" ]
 }
-if ! have_victorialogs; then
-	echo "== install VictoriaLogs $VICTORIALOGS_VERSION (no victoria-logs found)"
-	echo "   go install github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$VICTORIALOGS_VERSION"
-	go install "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$VICTORIALOGS_VERSION"
-	if ! have_victorialogs; then
-		echo "error: installed victoria-logs, but it is not in PATH or $(go env GOPATH)/bin" >&2
-		exit 1
-	fi
-fi
+ensure "VictoriaLogs $VICTORIALOGS_VERSION" have_victorialogs \
+	go_install "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$VICTORIALOGS_VERSION"
 
-# nginx: internal/testenv starts its own (daemon off, pid file, logs and temp paths in a temp
-# prefix) on a free port of 127.0.0.1, found in $ROTOR_TEST_NGINX_BIN, PATH or /usr/sbin.
-# Debian's package: about 2 s here with the package lists fresh (10 s measured cold).
+# nginx: $ROTOR_TEST_NGINX_BIN, PATH or /usr/sbin. Debian's package: about 2 s with fresh
+# package lists, 10 s cold.
 have_nginx() {
-	if [ -n "${ROTOR_TEST_NGINX_BIN:-}" ]; then
-		if [ -x "$ROTOR_TEST_NGINX_BIN" ]; then
-			return 0
-		fi
-		echo "error: ROTOR_TEST_NGINX_BIN=$ROTOR_TEST_NGINX_BIN is not an executable; point it at an nginx binary or unset it" >&2
-		exit 1
-	fi
-	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]
+	override ROTOR_TEST_NGINX_BIN nginx || command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]
 }
-if ! have_nginx; then
-	echo "== install nginx (no nginx found)"
-	apt_install nginx
-	if ! have_nginx; then
-		echo "error: installed nginx, but still no nginx in PATH or /usr/sbin" >&2
-		exit 1
-	fi
-	# Where init lets it, the package starts an nginx service on :80. The tests start their
-	# own; stop and disable the one the install started.
-	as_root=
-	if [ "$(id -u)" -ne 0 ]; then
-		as_root=sudo
-	fi
-	if [ -d /run/systemd/system ]; then
-		$as_root systemctl disable --now nginx >/dev/null 2>&1 || true
-	elif command -v service >/dev/null 2>&1; then
-		$as_root service nginx stop >/dev/null 2>&1 || true
-	fi
-fi
+ensure nginx have_nginx apt_install_server nginx
 
-# Pebble (Let's Encrypt's ACME test server): internal/testenv starts its own on free ports of
-# 127.0.0.1: $ROTOR_TEST_PEBBLE_BIN as it is, else Pebble v$PEBBLE_VERSION found in PATH or
-# $(go env GOPATH)/bin (by its Go build information). Pinned, and not Debian's 2.4.0: the
-# tests need ACME Renewal Information (ARI, RFC 9773), which 2.4.0 does not offer. Built with
-# go install, about 90 s cold. With $ROTOR_TEST_PEBBLE_DIR the tests use a running Pebble
-# instead.
+# Pebble (Let's Encrypt's ACME test server): $ROTOR_TEST_PEBBLE_BIN as it is, else Pebble
+# $PEBBLE_VERSION found in PATH or go's bin directory (by its Go build information), or
+# $ROTOR_TEST_PEBBLE_DIR, a running one. Pinned, and not Debian's 2.4.0: the tests need ACME
+# Renewal Information (RFC 9773), which 2.4.0 does not offer. go install, about 90 s cold.
 PEBBLE_VERSION=v2.10.1
 pinned_pebble() {
 	[ -x "$1" ] || return 1
@@ -190,24 +158,10 @@ pinned_pebble() {
 	printf '%s\n' "$info" | grep -Eq "^[[:space:]]+mod[[:space:]]+github.com/letsencrypt/pebble/v2[[:space:]]+$PEBBLE_VERSION([[:space:]]|\$)"
 }
 have_pebble() {
-	if [ -n "${ROTOR_TEST_PEBBLE_BIN:-}" ]; then
-		if [ -x "$ROTOR_TEST_PEBBLE_BIN" ]; then
-			return 0
-		fi
-		echo "error: ROTOR_TEST_PEBBLE_BIN=$ROTOR_TEST_PEBBLE_BIN is not an executable; point it at a pebble binary or unset it" >&2
-		exit 1
-	fi
-	[ -n "${ROTOR_TEST_PEBBLE_DIR:-}" ] || pinned_pebble "$(command -v pebble || true)" || pinned_pebble "$(go env GOPATH)/bin/pebble"
+	override ROTOR_TEST_PEBBLE_BIN pebble || [ -n "${ROTOR_TEST_PEBBLE_DIR:-}" ] ||
+		pinned_pebble "$(command -v pebble || true)" || pinned_pebble "$(gobin)/pebble"
 }
-if ! have_pebble; then
-	echo "== install Pebble $PEBBLE_VERSION (not found)"
-	echo "   go install github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION"
-	go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION"
-	if ! have_pebble; then
-		echo "error: installed pebble $PEBBLE_VERSION, but it is not in $(go env GOPATH)/bin" >&2
-		exit 1
-	fi
-fi
+ensure "Pebble $PEBBLE_VERSION" have_pebble go_install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION"
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
