@@ -200,8 +200,8 @@ func (g *globals) renewals(ctx context.Context, db *sqlite.DB, inv *inventory.In
 		if !ok || hi.Version == "" {
 			continue
 		}
+		sem <- struct{}{} // taken before the goroutine starts: at most 8 exist, not one per credential
 		wg.Go(func() {
-			sem <- struct{}{}
 			defer func() { <-sem }()
 			engine.AdviseRenewal(ctx, cat, env, db, c, &hi)
 			mu.Lock()
