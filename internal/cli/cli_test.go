@@ -54,30 +54,35 @@ func TestScripts(t *testing.T) {
 			e.Setenv("XDG_STATE_HOME", filepath.Join(e.WorkDir, ".xdg"))
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"rotor": func(ts *testscript.TestScript, neg bool, args []string) {
-				err := ts.Exec("rotor-under-test", args...)
-				code := 0
-				var ee *exec.ExitError
-				switch {
-				case errors.As(err, &ee):
-					code = ee.ExitCode()
-				case err != nil:
-					ts.Fatalf("rotor: %v", err)
-				}
-				ts.Setenv("EXIT", strconv.Itoa(code))
-				if (code != 0) != neg {
-					ts.Fatalf("rotor %v: exit %d", args, code)
-				}
-			},
-			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
-				if len(args) != 1 {
-					ts.Fatalf("usage: exits CODE")
-				}
-				if got := ts.Getenv("EXIT"); got != args[0] {
-					ts.Fatalf("rotor exited %s, want %s", got, args[0])
-				}
-			},
-		},
+		Cmds: scriptCmds,
 	})
+}
+
+// scriptCmds are the commands of the CLI's test scripts: `rotor ARGS…` runs the binary under
+// test and records its exit code (a failure fails the script unless negated with !), and
+// `exits CODE` asserts that code.
+var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"rotor": func(ts *testscript.TestScript, neg bool, args []string) {
+		err := ts.Exec("rotor-under-test", args...)
+		code := 0
+		var ee *exec.ExitError
+		switch {
+		case errors.As(err, &ee):
+			code = ee.ExitCode()
+		case err != nil:
+			ts.Fatalf("rotor: %v", err)
+		}
+		ts.Setenv("EXIT", strconv.Itoa(code))
+		if (code != 0) != neg {
+			ts.Fatalf("rotor %v: exit %d", args, code)
+		}
+	},
+	"exits": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 1 {
+			ts.Fatalf("usage: exits CODE")
+		}
+		if got := ts.Getenv("EXIT"); got != args[0] {
+			ts.Fatalf("rotor exited %s, want %s", got, args[0])
+		}
+	},
 }

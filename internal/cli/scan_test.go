@@ -9,9 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -264,27 +262,6 @@ stderr 'out of range 1-65535'
 			e.Setenv("XDG_STATE_HOME", filepath.Join(e.WorkDir, ".xdg"))
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"rotor": func(ts *testscript.TestScript, neg bool, args []string) {
-				err := ts.Exec("rotor-under-test", args...)
-				code := 0
-				var ee *exec.ExitError
-				switch {
-				case errors.As(err, &ee):
-					code = ee.ExitCode()
-				case err != nil:
-					ts.Fatalf("rotor: %v", err)
-				}
-				ts.Setenv("EXIT", strconv.Itoa(code))
-				if (code != 0) != neg {
-					ts.Fatalf("rotor %v: exit %d", args, code)
-				}
-			},
-			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
-				if got := ts.Getenv("EXIT"); len(args) != 1 || got != args[0] {
-					ts.Fatalf("rotor exited %s, want %v", got, args)
-				}
-			},
-		},
+		Cmds: scriptCmds,
 	})
 }
