@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/rotorhq/rotor/internal/secret"
@@ -398,4 +399,17 @@ type Bin struct {
 	Group map[string]string `json:"group,omitempty"`
 	Count int               `json:"count"`
 	Total int               `json:"total,omitempty"`
+}
+
+// Path resolves a path from a provider's config: a relative one is relative to the
+// inventory's folder (BaseDir), so an inventory means the same wherever rotor runs from; ""
+// stays "".
+func (e Env) Path(p string) string {
+	if p == "" {
+		return ""
+	}
+	if !filepath.IsAbs(p) && e.BaseDir != "" {
+		p = filepath.Join(e.BaseDir, p)
+	}
+	return filepath.Clean(p)
 }

@@ -93,3 +93,15 @@ func TestSharedCloseDuringOpen(t *testing.T) {
 		t.Errorf("closed %d times, want once", n)
 	}
 }
+
+func TestEnvPath(t *testing.T) {
+	e := Env{BaseDir: "/inv"}
+	for in, want := range map[string]string{"": "", "keys/a.key": "/inv/keys/a.key", "../store": "/store", "/etc/x.pem": "/etc/x.pem"} {
+		if got := e.Path(in); got != want {
+			t.Errorf("Path(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := (Env{}).Path("a/../b"); got != "b" {
+		t.Errorf("without a BaseDir: %q", got)
+	}
+}

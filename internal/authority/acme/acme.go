@@ -102,18 +102,11 @@ func New(cfg Config, env provider.Env) (*Authority, error) {
 		u, _ := url.Parse(cfg.Directory)
 		a.accountDir = filepath.Join(".rotor", "acme", strings.NewReplacer(":", "_", "[", "", "]", "").Replace(u.Host))
 	}
-	a.accountDir = a.abs(a.accountDir)
+	a.accountDir = a.env.Path(a.accountDir)
 	if a.caBundle != "" {
-		a.caBundle = a.abs(a.caBundle)
+		a.caBundle = a.env.Path(a.caBundle)
 	}
 	return a, nil
-}
-
-func (a *Authority) abs(p string) string {
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(a.env.BaseDir, p)
-	}
-	return filepath.Clean(p)
 }
 
 // AccountDir is the folder of the account key and the certificate copies.

@@ -37,7 +37,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -78,19 +77,8 @@ func New(cfg Config, env provider.Env) (*Authority, error) {
 	if len(errs) > 0 {
 		return nil, provider.Wrap(provider.Terminal, "x509-ca authority", errors.Join(errs...))
 	}
-	a := &Authority{cfg: cfg, env: env, bundle: absIn(env.BaseDir, cfg.TrustBundle), crl: absIn(env.BaseDir, cfg.CRL)}
+	a := &Authority{cfg: cfg, env: env, bundle: env.Path(cfg.TrustBundle), crl: env.Path(cfg.CRL)}
 	return a, nil
-}
-
-// absIn resolves a config path against the inventory's folder ("" stays "").
-func absIn(base, p string) string {
-	if p == "" {
-		return ""
-	}
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(base, p)
-	}
-	return filepath.Clean(p)
 }
 
 func (a *Authority) now() time.Time {

@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -95,10 +94,7 @@ func New(cfg *Config, env provider.Env) (*Checker, error) {
 		c.status = http.StatusOK
 	}
 	if cfg.CAFile != "" {
-		c.caFile = cfg.CAFile
-		if !filepath.IsAbs(c.caFile) && env.BaseDir != "" {
-			c.caFile = filepath.Join(env.BaseDir, c.caFile)
-		}
+		c.caFile = env.Path(cfg.CAFile)
 		if _, err := c.pool(); err != nil {
 			return nil, provider.Wrap(provider.Terminal, op, err)
 		}

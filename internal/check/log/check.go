@@ -169,9 +169,7 @@ func New(cfg *Config, env provider.Env) (*Checker, error) {
 	default:
 		return nil, provider.Errorf(provider.Terminal, op, "invalid configuration: source.format: %q is not combined, json or regexp", cfg.Source.Format)
 	}
-	if !filepath.IsAbs(c.path) && env.BaseDir != "" {
-		c.path = filepath.Join(env.BaseDir, c.path)
-	}
+	c.path = env.Path(c.path)
 	c.glob = strings.ContainsAny(cfg.Source.Path, "*?[")
 	if c.bin == 0 {
 		c.bin = defaultBin

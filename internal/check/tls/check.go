@@ -14,7 +14,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -117,10 +116,7 @@ func New(cfg *Config, env provider.Env) (*Checker, error) {
 		c.targets = append(c.targets, ts[0])
 	}
 	if cfg.CAFile != "" {
-		c.caFile = cfg.CAFile
-		if !filepath.IsAbs(c.caFile) && env.BaseDir != "" {
-			c.caFile = filepath.Join(env.BaseDir, c.caFile)
-		}
+		c.caFile = env.Path(cfg.CAFile)
 		if _, err := scan.LoadRoots(c.caFile); err != nil {
 			return nil, provider.Wrap(provider.Terminal, op, fmt.Errorf("ca_file: %w", err))
 		}

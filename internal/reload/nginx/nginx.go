@@ -79,12 +79,7 @@ func New(cfg *Config, env provider.Env) (*Reloader, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, provider.Errorf(provider.Terminal, op, "invalid configuration: %v", errors.Join(fieldErrors(errs)...))
 	}
-	abs := func(p string) string {
-		if p != "" && !filepath.IsAbs(p) && env.BaseDir != "" {
-			return filepath.Join(env.BaseDir, p)
-		}
-		return p
-	}
+	abs := env.Path
 	r := &Reloader{bin: cfg.Binary, pidFile: abs(cfg.PIDFile), timeout: defaultTimeout, poll: 20 * time.Millisecond}
 	if r.bin == "" {
 		r.bin = "nginx"

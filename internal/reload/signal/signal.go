@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"syscall"
 
@@ -55,10 +54,7 @@ func New(cfg *Config, env provider.Env) (*Reloader, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, provider.Errorf(provider.Terminal, op, "invalid configuration: %v", errs[0])
 	}
-	p := cfg.PIDFile
-	if !filepath.IsAbs(p) && env.BaseDir != "" {
-		p = filepath.Join(env.BaseDir, p)
-	}
+	p := env.Path(cfg.PIDFile)
 	name := cfg.Signal
 	if name == "" {
 		name = "HUP"

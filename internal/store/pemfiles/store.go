@@ -74,11 +74,7 @@ func New(cfg Config, env provider.Env) (*Store, error) {
 	if len(errs) > 0 {
 		return nil, provider.Wrap(provider.Terminal, "pem-files store", errors.Join(errs...))
 	}
-	dir := cfg.Dir
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(env.BaseDir, dir)
-	}
-	abs, err := filepath.Abs(dir)
+	abs, err := filepath.Abs(env.Path(cfg.Dir))
 	if err != nil {
 		return nil, provider.Wrap(provider.Terminal, "pem-files store", err)
 	}
