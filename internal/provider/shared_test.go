@@ -95,13 +95,13 @@ func TestSharedCloseDuringOpen(t *testing.T) {
 }
 
 func TestEnvPath(t *testing.T) {
-	e := Env{BaseDir: "/inv"}
+	e := provider.Env{BaseDir: "/inv"}
 	for in, want := range map[string]string{"": "", "keys/a.key": "/inv/keys/a.key", "../store": "/store", "/etc/x.pem": "/etc/x.pem"} {
 		if got := e.Path(in); got != want {
 			t.Errorf("Path(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := (Env{}).Path("a/../b"); got != "b" {
+	if got := (provider.Env{}).Path("a/../b"); got != "b" {
 		t.Errorf("without a BaseDir: %q", got)
 	}
 }
