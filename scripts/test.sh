@@ -187,6 +187,7 @@ fuzz ./internal/check/log FuzzParseLine
 fuzz ./internal/check/log FuzzScan
 fuzz ./internal/check/kql FuzzQuery
 fuzz ./internal/pki FuzzDecode
+fuzz ./internal/journal FuzzSeal
 for target in $(go test -list '^Fuzz' ./internal/secret | grep '^Fuzz'); do
 	fuzz ./internal/secret "$target"
 done

@@ -169,14 +169,14 @@ const (
 	evClock    evKind = iota + 1 // engine code read its clock
 	evCall                       // a state.Store method was called
 	evReturn                     // ... and returned
-	evEffect                     // Progress "  → step …": the effect starts right after
+	evEffect                     // Progress "  → step …": the effect of step (op) starts right after
 	evProgress                   // any other Progress write (a step's verdict)
 )
 
 type event struct {
 	kind    evKind
 	at      time.Time
-	op      string               // evCall, evReturn: the state.Store method; evClock: the engine function
+	op      string               // evCall, evReturn: the state.Store method; evClock: the engine function; evEffect: the step
 	entries []state.JournalEntry // evCall of CreateRun and UpdateRun
 	dataLen int                  // evCall of CreateRun and UpdateRun: bytes of the run's JSON
 	err     error                // evReturn
@@ -263,16 +263,20 @@ func engineCaller(pcs []uintptr) string {
 }
 
 // progress is the engine's Progress writer. The engine writes "  → name …" right before a
-// step's effect and " verdict\n" after its outcome is saved.
+// step's effect and " verdict\n" after its outcome is saved, or, when the outcome is held
+// (the next step is an observation), after its outcome is built.
 type progress struct{ r *recorder }
+
+var arrow = []byte("→")
 
 func (p progress) Write(b []byte) (int, error) {
 	now := time.Now()
-	k := evProgress
-	if bytes.Contains(b, []byte("→")) {
-		k = evEffect
+	ev := event{kind: evProgress, at: now}
+	if _, name, ok := bytes.Cut(b, arrow); ok {
+		ev.kind = evEffect
+		ev.op = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(string(name)), "…"))
 	}
-	p.r.add(event{kind: k, at: now})
+	p.r.add(ev)
 	return len(b), nil
 }
 
@@ -357,37 +361,83 @@ func (s timedStore) AppendRotation(ctx context.Context, rr state.RotationRecord)
 
 // --- from events to durable steps ---
 
-// step is one durable step as observed.
+// intentSave says which save holds a step's intent.
+type intentSave uint8
+
+const (
+	// intentOwn: a save of its own, between the step's start and its effect.
+	intentOwn intentSave = iota + 1
+	// intentBegun: the previous step's outcome save, whose return is the step's start.
+	intentBegun
+	// intentHeld: held in memory by the engine and saved after the effect, with the step's
+	// outcome or a later one. Only an observation (rotation.StepKind.Observes) may do this.
+	intentHeld
+)
+
+// step is one durable step as observed. Its boundaries, start and end, are contiguous with
+// those of the steps around it in one drive: the end of a step whose outcome is saved is the
+// return of that save (the next step, begun by it, starts there); the end of a step whose
+// outcome is held is the start of the next step's effect (the next step starts there too).
 type step struct {
 	name        string // the step as the journal names it: mint, reload:storefront, …
-	start       time.Time
-	intentCall  time.Time
+	kind        rotation.StepKind
+	start, end  time.Time
+	intent      intentSave
+	intentCall  time.Time // the save that holds the intent: before the effect unless intentHeld
 	intentRet   time.Time
 	effectStart time.Time
 	effectEnd   time.Time
+	// outcomeHeld: the outcome was not saved within the step; it went with the next step's
+	// save (outcomeCall, outcomeRet are then after end, and charged to a later step).
+	outcomeHeld bool
 	outcomeCall time.Time
 	outcomeRet  time.Time
-	runBytes    int // the run's JSON written by the outcome save
-	// begun: the step's intent was saved with the previous step's outcome, in the same
-	// transaction; the step starts when that save returns and has no intent save of its own.
-	begun bool
+	runBytes    int // the run's JSON written by the save that holds the outcome
 }
 
-func (s step) wall() time.Duration     { return s.outcomeRet.Sub(s.start) }
+func (s step) wall() time.Duration     { return s.end.Sub(s.start) }
 func (s step) effect() time.Duration   { return s.effectEnd.Sub(s.effectStart) }
 func (s step) overhead() time.Duration { return s.wall() - s.effect() }
+
+// saves is the number of synced transactions within the step's boundaries: 0, 1 or 2.
+func (s step) saves() int {
+	n := 0
+	if s.intent == intentOwn {
+		n++
+	}
+	if !s.outcomeHeld {
+		n++
+	}
+	return n
+}
+
+// intentSave is the time of the step's own intent save, 0 when it has none.
 func (s step) intentSave() time.Duration {
+	if s.intent != intentOwn {
+		return 0
+	}
 	return s.intentRet.Sub(s.intentCall)
 }
-func (s step) outcomeSave() time.Duration { return s.outcomeRet.Sub(s.outcomeCall) }
-func (s step) cpu() time.Duration         { return s.overhead() - s.intentSave() - s.outcomeSave() }
+
+// outcomeSave is the time of the save that ends the step, 0 when its outcome is held.
+func (s step) outcomeSave() time.Duration {
+	if s.outcomeHeld {
+		return 0
+	}
+	return s.outcomeRet.Sub(s.outcomeCall)
+}
+
+func (s step) cpu() time.Duration { return s.overhead() - s.intentSave() - s.outcomeSave() }
 
 // observed is what a sequence of events shows.
 type observed struct {
 	steps []step
+	// stepSaves is the number of saves holding step entries (intents, outcomes): each is
+	// within exactly one step's boundaries, so it equals the sum of the steps' saves.
+	stepSaves int
 	// other holds the store calls that are not part of a durable step, by label: the
 	// per-rotate calls (Lock, Runs, CreateRun, Unlock) and the saves that are not step
-	// boundaries (a gate recorded, a sign-off, the "done" phase).
+	// boundaries (a gate recorded, a sign-off, a phase).
 	other map[string][]time.Duration
 }
 
@@ -398,10 +448,41 @@ func firstKind(entries []state.JournalEntry) string {
 	return entries[0].Kind
 }
 
-func hasOutcome(entries []state.JournalEntry) bool {
-	return slices.ContainsFunc(entries, func(e state.JournalEntry) bool {
-		return e.Kind == string(journal.KindStepDone) || e.Kind == string(journal.KindStepFailed)
-	})
+// mark is a step entry of a save: an intent (step-started) or an outcome (step-done,
+// step-failed).
+type mark struct {
+	outcome bool
+	name    string
+	kind    rotation.StepKind
+}
+
+// marks are the step entries of a save, in order; other entries (evidence, notes, phases,
+// notifications) are left out.
+func marks(entries []state.JournalEntry) ([]mark, error) {
+	var ms []mark
+	for _, en := range entries {
+		var outcome bool
+		switch journal.Kind(en.Kind) {
+		case journal.KindStepStarted:
+		case journal.KindStepDone, journal.KindStepFailed:
+			outcome = true
+		default:
+			continue
+		}
+		e, err := journal.Decode(en.Body)
+		if err != nil {
+			return nil, fmt.Errorf("has a %s entry that does not decode: %w", en.Kind, err)
+		}
+		k := rotation.StepKind(e.Step)
+		ms = append(ms, mark{outcome: outcome, name: rotation.StepName(k, e.Consumer), kind: k})
+	}
+	return ms, nil
+}
+
+// kindOf is the kind of a step named by rotation.StepName.
+func kindOf(name string) rotation.StepKind {
+	k, _, _ := strings.Cut(name, ":")
+	return rotation.StepKind(k)
 }
 
 // label names a store call outside the durable steps.
@@ -414,28 +495,46 @@ func label(ev event) string {
 
 // observe cuts events into durable steps. It fails on any sequence it does not expect, so a
 // change in how the engine drives a step shows up as an error, never as a silently wrong
-// figure.
+// figure. It fails in particular when the effect of a step that is not an observation starts
+// before a save holding its intent has returned: the engine's safety property.
+//
+// A step starts in one of three ways: with an intent save of its own (from idle), begun by
+// the previous step's outcome save, or with its intent held (an observation: from idle, or
+// right after the previous step's effect when that step's outcome is held too). It ends with
+// the save of its outcome, or, when its outcome is held, where the next step's effect starts.
+// The save that finally persists held steps closes them all and is charged to the last one.
 func observe(events []event) (observed, error) {
 	const (
 		idle        = iota
 		intent      // intent save called
 		intentSaved // it returned; the "→" line comes next
 		effect      // the effect runs: until the engine reads its clock
-		afterEffect // Finish, marshal, seal; until the outcome save is called
+		afterEffect // Finish, marshal, seal; until the outcome save is called or the verdict of a held outcome
 		outcome     // outcome save called
 		begunNext   // the outcome save returned holding the next step's intent: its effect comes next
+		heldNext    // the outcome is held: the next step's effect comes next, with its intent held
 	)
 	out := observed{other: map[string][]time.Duration{}}
 	st := idle
 	var (
 		cur       step
-		next      string // the step whose intent the outcome save being made holds
+		open      []step // steps whose outcome is held, ended, waiting for the save that persists them
+		next      mark   // the step whose intent the outcome save being made holds
+		hasNext   bool
 		start     time.Time
 		haveStart bool
 		pending   *event // a call outside a step, waiting for its return
 	)
 	bad := func(i int, ev event, what string) error {
 		return fmt.Errorf("event %d (kind %d, op %q) %s (step %q)", i, ev.kind, ev.op, what, cur.name)
+	}
+	// heldEffect starts a step whose intent is held: only an observation may.
+	heldEffect := func(i int, ev event, at time.Time) error {
+		cur = step{name: ev.op, kind: kindOf(ev.op), start: at, intent: intentHeld, effectStart: ev.at}
+		if !cur.kind.Observes() {
+			return bad(i, ev, "starts the effect of a step that is not an observation before a save holding its intent returned")
+		}
+		return nil
 	}
 	for i, ev := range events {
 		switch st {
@@ -448,7 +547,13 @@ func observe(events []event) (observed, error) {
 			case evProgress:
 				haveStart = false
 			case evEffect:
-				return out, bad(i, ev, "starts an effect outside a step")
+				if !haveStart || pending != nil {
+					return out, bad(i, ev, "starts an effect with no engine clock read before it, or inside a store call")
+				}
+				if err := heldEffect(i, ev, start); err != nil {
+					return out, err
+				}
+				st = effect
 			case evReturn:
 				if pending == nil || pending.op != ev.op {
 					return out, bad(i, ev, "returns a call that was not made")
@@ -460,17 +565,23 @@ func observe(events []event) (observed, error) {
 				out.other[l] = append(out.other[l], ev.at.Sub(pending.at))
 				pending, haveStart = nil, false
 			case evCall:
-				if ev.op == "UpdateRun" && firstKind(ev.entries) == string(journal.KindStepStarted) {
-					if !haveStart {
-						return out, bad(i, ev, "is an intent save with no engine clock read before it")
-					}
-					e, err := journal.Decode(ev.entries[0].Body)
+				if ev.op == "UpdateRun" {
+					ms, err := marks(ev.entries)
 					if err != nil {
-						return out, bad(i, ev, "has an intent entry that does not decode: "+err.Error())
+						return out, bad(i, ev, err.Error())
 					}
-					cur = step{name: rotation.StepName(rotation.StepKind(e.Step), e.Consumer), start: start, intentCall: ev.at}
-					st = intent
-					continue
+					if len(ms) > 0 {
+						if len(ms) != 1 || ms[0].outcome || firstKind(ev.entries) != string(journal.KindStepStarted) {
+							return out, bad(i, ev, fmt.Sprintf("saves step entries %v outside a step", ms))
+						}
+						if !haveStart {
+							return out, bad(i, ev, "is an intent save with no engine clock read before it")
+						}
+						cur = step{name: ms[0].name, kind: ms[0].kind, start: start, intent: intentOwn, intentCall: ev.at}
+						out.stepSaves++
+						st = intent
+						continue
+					}
 				}
 				e := ev
 				pending = &e
@@ -481,7 +592,7 @@ func observe(events []event) (observed, error) {
 			}
 			cur.intentRet, st = ev.at, intentSaved
 		case intentSaved:
-			if ev.kind != evEffect {
+			if ev.kind != evEffect || ev.op != cur.name {
 				return out, bad(i, ev, "comes between the intent save and the effect")
 			}
 			cur.effectStart, st = ev.at, effect
@@ -497,46 +608,81 @@ func observe(events []event) (observed, error) {
 		case afterEffect:
 			switch {
 			case ev.kind == evClock:
-			case ev.kind == evCall && ev.op == "UpdateRun" && hasOutcome(ev.entries):
-				cur.outcomeCall, cur.runBytes, st = ev.at, ev.dataLen, outcome
-				next = ""
-				for _, en := range ev.entries {
-					if en.Kind != string(journal.KindStepStarted) {
-						continue
-					}
-					e, err := journal.Decode(en.Body)
-					if err != nil {
-						return out, bad(i, ev, "has an intent entry that does not decode: "+err.Error())
-					}
-					next = rotation.StepName(rotation.StepKind(e.Step), e.Consumer)
+			case ev.kind == evProgress:
+				// The verdict before any save: the outcome is held.
+				cur.outcomeHeld, st = true, heldNext
+			case ev.kind == evCall && ev.op == "UpdateRun":
+				ms, err := marks(ev.entries)
+				if err != nil {
+					return out, bad(i, ev, err.Error())
 				}
+				// What the save must hold: the held intents and outcomes of the open steps
+				// and of this one, in order, then at most the next step's intent.
+				var want []mark
+				for _, s := range append(slices.Clip(open), cur) {
+					if s.intent == intentHeld {
+						want = append(want, mark{name: s.name, kind: s.kind})
+					}
+					want = append(want, mark{outcome: true, name: s.name, kind: s.kind})
+				}
+				hasNext = len(ms) == len(want)+1 && !ms[len(want)].outcome
+				if hasNext {
+					next = ms[len(want)]
+					ms = ms[:len(want)]
+				}
+				if !slices.Equal(ms, want) {
+					return out, bad(i, ev, fmt.Sprintf("saves step entries %v where %v (and the next intent) were held", ms, want))
+				}
+				cur.outcomeCall, cur.runBytes, st = ev.at, ev.dataLen, outcome
+				out.stepSaves++
 			default:
 				return out, bad(i, ev, "comes between the effect and the outcome save")
+			}
+		case heldNext:
+			// The drive loop's clock read, then the "→" line of the next step.
+			switch ev.kind {
+			case evClock:
+			case evEffect:
+				cur.end = ev.at
+				open = append(open, cur)
+				if err := heldEffect(i, ev, ev.at); err != nil {
+					return out, err
+				}
+				st = effect
+			default:
+				return out, bad(i, ev, "comes between a held outcome and the next step's effect")
 			}
 		case outcome:
 			if ev.kind != evReturn || ev.op != "UpdateRun" || ev.err != nil {
 				return out, bad(i, ev, "comes where the outcome save should return")
 			}
-			cur.outcomeRet = ev.at
-			out.steps = append(out.steps, cur)
-			st, haveStart, cur = idle, false, step{}
-			if next != "" {
-				cur = step{name: next, start: ev.at, intentCall: ev.at, intentRet: ev.at, begun: true}
-				st, next = begunNext, ""
+			cur.end = ev.at
+			for _, s := range append(slices.Clip(open), cur) {
+				s.outcomeCall, s.outcomeRet, s.runBytes = cur.outcomeCall, ev.at, cur.runBytes
+				if s.intent == intentHeld {
+					s.intentCall, s.intentRet = cur.outcomeCall, ev.at
+				}
+				out.steps = append(out.steps, s)
+			}
+			call := cur.outcomeCall
+			st, haveStart, cur, open = idle, false, step{}, nil
+			if hasNext {
+				cur = step{name: next.name, kind: next.kind, start: ev.at, intent: intentBegun, intentCall: call, intentRet: ev.at}
+				st, hasNext = begunNext, false
 			}
 		case begunNext:
 			// The verdict line, the crash hook, the drive loop's clock read, then the "→" line.
-			switch ev.kind {
-			case evClock, evProgress:
-			case evEffect:
+			switch {
+			case ev.kind == evClock, ev.kind == evProgress:
+			case ev.kind == evEffect && ev.op == cur.name:
 				cur.effectStart, st = ev.at, effect
 			default:
 				return out, bad(i, ev, "comes between a saved intent and its effect")
 			}
 		}
 	}
-	if st != idle || pending != nil {
-		return out, errors.New("events end inside a step or a store call")
+	if st != idle || pending != nil || len(open) > 0 {
+		return out, errors.New("events end inside a step or a store call, or with steps not saved")
 	}
 	return out, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rotorhq/rotor/internal/journal"
 	"github.com/rotorhq/rotor/internal/rotation"
+	"github.com/rotorhq/rotor/internal/state"
 )
 
 // target of P5: the engine's overhead per durable step, median.
@@ -28,7 +29,7 @@ var reportPath = flag.String("p5.report", "", "write the P5 table to this file (
 const credentials = 8
 
 // BenchmarkP5 is one complete rotation per iteration (one Engine.Rotate, 12 to 14 durable
-// steps), then as many bare insert transactions as the saves it measured.
+// steps), then two bare insert transactions per step it measured.
 // Its figures are the custom metrics; ns/op is dropped, it would mix both.
 //
 //	go test ./bench/p5 -run '^$' -bench P5 -benchtime 80x -p5.report /dev/stdout
@@ -92,7 +93,8 @@ func BenchmarkP5(b *testing.B) {
 
 // TestMeasuredPath checks what the benchmark measures on two rotations of one credential
 // (the second with a previous version to revoke): every durable step the run records, and
-// only those, is observed, in order, with its intent and outcome saves; each step's journal
+// only those, is observed, in order, with the saves holding its intent and outcome; no effect
+// of a step that is not an observation starts before its intent is saved; each step's journal
 // entries are in the SQLite file and chain; the baseline writes what it claims.
 func TestMeasuredPath(t *testing.T) {
 	ctx := context.Background()
@@ -117,18 +119,45 @@ func TestMeasuredPath(t *testing.T) {
 			want = append(want, rotation.StepName(s.Kind, s.Consumer))
 		}
 		var got []string
+		saves := 0
 		for _, s := range ob.steps {
 			got = append(got, s.name)
-			ordered := s.start.Before(s.intentCall) && s.intentRet.Before(s.effectStart) && s.effectEnd.Before(s.outcomeCall)
-			if s.begun { // its intent went with the previous step's outcome
-				ordered = !s.intentRet.After(s.effectStart) && s.effectEnd.Before(s.outcomeCall)
+			saves += s.saves()
+			// start ≤ effect ≤ end; the saves holding the intent and the outcome where the
+			// way the step began and ended puts them.
+			ordered := !s.start.After(s.effectStart) && s.effectStart.Before(s.effectEnd) && !s.effectEnd.After(s.end)
+			switch s.intent {
+			case intentOwn:
+				ordered = ordered && s.start.Before(s.intentCall) && s.intentCall.Before(s.intentRet) && s.intentRet.Before(s.effectStart)
+			case intentBegun: // its intent went with the previous step's outcome
+				ordered = ordered && s.intentRet.Equal(s.start) && !s.intentRet.After(s.effectStart)
+			case intentHeld: // saved after the effect, with the outcome or later
+				ordered = ordered && s.effectEnd.Before(s.intentCall) && s.intentCall.Before(s.intentRet)
+			default:
+				ordered = false
+			}
+			if s.outcomeHeld { // saved with a later step, after this one ended
+				ordered = ordered && s.end.Before(s.outcomeCall) && s.outcomeCall.Before(s.outcomeRet)
+			} else {
+				ordered = ordered && s.effectEnd.Before(s.outcomeCall) && s.outcomeCall.Before(s.outcomeRet) && s.outcomeRet.Equal(s.end)
 			}
 			if !ordered {
 				t.Errorf("round %d: step %s: boundaries out of order: %+v", round, s.name, s)
 			}
+			// The safety property: the effect of a step that is not an observation starts
+			// only once a save holding its intent has returned.
+			if !s.kind.Observes() && (s.intent == intentHeld || s.intentRet.IsZero() || s.intentRet.After(s.effectStart)) {
+				t.Errorf("round %d: step %s (kind %s) has an effect, and its effect started at %v before its intent was saved (intent %d, returned %v)",
+					round, s.name, s.kind, s.effectStart, s.intent, s.intentRet)
+			}
 			if s.effect() <= 0 || s.overhead() <= 0 || s.cpu() <= 0 || s.runBytes == 0 {
 				t.Errorf("round %d: step %s: effect %v, overhead %v, cpu %v, run %d bytes", round, s.name, s.effect(), s.overhead(), s.cpu(), s.runBytes)
 			}
+		}
+		// Every save holding step entries is within exactly one step; the engine holds the
+		// observations, so a rotation takes fewer saves than it has steps, and more than one.
+		if saves != ob.stepSaves || saves >= len(ob.steps) || saves < 2 {
+			t.Errorf("round %d: %d saves charged to the steps, %d saves with step entries, %d steps", round, saves, ob.stepSaves, len(ob.steps))
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("round %d: observed steps\n  %v\nthe run records\n  %v", round, got, want)
@@ -188,6 +217,64 @@ func TestMeasuredPath(t *testing.T) {
 	t.Logf("%d durable steps observed over 2 rotations", total)
 }
 
+// TestObserveRejects checks that observe fails on traces that break the engine's contract,
+// made from a real one: the effect of a step that is not an observation started with its
+// intent held, or before the save holding its intent returned, and a held intent never saved.
+func TestObserveRejects(t *testing.T) {
+	f := newFixture(t, 1)
+	if _, err := f.rotate(context.Background(), f.creds[0]); err != nil {
+		t.Fatal(err)
+	}
+	events := f.rec.since(0)
+	if _, err := observe(events); err != nil {
+		t.Fatal(err)
+	}
+	effectOf := func(evs []event, name string) int {
+		i := slices.IndexFunc(evs, func(ev event) bool { return ev.kind == evEffect && ev.op == name })
+		if i < 0 {
+			t.Fatalf("no effect of %s in the trace", name)
+		}
+		return i
+	}
+	// savedIntent is the index of the save holding name's intent.
+	savedIntent := func(evs []event, name string) int {
+		return slices.IndexFunc(evs, func(ev event) bool {
+			ms, _ := marks(ev.entries)
+			return ev.kind == evCall && slices.Contains(ms, mark{name: name, kind: kindOf(name)})
+		})
+	}
+	for _, c := range []struct {
+		name   string
+		mutate func([]event) []event
+	}{
+		{"a step with an effect starts with its intent held", func(evs []event) []event {
+			i := effectOf(evs, "readiness") // the first step: its intent is held
+			evs[i].op = "mint"
+			return evs
+		}},
+		{"an effect starts before the save holding its intent returns", func(evs []event) []event {
+			i, j := savedIntent(evs, "promote"), effectOf(evs, "promote")
+			ev := evs[j]
+			evs = slices.Delete(evs, j, j+1)
+			return slices.Insert(evs, i+1, ev) // between the call and its return
+		}},
+		{"a held intent is never saved", func(evs []event) []event {
+			i := savedIntent(evs, "read-access")
+			evs[i].entries = slices.DeleteFunc(slices.Clone(evs[i].entries), func(en state.JournalEntry) bool {
+				ms, _ := marks([]state.JournalEntry{en})
+				return len(ms) == 1 && !ms[0].outcome && ms[0].name == "read-access"
+			})
+			return evs
+		}},
+	} {
+		if _, err := observe(c.mutate(slices.Clone(events))); err == nil {
+			t.Errorf("%s: observe accepted the trace", c.name)
+		} else {
+			t.Logf("%s: %v", c.name, err)
+		}
+	}
+}
+
 // --- figures ---
 
 type dist struct {
@@ -216,8 +303,11 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 type summary struct {
 	runs                   int
 	steps                  []step
-	begun                  int // steps whose intent went with the previous outcome save
+	begun, heldIntent      int // steps whose intent went with the previous outcome save, or was held
+	heldOutcome            int // steps whose outcome went with a later step's save
 	overhead, wall, effect dist
+	mean                   time.Duration // mean overhead per step
+	bySaves                [3]dist       // overhead of the steps with 0, 1 and 2 synced transactions
 	saves, intent, outcome dist
 	cpu                    dist
 	runBytes               int // median
@@ -233,27 +323,46 @@ func summarize(steps []step, other map[string][]time.Duration, base []time.Durat
 		}
 		return distOf(xs)
 	}
-	var saves, intents []time.Duration
-	sizes := make([]int, len(steps))
-	begun := 0
-	for i, s := range steps {
-		if s.begun { // its intent went with the previous outcome: no save of its own
-			begun++
-		} else {
+	var (
+		saves, intents, outcomes []time.Duration
+		bySaves                  [3][]time.Duration
+		sizes                    []int
+		total                    time.Duration
+	)
+	r := summary{runs: runs, steps: steps}
+	for _, s := range steps {
+		switch s.intent {
+		case intentOwn:
 			saves = append(saves, s.intentSave())
 			intents = append(intents, s.intentSave())
+		case intentBegun:
+			r.begun++
+		case intentHeld:
+			r.heldIntent++
 		}
-		saves = append(saves, s.outcomeSave())
-		sizes[i] = s.runBytes
+		if s.outcomeHeld {
+			r.heldOutcome++
+		} else {
+			saves = append(saves, s.outcomeSave())
+			outcomes = append(outcomes, s.outcomeSave())
+			sizes = append(sizes, s.runBytes)
+		}
+		bySaves[s.saves()] = append(bySaves[s.saves()], s.overhead())
+		total += s.overhead()
 	}
 	slices.Sort(sizes)
-	r := summary{runs: runs, steps: steps, begun: begun,
-		overhead: col(step.overhead), wall: col(step.wall), effect: col(step.effect),
-		intent: distOf(intents), outcome: col(step.outcomeSave), cpu: col(step.cpu),
-		saves: distOf(saves), bare: distOf(base), other: map[string]dist{}}
+	r.overhead, r.wall, r.effect, r.cpu = col(step.overhead), col(step.wall), col(step.effect), col(step.cpu)
+	r.intent, r.outcome, r.saves, r.bare = distOf(intents), distOf(outcomes), distOf(saves), distOf(base)
+	for i, xs := range bySaves {
+		r.bySaves[i] = distOf(xs)
+	}
+	if len(steps) > 0 {
+		r.mean = total / time.Duration(len(steps))
+	}
 	if len(sizes) > 0 {
 		r.runBytes = sizes[len(sizes)/2]
 	}
+	r.other = map[string]dist{}
 	for k, v := range other {
 		r.other[k] = distOf(v)
 	}
@@ -290,18 +399,30 @@ func (r summary) write(w io.Writer, f *fixture) {
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(name string, d dist, unit string) {
+		if d.n == 0 {
+			fmt.Fprintf(tw, "%s\tnone\t\t\tn 0 %s\n", name, unit)
+			return
+		}
 		fmt.Fprintf(tw, "%s\tmedian %s\tp99 %s\tmax %s\tn %d %s\n", name, fmtMS(d.p50), fmtMS(d.p99), fmtMS(d.max), d.n, unit)
 	}
 	row("P5 durable step, engine overhead (SQLite WAL+fsync)", r.overhead, "steps")
 	row("baseline bare INSERT txn (same pragmas)", r.bare, "inserts")
 	tw.Flush()
 	fmt.Fprintf(w, "ratio %s   target: median ≤ %s -> %s\n", ratio(r.overhead.p50, r.bare.p50), fmtMS(target), pass)
-	fmt.Fprintf(w, "(%d of %d steps were begun in the previous step's outcome save — one fsync'd transaction each, the others two;\n one save is %s one bare insert)\n\n",
-		r.begun, len(r.steps), ratio(r.saves.p50, r.bare.p50))
+	fmt.Fprintf(w, "mean %s per step (the same whichever step a shared save is charged to)\n", fmtMS(r.mean))
+	fmt.Fprintf(w, "(%d of %d steps begun by the previous step's outcome save, %d with their intent held (observations),\n %d with their outcome held: a save that persists several steps is charged to the last one it closes;\n one save is %s one bare insert)\n\n",
+		r.begun, len(r.steps), r.heldIntent, r.heldOutcome, ratio(r.saves.p50, r.bare.p50))
+
+	fmt.Fprintf(w, "steps by synced transactions within them (overhead):\n")
+	for i, d := range r.bySaves {
+		row(fmt.Sprintf("  %d", i), d, "steps")
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
 
 	fmt.Fprintf(w, "inside a step (overhead = step − effect):\n")
-	row("  one save: UpdateRun txn, run + 1 journal entry", r.saves, "saves")
-	row("    intent save", r.intent, "saves")
+	row("  one save: UpdateRun txn, run + its journal entries", r.saves, "saves")
+	row("    own intent save", r.intent, "saves")
 	row("    outcome save", r.outcome, "saves")
 	row("  engine CPU: Next, Begin/Finish, marshal, seal", r.cpu, "steps")
 	row("  step wall, effect included", r.wall, "steps")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -44,6 +45,32 @@ func TestTruncatedKeepsHeadAndTail(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncatedReadFrom: what io.Copy hands over through ReadFrom (as os/exec does) keeps
+// the same head and tail as the same bytes written, in reads of any size.
+func TestTruncatedReadFrom(t *testing.T) {
+	in := bytes.Repeat([]byte("0123456789abcdef"), 1000) // 16,000 bytes: several 4 KiB reads
+	var byWrite, byRead Truncated
+	byWrite.Limit, byRead.Limit = 100, 100
+	byWrite.Write(in)
+	n, err := io.Copy(&byRead, onlyReader{bytes.NewReader(in)})
+	if err != nil || n != int64(len(in)) {
+		t.Fatalf("io.Copy = %d, %v", n, err)
+	}
+	if byRead.String() != byWrite.String() || byRead.Len() != int64(len(in)) {
+		t.Fatalf("ReadFrom kept %q (%d bytes seen), Write kept %q", byRead.String(), byRead.Len(), byWrite.String())
+	}
+	boom := errors.New("pipe broke")
+	if _, err := byRead.ReadFrom(io.MultiReader(strings.NewReader("x"), errReader{boom})); !errors.Is(err, boom) {
+		t.Fatalf("ReadFrom error = %v, want %v", err, boom)
+	}
+}
+
+type onlyReader struct{ io.Reader } // hides bytes.Reader's WriteTo, so io.Copy takes ReadFrom
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func script(t *testing.T, body string) string {
 	t.Helper()

@@ -296,7 +296,9 @@ func TestPostgresInPlaceCrashAtEveryBoundary(t *testing.T) {
 	for _, m := range crashPointLine.FindAllStringSubmatch(r.stderr, -1) {
 		points = append(points, m[1])
 	}
-	if len(points) < 25 || !contains(strings.Join(points, " "), "effect:enable", "intent:promote") {
+	// Fewer than the steps × 3: observations (read-access, the check, residual use) are saved
+	// with the step after them (see TestCrashAtEveryBoundary).
+	if len(points) < 20 || !contains(strings.Join(points, " "), "intent:mint", "effect:read-access", "intent:enable", "effect:enable", "intent:promote", "intent:revoke") {
 		t.Fatalf("crash points: %v", points)
 	}
 	t.Logf("%d crash points", len(points))

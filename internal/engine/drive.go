@@ -10,6 +10,7 @@ import (
 	"github.com/rotorhq/rotor/internal/journal"
 	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/rotation"
+	"github.com/rotorhq/rotor/internal/secret"
 	"github.com/rotorhq/rotor/internal/state"
 )
 
@@ -27,6 +28,44 @@ type runState struct {
 	shared *provider.Shared
 	// out holds the notifications of this operation (see notify.go).
 	out *outbox
+	// held are journal entries not saved yet: those of observations performed since the last
+	// save (see do). The next save writes them first; drive saves them before it returns.
+	held []journal.Entry
+	// values are the versions' values this drive has minted or read, by version id: a
+	// version's value never changes, so a later step of the same drive uses them instead of
+	// reading and decrypting the store again. Wiped when the drive ends; a resumed run starts
+	// without them and reads the store.
+	values map[string]secret.Value
+}
+
+// keep remembers a copy of a version's value for the rest of the drive.
+func (rs *runState) keep(id string, v secret.Value) {
+	if id == "" || v.IsZero() {
+		return
+	}
+	if rs.values == nil {
+		rs.values = map[string]secret.Value{}
+	}
+	if _, ok := rs.values[id]; !ok {
+		rs.values[id] = v.Clone()
+	}
+}
+
+// kept returns a copy of a version's value if the drive holds it; the caller wipes it.
+func (rs *runState) kept(id string) (secret.Value, bool) {
+	v, ok := rs.values[id]
+	if !ok {
+		return secret.Value{}, false
+	}
+	return v.Clone(), true
+}
+
+// forget wipes the values the drive holds.
+func (rs *runState) forget() {
+	for id, v := range rs.values {
+		v.Wipe()
+		delete(rs.values, id)
+	}
 }
 
 func (rs *runState) decode() error {
@@ -44,15 +83,15 @@ func (rs *runState) entry(kind journal.Kind, step, consumer, summary string) jou
 		Phase: string(rs.run.Phase), Step: step, Consumer: consumer, Summary: rs.scrub.text(summary)}
 }
 
-// save persists the run and appends entries to its journal, in one transaction, with the
-// notifications the entries owe (see notify.go).
+// save persists the run and appends entries to its journal, in one transaction, after the
+// held entries and with the notifications the entries owe (see notify.go).
 func (rs *runState) save(ctx context.Context, entries ...journal.Entry) error {
 	data, err := json.Marshal(rs.run)
 	if err != nil {
 		return err
 	}
 	owed, commit := rs.owedNotes()
-	entries = append(entries[:len(entries):len(entries)], owed...)
+	entries = append(append(rs.held[:len(rs.held):len(rs.held)], entries...), owed...)
 	head := journal.Head{Hash: rs.rec.JournalHead, Len: rs.rec.JournalLen}
 	sealed := make([]state.JournalEntry, 0, len(entries))
 	for _, en := range entries {
@@ -69,10 +108,20 @@ func (rs *runState) save(ctx context.Context, entries ...journal.Entry) error {
 	stored, err := rs.e.State.UpdateRun(ctx, rec, sealed)
 	commit(err == nil)
 	if err != nil {
+		rs.held = nil // the run in memory is ahead of the store now: nothing more of it is saved
 		return fmt.Errorf("saving run %s: %w", rs.run.ID, err)
 	}
 	rs.rec = stored
+	rs.held = nil
 	return nil
+}
+
+// flush saves the run if observations have changed it since the last save.
+func (rs *runState) flush(ctx context.Context) error {
+	if len(rs.held) == 0 {
+		return nil
+	}
+	return rs.save(ctx)
 }
 
 // seal chains an entry onto head and returns it as the store keeps it.
@@ -86,8 +135,16 @@ func seal(head journal.Head, en journal.Entry) (state.JournalEntry, error) {
 
 // drive performs steps until the run finishes, pauses at the through stage, or stops at a
 // gate.
-func (rs *runState) drive(ctx context.Context, o rotation.Options) (Result, error) {
+func (rs *runState) drive(ctx context.Context, o rotation.Options) (res Result, err error) {
 	defer rs.flushNotifications(ctx)
+	defer rs.forget()
+	// Whatever ends the drive, what observations found since the last save is saved: on a
+	// cancelled context too (the outcome of the effect before them is among it).
+	defer func() {
+		if ferr := rs.flush(context.WithoutCancel(ctx)); ferr != nil && err == nil {
+			err = ferr
+		}
+	}()
 	var begun *rotation.Action
 	for {
 		if err := ctx.Err(); err != nil {
@@ -112,6 +169,9 @@ func (rs *runState) drive(ctx context.Context, o rotation.Options) (Result, erro
 			continue
 		case rotation.Wait:
 			if until := a.Gate.Until; !until.IsZero() && until.Sub(now) <= rs.e.MaxWait {
+				if err := rs.flush(ctx); err != nil { // nothing waits unsaved
+					return Result{Run: rs.run, Action: a}, err
+				}
 				fmt.Fprintf(rs.e.Progress, "  … %s: waiting until %s\n", a.Gate.Gate, until.Format(time.RFC3339))
 				if err := rs.e.Sleep(ctx, until.Sub(now)+time.Millisecond); err != nil {
 					return Result{Run: rs.run, Action: a}, err
@@ -167,19 +227,30 @@ func (rs *runState) recordGate(ctx context.Context, a rotation.Action) error {
 
 // do performs one durable step: intent, effect, outcome.
 //
-// The intent of a step is durable before its effect. When the next step is already known as
-// a step is finished, its intent is saved in the same transaction as this step's outcome —
-// one synced write instead of two — and do returns it as begun: drive performs it without
-// another intent save. A crash after that save resumes the begun step like any other whose
-// intent is recorded and whose outcome is not.
+// The intent of a step with an effect is durable before its effect. When the next step is
+// already known as a step is finished, its intent is saved in the same transaction as this
+// step's outcome — one synced write instead of two — and do returns it as begun: drive
+// performs it without another intent save. A crash after that save resumes the begun step
+// like any other whose intent is recorded and whose outcome is not.
+//
+// An observation (rotation.StepKind.Observes) is not worth a synced write of its own: its
+// intent, and the outcome before it, are held in memory while it looks, and saved with its
+// outcome and the next step's intent. A crash while it looks loses the outcome of the step
+// before it, whose effect is idempotent and is performed again on resume (its intent is
+// durable); nothing with an effect ever starts on an unsaved state, since the intent of the
+// next step with an effect is saved with everything held.
 func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Options, begun bool) (*rotation.Action, error) {
 	e := rs.e
 	name := rotation.StepName(a.Step, a.Consumer)
 	if !begun {
-		if err := rs.save(ctx, rs.begin(a)); err != nil {
-			return nil, err
+		if a.Step.Observes() {
+			rs.held = append(rs.held, rs.begin(a))
+		} else {
+			if err := rs.save(ctx, rs.begin(a)); err != nil {
+				return nil, err
+			}
+			e.crashPoint("intent:" + name)
 		}
-		e.crashPoint("intent:" + name)
 	}
 	fmt.Fprintf(e.Progress, "  → %s …", name)
 
@@ -225,9 +296,19 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 	rs.stepEvents(ctx, a) // owed in the same transaction as the outcome
 	var next *rotation.Action
 	if ctx.Err() == nil {
-		if n := rotation.Next(&rs.run, rs.spec, e.now(), o); n.Kind == rotation.DoStep {
+		switch n := rotation.Next(&rs.run, rs.spec, e.now(), o); {
+		case n.Kind == rotation.DoStep:
 			entries = append(entries, rs.begin(n))
 			next = &n
+			if n.Step.Observes() && rs.run.Halt == nil {
+				rs.held = append(rs.held, entries...)
+				fmt.Fprintf(e.Progress, " %s\n", after.Verdict)
+				return next, nil
+			}
+		case n.Kind == rotation.Finished && rs.run.Phase != rotation.Done:
+			// The last outcome and the end of the run: one save.
+			rs.run.Phase = rotation.Done
+			entries = append(entries, rs.entry(journal.KindPhase, "", "", "done"))
 		}
 	}
 	if err := rs.save(ctx, entries...); err != nil {

@@ -132,6 +132,9 @@ func (v Value) open() []byte {
 	return out
 }
 
+// Clone returns a Value holding the same bytes, which can be wiped independently of v.
+func (v Value) Clone() Value { return own(v.open()) }
+
 // Reveal returns a copy of the secret bytes. It is the single, greppable exit
 // door: every call site is a place where a value leaves rotor's protection
 // (to a store, an authority, a consumer) and deserves review. Clear the

@@ -74,6 +74,26 @@ func TestWipeClearsEveryCopy(t *testing.T) {
 	}
 }
 
+// TestCloneIsIndependent: a clone holds the same bytes under its own mask, and wiping one
+// leaves the other whole (the engine keeps a clone while steps wipe what they are given).
+func TestCloneIsIndependent(t *testing.T) {
+	v := FromString("kept-for-the-drive")
+	c := v.Clone()
+	if !c.Equal(v) || string(c.Reveal()) != "kept-for-the-drive" {
+		t.Fatalf("clone reveals %q", c.Reveal())
+	}
+	if bytes.Equal(c.p.s.b, v.p.s.b) {
+		t.Error("clone stores the same masked bytes: it shares the nonce")
+	}
+	c.Wipe()
+	if string(v.Reveal()) != "kept-for-the-drive" {
+		t.Errorf("wiping the clone changed the original: %q", v.Reveal())
+	}
+	if z := (Value{}).Clone(); !z.IsZero() {
+		t.Error("the clone of an empty value is not empty")
+	}
+}
+
 // TestBytesAreMaskedAtRest looks at what is actually stored: it must not be
 // the plain value, and two Values of the same bytes must not store the same
 // bytes (each has its own nonce).

@@ -133,6 +133,11 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = connectTimeout
 	}
+	// One query on a connection that is closed right after: no statement or description
+	// cache (pgx allocates one per connection otherwise), and the query sent in one round trip
+	// (parse, bind, execute) instead of a prepare first.
+	cfg.StatementCacheCapacity, cfg.DescriptionCacheCapacity = 0, 0
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
 	pw := v.Reveal()
 	cfg.Password = string(pw)
 	clear(pw)
@@ -188,6 +193,9 @@ func unknown(res provider.CheckResult, reason string) provider.CheckResult {
 	return res
 }
 
+// quoteValue escapes a value of a keyword/value connection string, inside single quotes.
+var quoteValue = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+
 // connString is the keyword/value connection string without a password.
 func (c *Checker) connString(role string) string {
 	kv := [][2]string{
@@ -199,7 +207,7 @@ func (c *Checker) connString(role string) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(p[0] + "='" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(p[1]) + "'")
+		b.WriteString(p[0] + "='" + quoteValue.Replace(p[1]) + "'")
 	}
 	return b.String()
 }
