@@ -40,9 +40,11 @@
 //
 // First one untimed round of each side, so every credential has a previous version: each
 // timed rotor rotation then runs every step (readiness, mint, enable, read-access, promote, 3
-// reloads, 3 checks, residual-use, revoke, record: 14 durable steps, each with its intent
-// recorded before its effect and its outcome after — an outcome and the next step's intent in
-// one transaction; concurrent runs' transactions share commits). Then the timed rounds, alternating which side goes first, and one
+// reloads, 3 checks, residual-use, revoke, record: 14 durable steps, the intent of each step
+// with an effect recorded before its effect and every outcome after — an outcome and the next
+// step's intent in one transaction, an observation (readiness, read-access, a check, residual
+// use) saved with the step after it; concurrent runs' transactions share commits: 9 run saves
+// a rotation). Then the timed rounds, alternating which side goes first, and one
 // round of the bare loop with one worker, for reference. Reported: each side's median wall
 // time and rotations per second, their ratio (the target is ≥ 0.7), the logins the server saw
 // per rotation (pg_stat_database.sessions), the durable steps and synced transactions, and
