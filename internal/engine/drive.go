@@ -258,6 +258,14 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 	out.Err = rs.scrub.err(out.Err)
 	out.Detail = rs.scrub.text(out.Detail)
 	e.crashPoint("effect:" + name)
+	if err := ctx.Err(); err != nil {
+		// Cancelled (Ctrl-C, a deadline) while the effect ran: its outcome may be the
+		// cancellation's, not the effect's, and a check would record "unknown" evidence that
+		// nobody gathered. It is not recorded: the step stays begun and the resume performs it
+		// again (effects are idempotent). What is held — the outcome before an observation —
+		// is saved by drive on its way out.
+		return nil, err
+	}
 
 	now := e.now()
 	switch a.Step {

@@ -73,7 +73,7 @@ func newFixture(t *testing.T, extra string, top ...string) *fixture {
   rotor: {type: age, recipient: %s, identity_file: keys/rotor.key}
   api: {type: age, recipient: %s, identity_file: keys/api.key}
 checks:
-  api-ok: {type: exec, command: ["true"]}
+  api-ok: {type: exec, command: ["sh", "-c", "if [ -e slow-check ]; then touch check-started; sleep 10; fi"]}
 credentials:
   api-key:
     owner: team-a
@@ -162,6 +162,58 @@ func count(entries []journal.Entry, kind journal.Kind, step string) int {
 		}
 	}
 	return n
+}
+
+// TestCancelDuringCheckKeepsTheReload: the operation is cancelled (Ctrl-C) while a check —
+// an observation, run with the reload's outcome still held — is running. The reload's outcome
+// is saved anyway, so the next rotate does not reload again: it checks and finishes.
+func TestCancelDuringCheckKeepsTheReload(t *testing.T) {
+	f := newFixture(t, "")
+	if res := f.rotate("alice"); res.Run.Phase != rotation.Done {
+		t.Fatalf("first rotation: %s %+v", res.Run.Phase, res.Action.Gate)
+	}
+	inv := filepath.Join(f.dir, "inventory")
+	if err := os.WriteFile(filepath.Join(inv, "slow-check"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.calls.Store(0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for range 1000 {
+			if _, err := os.Stat(filepath.Join(inv, "check-started")); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	res, err := f.engine("alice").Rotate(ctx, "api-key", rotation.StageRevoke)
+	if err == nil && res.Run.Phase == rotation.Done {
+		t.Fatal("the rotation finished although it was cancelled during its check")
+	}
+	if f.calls.Load() != 1 {
+		t.Fatalf("reload called %d times before the cancel, want 1", f.calls.Load())
+	}
+	run := res.Run.ID
+	if got := count(f.journalOf(run), journal.KindStepDone, "reload"); got != 1 {
+		t.Fatalf("the journal has %d reload outcomes after the cancel, want 1 (saved despite the cancel)", got)
+	}
+
+	os.Remove(filepath.Join(inv, "slow-check"))
+	res = f.rotate("alice")
+	if res.Run.ID != run || res.Run.Phase != rotation.Done {
+		t.Fatalf("resume: run %s phase %s %+v", res.Run.ID, res.Run.Phase, res.Action.Gate)
+	}
+	// One more call in all: the accepting consumer's reload after revoke, not a second reload.
+	entries := f.journalOf(run)
+	if got, done := f.calls.Load(), count(entries, journal.KindStepDone, "reload"); got != 2 || done != 1 {
+		t.Errorf("%d reload calls in all and %d reload outcomes, want 2 (reload, reload-accepting) and 1: the reload's outcome was lost", got, done)
+	}
+	// The check was cut short: not recorded, performed again (its second start).
+	if started, done := count(entries, journal.KindStepStarted, "check"), count(entries, journal.KindStepDone, "check"); started != 2 || done != 1 {
+		t.Errorf("check started %d times and done %d, want 2 and 1", started, done)
+	}
 }
 
 // TestRetryableFailureHaltsSafely: a reload endpoint answering 503 is retried by policy with
