@@ -90,29 +90,38 @@ func (rs *runState) save(ctx context.Context, entries ...journal.Entry) error {
 	if err != nil {
 		return err
 	}
-	owed, commit := rs.owedNotes()
-	entries = append(append(rs.held[:len(rs.held):len(rs.held)], entries...), owed...)
+	rec := rs.rec
+	rec.Phase, rec.Data = string(rs.run.Phase), data
+	held := rs.held
+	// Saved or not, what was held is done with: after a failed save the run in memory is
+	// ahead of the store, and nothing more of it is saved.
+	rs.held = nil
+	return rs.commit(ctx, rec, append(held[:len(held):len(held)], entries...))
+}
+
+// commit seals entries, and the notifications they owe (see notify.go), onto the run's
+// journal and stores them with rec in one transaction; rs.rec is then what was stored.
+func (rs *runState) commit(ctx context.Context, rec state.RunRecord, entries []journal.Entry) error {
+	owed, done := rs.owedNotes()
+	entries = append(entries[:len(entries):len(entries)], owed...)
 	head := journal.Head{Hash: rs.rec.JournalHead, Len: rs.rec.JournalLen}
 	sealed := make([]state.JournalEntry, 0, len(entries))
 	for _, en := range entries {
 		en.RunID = rs.run.ID
 		s, err := seal(head, en)
 		if err != nil {
+			done(false)
 			return err
 		}
 		head = journal.Head{Hash: s.Hash, Len: s.Seq}
 		sealed = append(sealed, s)
 	}
-	rec := rs.rec
-	rec.Phase, rec.Data = string(rs.run.Phase), data
 	stored, err := rs.e.State.UpdateRun(ctx, rec, sealed)
-	commit(err == nil)
+	done(err == nil)
 	if err != nil {
-		rs.held = nil // the run in memory is ahead of the store now: nothing more of it is saved
 		return fmt.Errorf("saving run %s: %w", rs.run.ID, err)
 	}
 	rs.rec = stored
-	rs.held = nil
 	return nil
 }
 
@@ -151,7 +160,7 @@ func (rs *runState) drive(ctx context.Context, o rotation.Options) (res Result, 
 			return Result{Run: rs.run}, err
 		}
 		now := rs.e.now()
-		if begun != nil { // its intent was saved with the previous step's outcome
+		if begun != nil { // its intent went with the previous step's outcome: saved, or held for an observation
 			a := *begun
 			var err error
 			if begun, err = rs.do(ctx, a, o, true); err != nil {
@@ -190,8 +199,7 @@ func (rs *runState) drive(ctx context.Context, o rotation.Options) (res Result, 
 			}
 		case rotation.Finished:
 			if rs.run.Phase != rotation.Done {
-				rs.run.Phase = rotation.Done
-				if err := rs.save(ctx, rs.entry(journal.KindPhase, "", "", "done")); err != nil {
+				if err := rs.save(ctx, rs.markDone()); err != nil {
 					return Result{Run: rs.run, Action: a}, err
 				}
 			}
@@ -314,9 +322,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 				return next, nil
 			}
 		case n.Kind == rotation.Finished && rs.run.Phase != rotation.Done:
-			// The last outcome and the end of the run: one save.
-			rs.run.Phase = rotation.Done
-			entries = append(entries, rs.entry(journal.KindPhase, "", "", "done"))
+			entries = append(entries, rs.markDone()) // the last outcome and the end of the run: one save
 		}
 	}
 	if err := rs.save(ctx, entries...); err != nil {
@@ -328,6 +334,12 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 		e.crashPoint("intent:" + rotation.StepName(next.Step, next.Consumer))
 	}
 	return next, nil
+}
+
+// markDone puts the run in its last phase and returns the entry that says so.
+func (rs *runState) markDone() journal.Entry {
+	rs.run.Phase = rotation.Done
+	return rs.entry(journal.KindPhase, "", "", "done")
 }
 
 // begin marks a step started in the run and returns its intent entry, to be saved before the

@@ -268,9 +268,9 @@ func (rs *runState) notify(ctx context.Context, ev notify.Event, key string) {
 	ob.pending = append(ob.pending, &owedEvent{key: key, ev: ev, sinks: want})
 }
 
-// owedNotes are the journal notes of the events queued since the last save, for save to
-// append to its transaction; commit(true) after the save makes them owed, commit(false)
-// forgets them (the entry they report was not saved either).
+// owedNotes are the journal notes of the events queued since the last save, for commit to
+// append to its transaction; done(true) after the save makes them owed, done(false) forgets
+// them (the entry they report was not saved either).
 func (rs *runState) owedNotes() ([]journal.Entry, func(saved bool)) {
 	ob := rs.out
 	if ob == nil || len(ob.pending) == 0 {
@@ -371,27 +371,7 @@ func (rs *runState) flushNotifications(ctx context.Context) {
 // run as last saved: the operation may end on an error with changes it did not save, and a
 // notification must not save them behind its back.
 func (rs *runState) appendNotes(ctx context.Context, entries ...journal.Entry) error {
-	owed, commit := rs.owedNotes()
-	entries = append(entries, owed...)
-	head := journal.Head{Hash: rs.rec.JournalHead, Len: rs.rec.JournalLen}
-	sealed := make([]state.JournalEntry, 0, len(entries))
-	for _, en := range entries {
-		en.RunID = rs.run.ID
-		s, err := seal(head, en)
-		if err != nil {
-			commit(false)
-			return err
-		}
-		head = journal.Head{Hash: s.Hash, Len: s.Seq}
-		sealed = append(sealed, s)
-	}
-	stored, err := rs.e.State.UpdateRun(ctx, rs.rec, sealed)
-	commit(err == nil)
-	if err != nil {
-		return fmt.Errorf("saving run %s: %w", rs.run.ID, err)
-	}
-	rs.rec = stored
-	return nil
+	return rs.commit(ctx, rs.rec, entries)
 }
 
 // deliver sends due, one goroutine per sink sending its events in order, and returns when
@@ -539,11 +519,7 @@ func joinOr(ids []string) string {
 	if len(ids) == 0 {
 		return "(no consumer)"
 	}
-	out := ids[0]
-	for _, id := range ids[1:] {
-		out += ", " + id
-	}
-	return out
+	return strings.Join(ids, ", ")
 }
 
 // NotifyExceptions sends what the active runs owe (see above) and owes the exceptions that
