@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rotorhq/rotor/internal/filelock"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -82,7 +81,7 @@ func (s *Store) update(ctx context.Context, op, credential string, fn func(dir s
 	if err := os.MkdirAll(filepath.Join(dir, versionsDir), dirMode); err != nil {
 		return fsError(op, err)
 	}
-	release, err := lockDir(ctx, op, dir)
+	release, err := provider.LockFile(ctx, op, filepath.Join(dir, lockName), fileMode)
 	if err != nil {
 		return err
 	}
@@ -99,18 +98,6 @@ func (s *Store) update(ctx context.Context, op, credential string, fn func(dir s
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
-}
-
-// lockDir takes the exclusive lock of a credential's folder (see internal/filelock).
-func lockDir(ctx context.Context, op, dir string) (release func(), err error) {
-	release, err = filelock.Lock(ctx, filepath.Join(dir, lockName), fileMode)
-	switch {
-	case err == nil:
-		return release, nil
-	case ctx.Err() != nil:
-		return nil, provider.Wrap(provider.Retryable, op, err)
-	}
-	return nil, provider.Wrap(provider.Terminal, op, err)
 }
 
 // Put implements provider.Store. The ciphertexts (one per reader) are written and synced

@@ -19,7 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rotorhq/rotor/internal/filelock"
 	"github.com/rotorhq/rotor/internal/pki"
 	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/secret"
@@ -219,7 +218,7 @@ func (s *Store) update(ctx context.Context, op string, fn func(st *state) error)
 	if err := os.Chmod(filepath.Join(s.dir, versionsDir), dirMode); err != nil {
 		return fsError(op, err)
 	}
-	release, err := lockDir(ctx, op, filepath.Join(s.dir, lockName))
+	release, err := provider.LockFile(ctx, op, filepath.Join(s.dir, lockName), 0o600)
 	if err != nil {
 		return err
 	}
@@ -229,18 +228,6 @@ func (s *Store) update(ctx context.Context, op string, fn func(st *state) error)
 		return err
 	}
 	return fn(st)
-}
-
-// lockDir takes the exclusive lock of the store's lock file (see internal/filelock).
-func lockDir(ctx context.Context, op, p string) (release func(), err error) {
-	release, err = filelock.Lock(ctx, p, 0o600)
-	switch {
-	case err == nil:
-		return release, nil
-	case ctx.Err() != nil:
-		return nil, provider.Wrap(provider.Retryable, op, err)
-	}
-	return nil, provider.Wrap(provider.Terminal, op, err)
 }
 
 // files are one version's file contents; key is secret and wiped after writing.
