@@ -219,8 +219,8 @@ func loadIdentities(path string) (*keyring, error) {
 }
 
 // identityFor loads the private key of the identity a Read acts as. A relative identity_file
-// is relative to base (the inventory's folder).
-func identityFor(as provider.Identity, base string) (*keyring, error) {
+// is relative to the inventory's folder (provider.Env.Path).
+func identityFor(as provider.Identity, env provider.Env) (*keyring, error) {
 	c, err := ageConfig(as)
 	if err != nil {
 		return nil, provider.Wrap(provider.Terminal, "read version", err)
@@ -229,11 +229,7 @@ func identityFor(as provider.Identity, base string) (*keyring, error) {
 		return nil, provider.Errorf(provider.Terminal, "read version",
 			"identity %q has no identity_file: rotor cannot read as it; set identity_file to its age private key file", as.ID)
 	}
-	p := c.IdentityFile
-	if !filepath.IsAbs(p) && base != "" {
-		p = filepath.Join(base, p)
-	}
-	kr, err := loadIdentities(p)
+	kr, err := loadIdentities(env.Path(c.IdentityFile))
 	if err != nil {
 		return nil, fmt.Errorf("as identity %q: %w", as.ID, err)
 	}

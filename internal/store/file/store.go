@@ -298,7 +298,7 @@ func (s *Store) Read(ctx context.Context, req provider.ReadRequest) (provider.Re
 	if err != nil {
 		return provider.ReadResponse{}, err
 	}
-	kr, err := identityFor(req.As, s.env.BaseDir)
+	kr, err := identityFor(req.As, s.env)
 	if err != nil {
 		return provider.ReadResponse{}, err
 	}
