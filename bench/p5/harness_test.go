@@ -479,12 +479,6 @@ func marks(entries []state.JournalEntry) ([]mark, error) {
 	return ms, nil
 }
 
-// kindOf is the kind of a step named by rotation.StepName.
-func kindOf(name string) rotation.StepKind {
-	k, _, _ := strings.Cut(name, ":")
-	return rotation.StepKind(k)
-}
-
 // label names a store call outside the durable steps.
 func label(ev event) string {
 	if ev.op == "UpdateRun" {
@@ -530,7 +524,7 @@ func observe(events []event) (observed, error) {
 	}
 	// heldEffect starts a step whose intent is held: only an observation may.
 	heldEffect := func(i int, ev event, at time.Time) error {
-		cur = step{name: ev.op, kind: kindOf(ev.op), start: at, intent: intentHeld, effectStart: ev.at}
+		cur = step{name: ev.op, kind: rotation.StepKindOf(ev.op), start: at, intent: intentHeld, effectStart: ev.at}
 		if !cur.kind.Observes() {
 			return bad(i, ev, "starts the effect of a step that is not an observation before a save holding its intent returned")
 		}

@@ -240,7 +240,7 @@ func TestObserveRejects(t *testing.T) {
 	savedIntent := func(evs []event, name string) int {
 		return slices.IndexFunc(evs, func(ev event) bool {
 			ms, _ := marks(ev.entries)
-			return ev.kind == evCall && slices.Contains(ms, mark{name: name, kind: kindOf(name)})
+			return ev.kind == evCall && slices.Contains(ms, mark{name: name, kind: rotation.StepKindOf(name)})
 		})
 	}
 	for _, c := range []struct {

@@ -10,6 +10,7 @@ package rotation
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rotorhq/rotor/internal/provider"
@@ -172,6 +173,12 @@ func StepName(k StepKind, consumer string) string {
 		return string(k)
 	}
 	return string(k) + ":" + consumer
+}
+
+// StepKindOf is the kind of a step named by StepName.
+func StepKindOf(name string) StepKind {
+	k, _, _ := strings.Cut(name, ":")
+	return StepKind(k)
 }
 
 // ConsumerState is what the run knows of one consumer.
