@@ -334,12 +334,19 @@ func TestNotifyRollbackAndException(t *testing.T) {
 	nf.noLeaks(res.Run.ID)
 }
 
+// newFailingFixture is a platform whose credential-wide check always fails — every rotation
+// blocks at signals — with one webhook sink, named name, at url, subscribed to events.
+func newFailingFixture(t *testing.T, name, url, events string) *fixture {
+	t.Helper()
+	return newFixture(t, "    checks: [errors]\n", fmt.Sprintf("---\nchecks:\n  errors: {type: exec, command: [\"false\"]}\n"+
+		"notifications:\n  %s: {type: webhook, url: %q, timeout: 1s, events: [%s]}\n", name, url, events))
+}
+
 // A receiver that never answers holds the rotation at most its timeout after the run's own
 // work, and the journal says the notification failed; the rotation's result is unchanged.
 func TestNotifyHangingReceiver(t *testing.T) {
 	slow := newHook(t, true)
-	f := newFixture(t, "    checks: [errors]\n", fmt.Sprintf("---\nchecks:\n  errors: {type: exec, command: [\"false\"]}\n"+
-		"notifications:\n  slow: {type: webhook, url: %q, timeout: 1s, events: [gate-blocked]}\n", slow.URL))
+	f := newFailingFixture(t, "slow", slow.URL, "gate-blocked")
 	start := time.Now()
 	res := f.rotate("alice")
 	el := time.Since(start)
@@ -567,8 +574,7 @@ func TestNotifyCrashAfterSendSameID(t *testing.T) {
 func TestNotifyFailedGateRetried(t *testing.T) {
 	flaky := newHook(t, false)
 	flaky.status.Store(http.StatusInternalServerError)
-	f := newFixture(t, "    checks: [errors]\n", fmt.Sprintf("---\nchecks:\n  errors: {type: exec, command: [\"false\"]}\n"+
-		"notifications:\n  flaky: {type: webhook, url: %q, timeout: 1s, events: [gate-blocked]}\n", flaky.URL))
+	f := newFailingFixture(t, "flaky", flaky.URL, "gate-blocked")
 	res := f.rotate("alice")
 	if !res.Blocked() || res.Action.Gate.Gate != "signals" {
 		t.Fatalf("want blocked at signals, got %+v", res.Action)
@@ -609,8 +615,7 @@ func TestNotifyFailedGateRetried(t *testing.T) {
 func TestNotifyGivesUp(t *testing.T) {
 	bad := newHook(t, false)
 	bad.status.Store(http.StatusBadRequest)
-	f := newFixture(t, "    checks: [errors]\n", fmt.Sprintf("---\nchecks:\n  errors: {type: exec, command: [\"false\"]}\n"+
-		"notifications:\n  bad: {type: webhook, url: %q, timeout: 1s, events: [all]}\n", bad.URL))
+	f := newFailingFixture(t, "bad", bad.URL, "all")
 	res := f.rotate("alice")
 	if !res.Blocked() {
 		t.Fatalf("want blocked, got %+v", res.Action)
