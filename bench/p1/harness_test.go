@@ -210,7 +210,7 @@ type countingStore struct {
 	state.Store
 	db           *sqlite.DB
 	txs, entries atomic.Int64 // writes, and journal entries in them
-	runTxs       atomic.Int64 // of which CreateRun and UpdateRun: a run and its journal
+	runTxs       atomic.Int64 // of which CreateRun and SaveRun: a run and its journal (and what goes with it)
 }
 
 func (s *countingStore) write(entries int, fn func() error) error {
@@ -229,9 +229,9 @@ func (s *countingStore) CreateRun(ctx context.Context, r state.RunRecord, entrie
 	return out, err
 }
 
-func (s *countingStore) UpdateRun(ctx context.Context, r state.RunRecord, entries []state.JournalEntry) (out state.RunRecord, err error) {
+func (s *countingStore) SaveRun(ctx context.Context, sv state.RunSave) (out state.RunRecord, err error) {
 	s.runTxs.Add(1)
-	err = s.write(len(entries), func() error { out, err = s.Store.UpdateRun(ctx, r, entries); return err })
+	err = s.write(len(sv.Entries), func() error { out, err = s.Store.SaveRun(ctx, sv); return err })
 	return out, err
 }
 

@@ -24,7 +24,7 @@
 //
 //   - When the next step is known as a step finishes, its intent goes into that step's
 //     outcome save: the next step is "begun" and starts when the save returns.
-//   - An observation (rotation.StepKind.Observes: readiness, read-access, check, signals,
+//   - An observation (rotation.StepKind.Local: readiness, read-access, check, signals,
 //     proof, residual-use) has no save of its own: its intent, and the outcome of the step
 //     before it, are held in memory and saved with its outcome and the next step's intent.
 //     Observations may chain (three checks, then the revoke's intent, in one save).

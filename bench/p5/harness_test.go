@@ -177,8 +177,8 @@ type event struct {
 	kind    evKind
 	at      time.Time
 	op      string               // evCall, evReturn: the state.Store method; evClock: the engine function; evEffect: the step
-	entries []state.JournalEntry // evCall of CreateRun and UpdateRun
-	dataLen int                  // evCall of CreateRun and UpdateRun: bytes of the run's JSON
+	entries []state.JournalEntry // evCall of CreateRun and SaveRun
+	dataLen int                  // evCall of CreateRun and SaveRun: bytes of the run's JSON
 	err     error                // evReturn
 }
 
@@ -296,10 +296,12 @@ func (s timedStore) ret(op string, err error) {
 	s.r.add(event{kind: evReturn, op: op, err: err, at: now})
 }
 
-func (s timedStore) UpdateRun(ctx context.Context, r state.RunRecord, entries []state.JournalEntry) (state.RunRecord, error) {
-	s.call("UpdateRun", entries, len(r.Data))
-	out, err := s.Store.UpdateRun(ctx, r, entries)
-	s.ret("UpdateRun", err)
+// SaveRun is how the engine saves a run it has created (CreateRun) and everything that goes
+// with a save: the one synced transaction of a save, whatever it carries.
+func (s timedStore) SaveRun(ctx context.Context, sv state.RunSave) (state.RunRecord, error) {
+	s.call("SaveRun", sv.Entries, len(sv.Run.Data))
+	out, err := s.Store.SaveRun(ctx, sv)
+	s.ret("SaveRun", err)
 	return out, err
 }
 
@@ -370,7 +372,7 @@ const (
 	// intentBegun: the previous step's outcome save, whose return is the step's start.
 	intentBegun
 	// intentHeld: held in memory by the engine and saved after the effect, with the step's
-	// outcome or a later one. Only an observation (rotation.StepKind.Observes) may do this.
+	// outcome or a later one. Only an observation (rotation.StepKind.Local) may do this.
 	intentHeld
 )
 
@@ -481,8 +483,8 @@ func marks(entries []state.JournalEntry) ([]mark, error) {
 
 // label names a store call outside the durable steps.
 func label(ev event) string {
-	if ev.op == "UpdateRun" {
-		return "UpdateRun (" + firstKind(ev.entries) + ")"
+	if ev.op == "SaveRun" {
+		return "SaveRun (" + firstKind(ev.entries) + ")"
 	}
 	return ev.op
 }
@@ -525,7 +527,7 @@ func observe(events []event) (observed, error) {
 	// heldEffect starts a step whose intent is held: only an observation may.
 	heldEffect := func(i int, ev event, at time.Time) error {
 		cur = step{name: ev.op, kind: rotation.StepKindOf(ev.op), start: at, intent: intentHeld, effectStart: ev.at}
-		if !cur.kind.Observes() {
+		if !cur.kind.Local() {
 			return bad(i, ev, "starts the effect of a step that is not an observation before a save holding its intent returned")
 		}
 		return nil
@@ -559,7 +561,7 @@ func observe(events []event) (observed, error) {
 				out.other[l] = append(out.other[l], ev.at.Sub(pending.at))
 				pending, haveStart = nil, false
 			case evCall:
-				if ev.op == "UpdateRun" {
+				if ev.op == "SaveRun" {
 					ms, err := marks(ev.entries)
 					if err != nil {
 						return out, bad(i, ev, err.Error())
@@ -581,7 +583,7 @@ func observe(events []event) (observed, error) {
 				pending = &e
 			}
 		case intent:
-			if ev.kind != evReturn || ev.op != "UpdateRun" || ev.err != nil {
+			if ev.kind != evReturn || ev.op != "SaveRun" || ev.err != nil {
 				return out, bad(i, ev, "comes where the intent save should return")
 			}
 			cur.intentRet, st = ev.at, intentSaved
@@ -596,7 +598,7 @@ func observe(events []event) (observed, error) {
 			switch {
 			case ev.kind == evClock && ev.op == stepFunc:
 				cur.effectEnd, st = ev.at, afterEffect
-			case ev.kind == evCall && ev.op == "UpdateRun", ev.kind == evEffect, ev.kind == evProgress:
+			case ev.kind == evCall && ev.op == "SaveRun", ev.kind == evEffect, ev.kind == evProgress:
 				return out, bad(i, ev, "comes before the engine read its clock after the effect")
 			}
 		case afterEffect:
@@ -605,7 +607,7 @@ func observe(events []event) (observed, error) {
 			case ev.kind == evProgress:
 				// The verdict before any save: the outcome is held.
 				cur.outcomeHeld, st = true, heldNext
-			case ev.kind == evCall && ev.op == "UpdateRun":
+			case ev.kind == evCall && ev.op == "SaveRun":
 				ms, err := marks(ev.entries)
 				if err != nil {
 					return out, bad(i, ev, err.Error())
@@ -647,7 +649,7 @@ func observe(events []event) (observed, error) {
 				return out, bad(i, ev, "comes between a held outcome and the next step's effect")
 			}
 		case outcome:
-			if ev.kind != evReturn || ev.op != "UpdateRun" || ev.err != nil {
+			if ev.kind != evReturn || ev.op != "SaveRun" || ev.err != nil {
 				return out, bad(i, ev, "comes where the outcome save should return")
 			}
 			cur.end = ev.at

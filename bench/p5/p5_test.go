@@ -146,7 +146,7 @@ func TestMeasuredPath(t *testing.T) {
 			}
 			// The safety property: the effect of a step that is not an observation starts
 			// only once a save holding its intent has returned.
-			if !s.kind.Observes() && (s.intent == intentHeld || s.intentRet.IsZero() || s.intentRet.After(s.effectStart)) {
+			if !s.kind.Local() && (s.intent == intentHeld || s.intentRet.IsZero() || s.intentRet.After(s.effectStart)) {
 				t.Errorf("round %d: step %s (kind %s) has an effect, and its effect started at %v before its intent was saved (intent %d, returned %v)",
 					round, s.name, s.kind, s.effectStart, s.intent, s.intentRet)
 			}
@@ -421,7 +421,7 @@ func (r summary) write(w io.Writer, f *fixture) {
 	fmt.Fprintln(w)
 
 	fmt.Fprintf(w, "inside a step (overhead = step − effect):\n")
-	row("  one save: UpdateRun txn, run + its journal entries", r.saves, "saves")
+	row("  one save: SaveRun txn, run + its journal entries", r.saves, "saves")
 	row("    own intent save", r.intent, "saves")
 	row("    outcome save", r.outcome, "saves")
 	row("  engine CPU: Next, Begin/Finish, marshal, seal", r.cpu, "steps")

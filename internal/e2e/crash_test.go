@@ -42,7 +42,7 @@ func TestCrashAtEveryBoundary(t *testing.T) {
 	for _, s := range []string{"readiness", "mint", "enable", "read-access", "promote", "reload:api", "check:api", "check:ops",
 		"revoke", "reload-accepting:api", "record"} {
 		want := []string{"effect:" + s}
-		if !rotation.StepKindOf(s).Observes() {
+		if !rotation.StepKindOf(s).Local() {
 			want = append(want, "intent:"+s)
 		}
 		for _, w := range want {

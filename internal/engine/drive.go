@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,6 +37,27 @@ type runState struct {
 	// reading and decrypting the store again. Wiped when the drive ends; a resumed run starts
 	// without them and reads the store.
 	values map[string]secret.Value
+	// along are writes of rotor's own state that the next save carries in its transaction:
+	// record's credential state and history, and the release of the lock when the run is done.
+	along along
+	// holder holds the credential's lock for this operation; unlocked says the done save
+	// released it.
+	holder   *state.LockHolder
+	unlocked bool
+}
+
+// along is what a save of the run writes besides the run and its journal (state.RunSave).
+type along struct {
+	credential *state.CredentialState
+	rotation   *state.RotationRecord
+	unlock     *state.LockHolder
+}
+
+// unlock releases the credential's lock unless the done save already did.
+func (rs *runState) unlock(ctx context.Context) {
+	if rs.holder != nil && !rs.unlocked {
+		_ = rs.e.State.Unlock(context.WithoutCancel(ctx), rs.cred.ID, *rs.holder)
+	}
 }
 
 // keep remembers a copy of a version's value for the rest of the drive.
@@ -92,16 +114,21 @@ func (rs *runState) save(ctx context.Context, entries ...journal.Entry) error {
 	}
 	rec := rs.rec
 	rec.Phase, rec.Data = string(rs.run.Phase), data
-	held := rs.held
+	held, al := rs.held, rs.along
 	// Saved or not, what was held is done with: after a failed save the run in memory is
 	// ahead of the store, and nothing more of it is saved.
-	rs.held = nil
-	return rs.commit(ctx, rec, append(held[:len(held):len(held)], entries...))
+	rs.held, rs.along = nil, along{}
+	if err := rs.commit(ctx, rec, append(held[:len(held):len(held)], entries...), al); err != nil {
+		return err
+	}
+	rs.unlocked = rs.unlocked || al.unlock != nil
+	return nil
 }
 
 // commit seals entries, and the notifications they owe (see notify.go), onto the run's
-// journal and stores them with rec in one transaction; rs.rec is then what was stored.
-func (rs *runState) commit(ctx context.Context, rec state.RunRecord, entries []journal.Entry) error {
+// journal and stores them with rec, and the writes al carries, in one transaction; rs.rec is
+// then what was stored.
+func (rs *runState) commit(ctx context.Context, rec state.RunRecord, entries []journal.Entry, al along) error {
 	owed, done := rs.owedNotes()
 	entries = append(entries[:len(entries):len(entries)], owed...)
 	head := journal.Head{Hash: rs.rec.JournalHead, Len: rs.rec.JournalLen}
@@ -116,13 +143,37 @@ func (rs *runState) commit(ctx context.Context, rec state.RunRecord, entries []j
 		head = journal.Head{Hash: s.Hash, Len: s.Seq}
 		sealed = append(sealed, s)
 	}
-	stored, err := rs.e.State.UpdateRun(ctx, rec, sealed)
+	stored, err := rs.store(ctx, state.RunSave{Run: rec, Entries: sealed, Credential: al.credential, Rotation: al.rotation, Unlock: al.unlock})
 	done(err == nil)
 	if err != nil {
 		return fmt.Errorf("saving run %s: %w", rs.run.ID, err)
 	}
 	rs.rec = stored
 	return nil
+}
+
+// store is SaveRun. A credential state lost to a concurrent write (its CAS) is read again and
+// the save retried: the state record names this run's versions whatever revision it had.
+func (rs *runState) store(ctx context.Context, sv state.RunSave) (state.RunRecord, error) {
+	for attempt := 1; ; attempt++ {
+		stored, err := rs.e.State.SaveRun(ctx, sv)
+		if sv.Credential == nil || !errors.Is(err, state.ErrConflict) || attempt == 5 {
+			return stored, err
+		}
+		cur, rerr := rs.e.State.CredentialState(ctx, sv.Credential.ID)
+		switch {
+		case errors.Is(rerr, state.ErrNotFound):
+			cur.Revision = 0
+		case rerr != nil:
+			return stored, err
+		}
+		if cur.Revision == sv.Credential.Revision {
+			return stored, err // the run's own revision lost: not the credential's to mend
+		}
+		c := *sv.Credential
+		c.Revision = cur.Revision
+		sv.Credential = &c
+	}
 }
 
 // flush saves the run if observations have changed it since the last save.
@@ -241,7 +292,7 @@ func (rs *runState) recordGate(ctx context.Context, a rotation.Action) error {
 // performs it without another intent save. A crash after that save resumes the begun step
 // like any other whose intent is recorded and whose outcome is not.
 //
-// An observation (rotation.StepKind.Observes) is not worth a synced write of its own: its
+// An observation (rotation.StepKind.Local) is not worth a synced write of its own: its
 // intent, and the outcome before it, are held in memory while it looks, and saved with its
 // outcome and the next step's intent. A crash while it looks loses the outcome of the step
 // before it, whose effect is idempotent and is performed again on resume (its intent is
@@ -251,7 +302,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 	e := rs.e
 	name := rotation.StepName(a.Step, a.Consumer)
 	if !begun {
-		if a.Step.Observes() {
+		if a.Step.Local() {
 			rs.held = append(rs.held, rs.begin(a))
 		} else {
 			if err := rs.save(ctx, rs.begin(a)); err != nil {
@@ -271,7 +322,9 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 		// cancellation's, not the effect's, and a check would record "unknown" evidence that
 		// nobody gathered. It is not recorded: the step stays begun and the resume performs it
 		// again (effects are idempotent). What is held — the outcome before an observation —
-		// is saved by drive on its way out.
+		// is saved by drive on its way out; what the effect meant to write with its outcome
+		// (record's) is not.
+		rs.along = along{}
 		return nil, err
 	}
 
@@ -316,7 +369,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 		case n.Kind == rotation.DoStep:
 			entries = append(entries, rs.begin(n))
 			next = &n
-			if n.Step.Observes() && rs.run.Halt == nil {
+			if n.Step.Local() && rs.run.Halt == nil {
 				rs.held = append(rs.held, entries...)
 				fmt.Fprintf(e.Progress, " %s\n", after.Verdict)
 				return next, nil
@@ -337,8 +390,13 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 }
 
 // markDone puts the run in its last phase and returns the entry that says so.
+//
+// The save that carries it also releases the credential's lock: nothing of the run is left
+// to do, and one synced write fewer is a rotation's worth at scale. Notifications journaled
+// after it append to a done run's journal, which no other run writes.
 func (rs *runState) markDone() journal.Entry {
 	rs.run.Phase = rotation.Done
+	rs.along.unlock = rs.holder
 	return rs.entry(journal.KindPhase, "", "", "done")
 }
 

@@ -127,7 +127,7 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 	if !ok {
 		return Result{}, errUnknownCredential(credential)
 	}
-	rec, unlock, err := e.lockAndLoad(ctx, c, true)
+	rec, holder, err := e.lockAndLoad(ctx, c, true)
 	var nd *notDueError
 	if errors.As(err, &nd) {
 		return e.notDue(ctx, c, nd.entry)
@@ -135,10 +135,10 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 	if err != nil {
 		return Result{}, err
 	}
-	defer unlock()
 	shared, release := e.share()
 	defer release()
-	rs := &runState{e: e, cred: c, rec: rec, shared: shared}
+	rs := &runState{e: e, cred: c, rec: rec, shared: shared, holder: &holder}
+	defer rs.unlock(ctx)
 	if err := rs.decode(); err != nil {
 		return Result{}, err
 	}
@@ -152,39 +152,39 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 }
 
 // lockAndLoad takes the credential's lock and returns its active run, creating one when
-// create is set and none exists.
-func (e *Engine) lockAndLoad(ctx context.Context, c *inventory.Credential, create bool) (state.RunRecord, func(), error) {
+// create is set and none exists, and the holder of the lock: the caller releases it
+// (runState.unlock). On an error the lock is released.
+func (e *Engine) lockAndLoad(ctx context.Context, c *inventory.Credential, create bool) (state.RunRecord, state.LockHolder, error) {
 	// The run may not exist yet: the holder names the operation until it does.
 	holder := state.LockHolder{Host: e.Host, PID: e.PID, RunID: "rotate", Since: e.now()}
 	if err := e.lock(ctx, c.ID, holder); err != nil {
-		return state.RunRecord{}, nil, err
+		return state.RunRecord{}, holder, err
 	}
-	unlock := func() { _ = e.State.Unlock(context.WithoutCancel(ctx), c.ID, holder) }
+	fail := func(err error) (state.RunRecord, state.LockHolder, error) {
+		_ = e.State.Unlock(context.WithoutCancel(ctx), c.ID, holder)
+		return state.RunRecord{}, holder, err
+	}
 	rec, err := e.activeRun(ctx, c.ID)
 	switch {
 	case err == nil:
-		return rec, unlock, nil
+		return rec, holder, nil
 	case !errors.Is(err, state.ErrNotFound) || !create:
-		unlock()
-		return state.RunRecord{}, nil, err
+		return fail(err)
 	}
 	if !e.Force {
 		// Start a run only when the credential is due: a rotate repeated after a crash that
 		// came just after a run finished must not mint a second value.
 		if entry, err := e.dueEntry(ctx, c); err != nil || entry.Status == plan.StatusOK {
-			unlock()
 			if err == nil {
 				err = &notDueError{entry}
 			}
-			return state.RunRecord{}, nil, err
+			return fail(err)
 		}
 	}
-	rec, err = e.startRun(ctx, c)
-	if err != nil {
-		unlock()
-		return state.RunRecord{}, nil, err
+	if rec, err = e.startRun(ctx, c); err != nil {
+		return fail(err)
 	}
-	return rec, unlock, nil
+	return rec, holder, nil
 }
 
 // lock takes the credential's lock. A lock left by a process of this host that no longer

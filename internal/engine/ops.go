@@ -36,15 +36,15 @@ func (e *Engine) open(ctx context.Context, runID string) (*runState, func(), err
 		return nil, nil, err
 	}
 	shared, release := e.share()
+	rs := &runState{e: e, cred: c, shared: shared, holder: &holder}
 	unlock := func() {
 		release()
-		_ = e.State.Unlock(context.WithoutCancel(ctx), c.ID, holder)
+		rs.unlock(ctx)
 	}
-	if rec, err = e.State.Run(ctx, runID); err != nil { // re-read under the lock
+	if rs.rec, err = e.State.Run(ctx, runID); err != nil { // re-read under the lock
 		unlock()
 		return nil, nil, err
 	}
-	rs := &runState{e: e, cred: c, rec: rec, shared: shared}
 	if err := rs.decode(); err != nil {
 		unlock()
 		return nil, nil, err

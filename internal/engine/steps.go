@@ -371,29 +371,21 @@ func (rs *runState) residualUse(ctx context.Context) (rotation.Outcome, []journa
 	return rotation.Outcome{Detail: detail}, nil
 }
 
-// record updates the credential's state and history once the run is complete.
+// record updates the credential's state and history once the run is complete. It writes
+// nothing itself: the writes go with the save of its outcome, in one transaction (runState.store
+// mends a lost CAS on the state), so record needs no intent of its own (rotation.StepKind.Local).
 func (rs *runState) record(ctx context.Context) rotation.Outcome {
-	r, e := &rs.run, rs.e
-	for attempt := 0; attempt < 5; attempt++ {
-		cur, err := e.State.CredentialState(ctx, r.Credential)
-		if err != nil && !errors.Is(err, state.ErrNotFound) {
-			return rotation.Outcome{Err: err}
-		}
-		cur.ID = r.Credential
-		cur.CurrentVersion, cur.CurrentFingerprint, cur.LastRotated, cur.Expires = r.New.ID, r.New.Fingerprint, r.CutoverAt, r.New.Expires
-		if _, err := e.State.PutCredentialState(ctx, cur); errors.Is(err, state.ErrConflict) {
-			continue
-		} else if err != nil {
-			return rotation.Outcome{Err: err}
-		}
-		rec := state.RotationRecord{CredentialID: r.Credential, RunID: r.ID, ToVersion: r.New.ID, ToFingerprint: r.New.Fingerprint, CompletedAt: r.CutoverAt}
-		if r.Previous != nil {
-			rec.FromVersion = r.Previous.ID
-		}
-		if err := e.State.AppendRotation(ctx, rec); err != nil && !errors.Is(err, state.ErrConflict) {
-			return rotation.Outcome{Err: err}
-		}
-		return rotation.Outcome{Detail: "credential state: current " + r.New.ID + ", last rotated " + r.CutoverAt.Format(time.RFC3339)}
+	r := &rs.run
+	cur, err := rs.e.State.CredentialState(ctx, r.Credential)
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return rotation.Outcome{Err: err}
 	}
-	return rotation.Outcome{Err: provider.Errorf(provider.Retryable, "record", "the credential's state kept changing concurrently")}
+	cur.ID = r.Credential
+	cur.CurrentVersion, cur.CurrentFingerprint, cur.LastRotated, cur.Expires = r.New.ID, r.New.Fingerprint, r.CutoverAt, r.New.Expires
+	rec := state.RotationRecord{CredentialID: r.Credential, RunID: r.ID, ToVersion: r.New.ID, ToFingerprint: r.New.Fingerprint, CompletedAt: r.CutoverAt}
+	if r.Previous != nil {
+		rec.FromVersion = r.Previous.ID
+	}
+	rs.along.credential, rs.along.rotation = &cur, &rec
+	return rotation.Outcome{Detail: "credential state: current " + r.New.ID + ", last rotated " + r.CutoverAt.Format(time.RFC3339)}
 }

@@ -136,16 +136,18 @@ const (
 	StepExceptionExpiry StepKind = "exception-expiry" // an expired exception re-revoked or flagged
 )
 
-// Observes reports whether a step only looks — a read, a login, a query, a handshake — and
-// changes nothing outside rotor's state. Such a step needs no durable intent before it: a
-// crash during it leaves nothing to reconcile, and the resume simply looks again. The engine
-// saves an observation's intent and outcome with the next durable save (see engine.do), so
-// the intents that matter, those of steps with effects, still reach the disk before their
-// effect. Readiness counts: its probes (a write check's temporary file, a directory created if
-// missing) leave nothing behind that a second readiness would not leave.
-func (k StepKind) Observes() bool {
+// Local reports whether a step changes nothing outside rotor's state: an observation, which
+// only looks (a read, a login, a query, a handshake), or record, whose writes to rotor's own
+// state land in the same transaction as its outcome (engine.record). Such a step needs no
+// durable intent before it: a crash during it leaves nothing to reconcile, and the resume
+// simply performs it again. The engine saves its intent and outcome with the next durable
+// save (see engine.do), so the intents that matter, those of steps with effects outside
+// rotor, still reach the disk before their effect. Readiness counts: its probes (a write
+// check's temporary file, a directory created if missing) leave nothing behind that a second
+// readiness would not leave.
+func (k StepKind) Local() bool {
 	switch k {
-	case StepReadiness, StepReadAccess, StepCheck, StepSignals, StepProof, StepResidualUse:
+	case StepReadiness, StepReadAccess, StepCheck, StepSignals, StepProof, StepResidualUse, StepRecord:
 		return true
 	}
 	return false

@@ -179,6 +179,46 @@ func CheckChain(runID string, storedLen int64, storedHead string, entries []Jour
 	return nil
 }
 
+// RunSave is one save of a run (SaveRun): the run and the journal entries
+// that continue it, and what else must land in the same transaction.
+type RunSave struct {
+	Run     RunRecord
+	Entries []JournalEntry
+	// Credential, when set, is written as PutCredentialState writes it (its
+	// CAS included); its ID must be Run.Credential.
+	Credential *CredentialState
+	// Rotation, when set, is appended as AppendRotation appends it; it must
+	// be of Run.Credential and by Run.ID.
+	Rotation *RotationRecord
+	// Unlock, when set, releases Run.Credential's lock as Unlock does: a
+	// no-op unless this holder holds it.
+	Unlock *LockHolder
+}
+
+// Check validates everything s writes, and that the added writes concern
+// its run: what implementations call before SaveRun writes anything. Its
+// errors satisfy errors.Is(err, ErrInvalid).
+func (s RunSave) Check() error {
+	r := s.Run
+	errs := []error{CheckRunWrite(r, s.Entries)}
+	if c := s.Credential; c != nil {
+		errs = append(errs, c.Validate())
+		if c.ID != r.Credential {
+			errs = append(errs, fmt.Errorf("%s: saved with the state of credential %.64q, not its own %.64q: %w", runSubject(r.ID), c.ID, r.Credential, ErrInvalid))
+		}
+	}
+	if h := s.Rotation; h != nil {
+		errs = append(errs, h.Validate())
+		if h.CredentialID != r.Credential || h.RunID != r.ID {
+			errs = append(errs, fmt.Errorf("%s: saved with a rotation of credential %.64q by run %.64q, not its own: %w", runSubject(r.ID), h.CredentialID, h.RunID, ErrInvalid))
+		}
+	}
+	if h := s.Unlock; h != nil {
+		errs = append(errs, CheckLock(r.Credential, *h))
+	}
+	return errors.Join(errs...)
+}
+
 // CheckLock validates the arguments of Lock, StealLock and Unlock.
 func CheckLock(credential string, h LockHolder) error {
 	lock := fmt.Sprintf("lock of credential %.64q", credential)

@@ -95,6 +95,17 @@ type Store interface {
 	// the run it already made.
 	CreateRun(ctx context.Context, r RunRecord, entries []JournalEntry) (RunRecord, error)
 
+	// SaveRun is CreateRun (s.Run.Revision == 0) or UpdateRun (otherwise)
+	// together with the writes s adds — a credential state put, a rotation
+	// record, the release of the credential's lock — in one transaction,
+	// each with its own method's rules: all land or none does. A lost CAS
+	// on the run or on the credential state is ErrConflict and nothing is
+	// written. The added writes must concern s.Run's credential (and the
+	// rotation record s.Run's id), else ErrInvalid. It is how the engine
+	// records a step whose effect is rotor's own state in the same synced
+	// write as the step's outcome.
+	SaveRun(ctx context.Context, s RunSave) (RunRecord, error)
+
 	// Run returns one run, or ErrNotFound.
 	Run(ctx context.Context, id string) (RunRecord, error)
 

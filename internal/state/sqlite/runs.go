@@ -86,48 +86,96 @@ func journalEnd(len0 int64, head0 string, entries []state.JournalEntry) (int64, 
 	return last.Seq, last.Hash
 }
 
-// CreateRun inserts the run and its first entries in one BEGIN IMMEDIATE
-// transaction; ON CONFLICT DO NOTHING and the rows affected say whether the
-// id was free.
-func (db *DB) CreateRun(ctx context.Context, r state.RunRecord, entries []state.JournalEntry) (_ state.RunRecord, err error) {
-	op := fmt.Sprintf("creating run %q", r.ID)
-	if db.ro {
-		return state.RunRecord{}, fmt.Errorf("state database %s: %s: %w", db.path, op, state.ErrReadOnly)
-	}
-	if err := state.CheckRunWrite(r, entries); err != nil {
-		return state.RunRecord{}, err
-	}
+// CreateRun is SaveRun of a new run with nothing added.
+func (db *DB) CreateRun(ctx context.Context, r state.RunRecord, entries []state.JournalEntry) (state.RunRecord, error) {
 	if r.Revision != 0 {
 		return state.RunRecord{}, fmt.Errorf("run %q: CreateRun with revision %d: a new run has revision 0 (UpdateRun writes a stored one): %w",
 			r.ID, r.Revision, state.ErrInvalid)
 	}
-	if err := state.CheckChain(r.ID, 0, "", entries); err != nil {
+	return db.SaveRun(ctx, state.RunSave{Run: r, Entries: entries})
+}
+
+// UpdateRun is SaveRun of a stored run with nothing added.
+func (db *DB) UpdateRun(ctx context.Context, r state.RunRecord, entries []state.JournalEntry) (state.RunRecord, error) {
+	if r.Revision == 0 {
+		return state.RunRecord{}, fmt.Errorf("run %q: UpdateRun with revision 0: the run is not stored yet (CreateRun stores a new run): %w",
+			r.ID, state.ErrInvalid)
+	}
+	return db.SaveRun(ctx, state.RunSave{Run: r, Entries: entries})
+}
+
+// SaveRun writes the run and everything s adds in one BEGIN IMMEDIATE transaction (one write
+// job of the batch: its savepoint undoes all of it when any part fails).
+func (db *DB) SaveRun(ctx context.Context, s state.RunSave) (_ state.RunRecord, err error) {
+	r := s.Run
+	op := fmt.Sprintf("updating run %q", r.ID)
+	if r.Revision == 0 {
+		op = fmt.Sprintf("creating run %q", r.ID)
+	}
+	if db.ro {
+		return state.RunRecord{}, fmt.Errorf("state database %s: %s: %w", db.path, op, state.ErrReadOnly)
+	}
+	if err := s.Check(); err != nil {
 		return state.RunRecord{}, err
 	}
-	n, head := journalEnd(0, "", entries)
+	if r.Revision == 0 {
+		if err := state.CheckChain(r.ID, 0, "", s.Entries); err != nil {
+			return state.RunRecord{}, err
+		}
+	}
 	now := db.clock()
+	out := r
 	err = db.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := db.exec(ctx, tx, qInsertRun, r.ID, r.Credential, r.Phase, string(r.Data), formatTime(now), formatTime(now), head, n)
+		var err error
+		if r.Revision == 0 {
+			out, err = db.createRun(ctx, tx, op, r, s.Entries, now)
+		} else {
+			out, err = db.updateRun(ctx, tx, op, r, s.Entries, now)
+		}
 		if err != nil {
-			return db.wrap(op, err)
+			return err
 		}
-		if k, err := res.RowsAffected(); err != nil {
-			return db.wrap(op, err)
-		} else if k != 1 {
-			var cred string
-			var rev int64
-			if err := db.queryRow(ctx, tx, qRunRevision, r.ID).Scan(&cred, &rev); err != nil {
-				return db.wrap(op, err)
+		if c := s.Credential; c != nil {
+			if err := db.putCredential(ctx, tx, *c, now); err != nil {
+				return err
 			}
-			return fmt.Errorf("run %q already exists (credential %q, revision %d); nothing written: %w", r.ID, cred, rev, state.ErrConflict)
 		}
-		if err := db.appendEntries(ctx, tx, entries); err != nil {
-			return db.wrap(op+": appending its journal", err)
+		if h := s.Rotation; h != nil {
+			if err := db.appendRotation(ctx, tx, *h); err != nil {
+				return err
+			}
+		}
+		if h := s.Unlock; h != nil {
+			return db.unlock(ctx, tx, r.Credential, *h)
 		}
 		return nil
 	})
 	if err != nil {
 		return state.RunRecord{}, err
+	}
+	return out, nil
+}
+
+// createRun inserts the run and its first entries; ON CONFLICT DO NOTHING and the rows
+// affected say whether the id was free.
+func (db *DB) createRun(ctx context.Context, tx *sql.Tx, op string, r state.RunRecord, entries []state.JournalEntry, now time.Time) (state.RunRecord, error) {
+	n, head := journalEnd(0, "", entries)
+	res, err := db.exec(ctx, tx, qInsertRun, r.ID, r.Credential, r.Phase, string(r.Data), formatTime(now), formatTime(now), head, n)
+	if err != nil {
+		return state.RunRecord{}, db.wrap(op, err)
+	}
+	if k, err := res.RowsAffected(); err != nil {
+		return state.RunRecord{}, db.wrap(op, err)
+	} else if k != 1 {
+		var cred string
+		var rev int64
+		if err := db.queryRow(ctx, tx, qRunRevision, r.ID).Scan(&cred, &rev); err != nil {
+			return state.RunRecord{}, db.wrap(op, err)
+		}
+		return state.RunRecord{}, fmt.Errorf("run %q already exists (credential %q, revision %d); nothing written: %w", r.ID, cred, rev, state.ErrConflict)
+	}
+	if err := db.appendEntries(ctx, tx, entries); err != nil {
+		return state.RunRecord{}, db.wrap(op+": appending its journal", err)
 	}
 	out := r
 	out.Revision = 1
@@ -137,68 +185,46 @@ func (db *DB) CreateRun(ctx context.Context, r state.RunRecord, entries []state.
 	return out, nil
 }
 
-// UpdateRun reads the stored revision and journal end under the write lock
-// (BEGIN IMMEDIATE: no other writer, in this process or another, can slip in
-// between), checks them, then writes with the revision in the WHERE clause
-// as well, so the CAS holds in SQL and not only in this function.
-func (db *DB) UpdateRun(ctx context.Context, r state.RunRecord, entries []state.JournalEntry) (_ state.RunRecord, err error) {
-	op := fmt.Sprintf("updating run %q", r.ID)
-	if db.ro {
-		return state.RunRecord{}, fmt.Errorf("state database %s: %s: %w", db.path, op, state.ErrReadOnly)
-	}
-	if err := state.CheckRunWrite(r, entries); err != nil {
-		return state.RunRecord{}, err
-	}
-	if r.Revision == 0 {
-		return state.RunRecord{}, fmt.Errorf("run %q: UpdateRun with revision 0: the run is not stored yet (CreateRun stores a new run): %w",
-			r.ID, state.ErrInvalid)
-	}
-	now := db.clock()
+// updateRun reads the stored revision and journal end under the write lock (BEGIN
+// IMMEDIATE: no other writer, in this process or another, can slip in between), checks them,
+// then writes with the revision in the WHERE clause as well, so the CAS holds in SQL and not
+// only in this function.
+func (db *DB) updateRun(ctx context.Context, tx *sql.Tx, op string, r state.RunRecord, entries []state.JournalEntry, now time.Time) (state.RunRecord, error) {
 	var (
-		createdAt time.Time
-		newLen    int64
-		newHead   string
+		cred, head string
+		rev, n     int64
+		created    sql.NullString
 	)
-	err = db.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
-		var (
-			cred, head string
-			rev, n     int64
-			created    sql.NullString
-		)
-		err := db.queryRow(ctx, tx, qRunEnd, r.ID).Scan(&cred, &rev, &created, &head, &n)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("run %q: wrote with revision %d, stored is absent; nothing written: %w", r.ID, r.Revision, state.ErrConflict)
-		case err != nil:
-			return db.wrap(op, err)
-		case cred != r.Credential:
-			return fmt.Errorf("run %q rotates credential %q, not %q: a run's credential cannot change: %w", r.ID, cred, r.Credential, state.ErrInvalid)
-		case rev != r.Revision:
-			return fmt.Errorf("run %q: wrote with revision %d, stored is revision %d; nothing written: %w", r.ID, r.Revision, rev, state.ErrConflict)
-		}
-		if err := state.CheckChain(r.ID, n, head, entries); err != nil {
-			return err
-		}
-		if createdAt, err = parseTime(created); err != nil {
-			return db.wrap(op, err)
-		}
-		newLen, newHead = journalEnd(n, head, entries)
-		res, err := db.exec(ctx, tx, qUpdateRun, r.Phase, string(r.Data), formatTime(now), newHead, newLen, r.ID, r.Revision)
-		if err != nil {
-			return db.wrap(op, err)
-		}
-		if k, err := res.RowsAffected(); err != nil {
-			return db.wrap(op, err)
-		} else if k != 1 { // cannot happen under the write lock; the CAS says so anyway
-			return fmt.Errorf("run %q: revision %d changed under the write lock; nothing written: %w", r.ID, r.Revision, state.ErrConflict)
-		}
-		if err := db.appendEntries(ctx, tx, entries); err != nil {
-			return db.wrap(op+": appending to its journal", err)
-		}
-		return nil
-	})
-	if err != nil {
+	err := db.queryRow(ctx, tx, qRunEnd, r.ID).Scan(&cred, &rev, &created, &head, &n)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return state.RunRecord{}, fmt.Errorf("run %q: wrote with revision %d, stored is absent; nothing written: %w", r.ID, r.Revision, state.ErrConflict)
+	case err != nil:
+		return state.RunRecord{}, db.wrap(op, err)
+	case cred != r.Credential:
+		return state.RunRecord{}, fmt.Errorf("run %q rotates credential %q, not %q: a run's credential cannot change: %w", r.ID, cred, r.Credential, state.ErrInvalid)
+	case rev != r.Revision:
+		return state.RunRecord{}, fmt.Errorf("run %q: wrote with revision %d, stored is revision %d; nothing written: %w", r.ID, r.Revision, rev, state.ErrConflict)
+	}
+	if err := state.CheckChain(r.ID, n, head, entries); err != nil {
 		return state.RunRecord{}, err
+	}
+	createdAt, err := parseTime(created)
+	if err != nil {
+		return state.RunRecord{}, db.wrap(op, err)
+	}
+	newLen, newHead := journalEnd(n, head, entries)
+	res, err := db.exec(ctx, tx, qUpdateRun, r.Phase, string(r.Data), formatTime(now), newHead, newLen, r.ID, r.Revision)
+	if err != nil {
+		return state.RunRecord{}, db.wrap(op, err)
+	}
+	if k, err := res.RowsAffected(); err != nil {
+		return state.RunRecord{}, db.wrap(op, err)
+	} else if k != 1 { // cannot happen under the write lock; the CAS says so anyway
+		return state.RunRecord{}, fmt.Errorf("run %q: revision %d changed under the write lock; nothing written: %w", r.ID, r.Revision, state.ErrConflict)
+	}
+	if err := db.appendEntries(ctx, tx, entries); err != nil {
+		return state.RunRecord{}, db.wrap(op+": appending to its journal", err)
 	}
 	out := r
 	out.Revision = r.Revision + 1
@@ -372,12 +398,16 @@ func (db *DB) Unlock(ctx context.Context, credential string, h state.LockHolder)
 		return err
 	}
 	return db.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := db.exec(ctx, tx, qDeleteLock,
-			credential, h.Host, h.PID, h.RunID); err != nil {
-			return db.wrap(op, err)
-		}
-		return nil
+		return db.unlock(ctx, tx, credential, h)
 	})
+}
+
+// unlock deletes the lock row if h holds it.
+func (db *DB) unlock(ctx context.Context, tx *sql.Tx, credential string, h state.LockHolder) error {
+	if _, err := db.exec(ctx, tx, qDeleteLock, credential, h.Host, h.PID, h.RunID); err != nil {
+		return db.wrap(fmt.Sprintf("unlocking credential %q", credential), err)
+	}
+	return nil
 }
 
 func (db *DB) Lockholder(ctx context.Context, credential string) (state.LockHolder, bool, error) {

@@ -110,39 +110,8 @@ func (db *DB) PutCredentialState(ctx context.Context, s state.CredentialState) (
 		return state.CredentialState{}, err
 	}
 	now := db.clock()
-	op := fmt.Sprintf("writing credential %q", s.ID)
-	err = db.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
-		var res sql.Result
-		var err error
-		if s.Revision == 0 {
-			res, err = db.exec(ctx, tx, qInsertCredentialState,
-				s.ID, s.CurrentVersion, s.CurrentFingerprint, nullTime(s.LastRotated), nullTime(s.Expires), formatTime(now))
-		} else {
-			res, err = db.exec(ctx, tx, qUpdateCredentialState,
-				s.CurrentVersion, s.CurrentFingerprint, nullTime(s.LastRotated), nullTime(s.Expires), formatTime(now),
-				s.ID, s.Revision)
-		}
-		if err != nil {
-			return db.wrap(op, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return db.wrap(op, err)
-		}
-		if n != 1 {
-			// Lost: say what is stored, read under the same lock, so the message
-			// is exact. Nothing was written: the failed write is undone.
-			var stored sql.NullInt64
-			if err := db.queryRow(ctx, tx, qCredentialRevision, s.ID).Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return db.wrap(op, err)
-			}
-			what := "absent"
-			if stored.Valid {
-				what = fmt.Sprintf("revision %d", stored.Int64)
-			}
-			return fmt.Errorf("credential %q: wrote with revision %d, stored is %s: %w", s.ID, s.Revision, what, state.ErrConflict)
-		}
-		return nil
+	err = db.write(ctx, fmt.Sprintf("writing credential %q", s.ID), func(ctx context.Context, tx *sql.Tx) error {
+		return db.putCredential(ctx, tx, s, now)
 	})
 	if err != nil {
 		return state.CredentialState{}, err
@@ -153,6 +122,43 @@ func (db *DB) PutCredentialState(ctx context.Context, s state.CredentialState) (
 	out.LastRotated = normalize(s.LastRotated)
 	out.Expires = normalize(s.Expires)
 	return out, nil
+}
+
+// putCredential is the CAS: the WHERE clause carries the revision the caller read, and the
+// number of rows it touched says who won.
+func (db *DB) putCredential(ctx context.Context, tx *sql.Tx, s state.CredentialState, now time.Time) error {
+	op := fmt.Sprintf("writing credential %q", s.ID)
+	var res sql.Result
+	var err error
+	if s.Revision == 0 {
+		res, err = db.exec(ctx, tx, qInsertCredentialState,
+			s.ID, s.CurrentVersion, s.CurrentFingerprint, nullTime(s.LastRotated), nullTime(s.Expires), formatTime(now))
+	} else {
+		res, err = db.exec(ctx, tx, qUpdateCredentialState,
+			s.CurrentVersion, s.CurrentFingerprint, nullTime(s.LastRotated), nullTime(s.Expires), formatTime(now),
+			s.ID, s.Revision)
+	}
+	if err != nil {
+		return db.wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return db.wrap(op, err)
+	}
+	if n != 1 {
+		// Lost: say what is stored, read under the same lock, so the message is exact.
+		// Nothing was written: the failed write is undone.
+		var stored sql.NullInt64
+		if err := db.queryRow(ctx, tx, qCredentialRevision, s.ID).Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return db.wrap(op, err)
+		}
+		what := "absent"
+		if stored.Valid {
+			what = fmt.Sprintf("revision %d", stored.Int64)
+		}
+		return fmt.Errorf("credential %q: wrote with revision %d, stored is %s: %w", s.ID, s.Revision, what, state.ErrConflict)
+	}
+	return nil
 }
 
 // normalize returns t as it reads back from the database: UTC, no
@@ -171,31 +177,35 @@ func (db *DB) AppendRotation(ctx context.Context, r state.RotationRecord) (err e
 	if err := r.Validate(); err != nil {
 		return err
 	}
-	op := fmt.Sprintf("recording a rotation of %q", r.CredentialID)
-	return db.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := db.exec(ctx, tx, qInsertRotation,
-			r.CredentialID, r.RunID, r.FromVersion, r.ToVersion, r.ToFingerprint, formatTime(r.CompletedAt))
-		if err != nil {
-			return db.wrap(op, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return db.wrap(op, err)
-		}
-		if n == 0 {
-			// The run already recorded its rotation: a retry is fine, a
-			// different outcome for the same run is not.
-			prev, err := scanRotation(db.queryRow(ctx, tx, qRotationOfRun, r.RunID))
-			if err != nil {
-				return db.wrap(op, err)
-			}
-			if prev != normalizeRotation(r) {
-				return fmt.Errorf("run %q already recorded a different rotation (of %q to version %q): %w",
-					r.RunID, prev.CredentialID, prev.ToVersion, state.ErrConflict)
-			}
-		}
-		return nil
+	return db.write(ctx, fmt.Sprintf("recording a rotation of %q", r.CredentialID), func(ctx context.Context, tx *sql.Tx) error {
+		return db.appendRotation(ctx, tx, r)
 	})
+}
+
+// appendRotation inserts r unless its run already recorded it: a retry is fine, a different
+// outcome for the same run is not.
+func (db *DB) appendRotation(ctx context.Context, tx *sql.Tx, r state.RotationRecord) error {
+	op := fmt.Sprintf("recording a rotation of %q", r.CredentialID)
+	res, err := db.exec(ctx, tx, qInsertRotation,
+		r.CredentialID, r.RunID, r.FromVersion, r.ToVersion, r.ToFingerprint, formatTime(r.CompletedAt))
+	if err != nil {
+		return db.wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return db.wrap(op, err)
+	}
+	if n == 0 {
+		prev, err := scanRotation(db.queryRow(ctx, tx, qRotationOfRun, r.RunID))
+		if err != nil {
+			return db.wrap(op, err)
+		}
+		if prev != normalizeRotation(r) {
+			return fmt.Errorf("run %q already recorded a different rotation (of %q to version %q): %w",
+				r.RunID, prev.CredentialID, prev.ToVersion, state.ErrConflict)
+		}
+	}
+	return nil
 }
 
 func normalizeRotation(r state.RotationRecord) state.RotationRecord {

@@ -98,6 +98,98 @@ var runTests = []struct {
 	{"StealLockCAS", testStealLock},
 	{"StealLockConcurrentOneWinner", testStealConcurrent},
 	{"LockInvalidRefused", testLockInvalid},
+	{"SaveRunAllOrNothing", testSaveRun},
+}
+
+// testSaveRun: a run saved with a credential state, a rotation record and the release of its
+// lock writes all of them or, when any part loses (a stale credential revision, a different
+// rotation for the run, a stale run), none; writes that concern another credential or run are
+// refused before anything is written.
+func testSaveRun(t *testing.T, open Opener) {
+	s := handle(t, open)
+	ctx := context.Background()
+	const cred = "orders-db"
+	h := state.LockHolder{Host: "h", PID: 7, RunID: "rotate"}
+	if err := s.Lock(ctx, cred, h); err != nil {
+		t.Fatal(err)
+	}
+	// Revision 0 creates, with the writes.
+	r0 := newRun("r", cred, "planned")
+	first := Entries("r", 0, "", base, "intent", doc(`{"intent":"readiness"}`))
+	cs := state.CredentialState{ID: cred, CurrentVersion: "v1", CurrentFingerprint: "fp1", LastRotated: base}
+	r1, err := s.SaveRun(ctx, state.RunSave{Run: r0, Entries: first, Credential: &cs})
+	if err != nil || r1.Revision != 1 || r1.JournalLen != 1 {
+		t.Fatalf("SaveRun creating = %s, %v", showRun(r1), err)
+	}
+	got, err := s.CredentialState(ctx, cred)
+	if err != nil || got.CurrentVersion != "v1" || got.Revision != 1 {
+		t.Fatalf("credential after create = %+v, %v", got, err)
+	}
+
+	// Each losing part leaves everything as it was.
+	rot := state.RotationRecord{CredentialID: cred, RunID: "r", FromVersion: "v1", ToVersion: "v2", ToFingerprint: "fp2", CompletedAt: base}
+	if err := s.AppendRotation(ctx, state.RotationRecord{CredentialID: cred, RunID: "r", ToVersion: "v9", ToFingerprint: "fp9", CompletedAt: base}); err != nil {
+		t.Fatal(err)
+	}
+	stale := got // revision 1
+	stale.Revision = 5
+	done := r1
+	done.Phase = "done"
+	cases := []struct {
+		name string
+		sv   state.RunSave
+	}{
+		{"stale credential revision", state.RunSave{Run: done, Entries: Next(r1, base, "phase", doc(`{"done":1}`)), Credential: &stale, Unlock: &h}},
+		{"a different rotation of the run", state.RunSave{Run: done, Entries: Next(r1, base, "phase", doc(`{"done":2}`)), Rotation: &rot, Unlock: &h}},
+		{"stale run revision", state.RunSave{Run: state.RunRecord{ID: "r", Credential: cred, Phase: "done", Data: doc(`{}`), Revision: 9}, Credential: &got, Unlock: &h}},
+	}
+	for _, c := range cases {
+		if _, err := s.SaveRun(ctx, c.sv); !errors.Is(err, state.ErrConflict) {
+			t.Fatalf("%s: SaveRun error = %v, want ErrConflict", c.name, err)
+		}
+		sameRun(t, c.name+": run", getRun(t, s, "r"), r1)
+		if now, _ := s.CredentialState(ctx, cred); now.Revision != 1 || now.CurrentVersion != "v1" {
+			t.Fatalf("%s: credential changed to %+v", c.name, now)
+		}
+		if holder, ok, err := s.Lockholder(ctx, cred); err != nil || !ok || !holder.Same(h) {
+			t.Fatalf("%s: lock is %v, %v, %v; want still held by %v", c.name, holder, ok, err, h)
+		}
+	}
+
+	// Writes about another credential or run are invalid, whatever else is right.
+	other := got
+	other.ID = "billing-db"
+	otherRot := rot
+	otherRot.RunID = "r2"
+	for name, sv := range map[string]state.RunSave{
+		"state of another credential": {Run: done, Credential: &other},
+		"rotation by another run":     {Run: done, Rotation: &otherRot},
+		"invalid lock holder":         {Run: done, Unlock: &state.LockHolder{Host: "h"}},
+	} {
+		if _, err := s.SaveRun(ctx, sv); !errors.Is(err, state.ErrInvalid) {
+			t.Fatalf("%s: SaveRun error = %v, want ErrInvalid", name, err)
+		}
+	}
+	sameRun(t, "after invalid saves", getRun(t, s, "r"), r1)
+
+	// All parts right: all land, the lock is free, and a repeat of the rotation is a no-op.
+	next := got
+	next.CurrentVersion, next.CurrentFingerprint = "v9", "fp9"
+	same := state.RotationRecord{CredentialID: cred, RunID: "r", ToVersion: "v9", ToFingerprint: "fp9", CompletedAt: base}
+	r2, err := s.SaveRun(ctx, state.RunSave{Run: done, Entries: Next(r1, base, "phase", doc(`{"done":3}`)), Credential: &next, Rotation: &same, Unlock: &h})
+	if err != nil || r2.Revision != 2 || r2.Phase != "done" {
+		t.Fatalf("SaveRun = %s, %v", showRun(r2), err)
+	}
+	if now, _ := s.CredentialState(ctx, cred); now.Revision != 2 || now.CurrentVersion != "v9" {
+		t.Fatalf("credential after save = %+v", now)
+	}
+	if holder, ok, err := s.Lockholder(ctx, cred); err != nil || ok {
+		t.Fatalf("lock after save: %v, %v, %v; want free", holder, ok, err)
+	}
+	if hist, err := s.Rotations(ctx, cred, 0); err != nil || len(hist) != 1 {
+		t.Fatalf("history = %+v, %v; want the one rotation", hist, err)
+	}
+	verify(t, s, "r")
 }
 
 func doc(s string) []byte { return []byte(s) }

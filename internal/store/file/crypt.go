@@ -76,11 +76,8 @@ func recipientsOf(readers []provider.Identity) ([]target, []reader, error) {
 		return nil, nil, provider.Errorf(provider.Terminal, "put version", "no readers: a version nobody can decrypt is useless; pass the executor and every consumer identity")
 	}
 	var (
-		targets []target
-		out     []reader
-		errs    []error
-		seen    = map[string]string{} // reader key → canonical recipient
-		pq      = map[bool]bool{}
+		out  []reader
+		errs []error
 	)
 	for _, id := range readers {
 		c, err := ageConfig(id)
@@ -88,17 +85,38 @@ func recipientsOf(readers []provider.Identity) ([]target, []reader, error) {
 			errs = append(errs, err)
 			continue
 		}
-		r := strings.TrimSpace(c.Recipient)
+		out = append(out, reader{Identity: id.ID, Recipient: strings.TrimSpace(c.Recipient)})
+	}
+	targets, err := targetsOf(out)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, nil, provider.Wrap(provider.Terminal, "put version", errors.Join(errs...))
+	}
+	return targets, out, nil
+}
+
+// targetsOf parses readers' recipients, one target per distinct recipient: those of a new
+// version, or those an index records for a version whose files a retried Put writes again.
+func targetsOf(readers []reader) ([]target, error) {
+	var (
+		targets []target
+		errs    []error
+		seen    = map[string]string{} // reader key → canonical recipient
+		pq      = map[bool]bool{}
+	)
+	for _, rd := range readers {
+		r := rd.Recipient
 		if r == "" || strings.ContainsAny(r, "\n\r#") {
-			errs = append(errs, fmt.Errorf("identity %q: recipient %q is not one age public key", id.ID, r))
+			errs = append(errs, fmt.Errorf("identity %q: recipient %q is not one age public key", rd.Identity, r))
 			continue
 		}
 		parsed, err := age.ParseRecipients(strings.NewReader(r))
 		if err != nil || len(parsed) != 1 {
-			errs = append(errs, fmt.Errorf("identity %q: recipient %q is not an age public key (age1…)", id.ID, r))
+			errs = append(errs, fmt.Errorf("identity %q: recipient %q is not an age public key (age1…)", rd.Identity, r))
 			continue
 		}
-		out = append(out, reader{Identity: id.ID, Recipient: r})
 		_, hybrid := parsed[0].(*age.HybridRecipient)
 		pq[hybrid] = true
 		can := canonical(parsed[0], r)
@@ -108,7 +126,7 @@ func recipientsOf(readers []provider.Identity) ([]target, []reader, error) {
 			continue // the same key listed twice: one file
 		case ok:
 			// 2^-64 by chance; refusing is cheaper than a layout that handles it.
-			errs = append(errs, fmt.Errorf("identity %q: recipient %q and %q share the file name %s; use another key", id.ID, r, prev, k))
+			errs = append(errs, fmt.Errorf("identity %q: recipient %q and %q share the file name %s; use another key", rd.Identity, r, prev, k))
 			continue
 		}
 		seen[k] = can
@@ -120,10 +138,7 @@ func recipientsOf(readers []provider.Identity) ([]target, []reader, error) {
 		// computer, and labelling some copies post-quantum would say otherwise.
 		errs = append(errs, errors.New("incompatible recipients: can't mix post-quantum and classic recipients, or the value would be vulnerable to quantum computers"))
 	}
-	if len(errs) > 0 {
-		return nil, nil, provider.Wrap(provider.Terminal, "put version", errors.Join(errs...))
-	}
-	return targets, out, nil
+	return targets, errors.Join(errs...)
 }
 
 // seal encrypts v to one recipient.

@@ -47,12 +47,16 @@
 // Every change takes an exclusive flock on .lock, reads the index, changes it, and writes
 // it back through a temporary file that is synced, renamed over index.json, and followed by a
 // sync of the directory. A crash or a failed write at any point leaves either the old index or
-// the new one, never a mix. A version's files are written the same way (all written and
-// synced, then renamed, then one sync of the directory) before the index names it, so the
-// index never points at a half-written or missing file; a ciphertext the index does not name
-// (a Put that crashed before its index write, a Delete that crashed after marking the version
-// deleted) is removed by the next Put or Delete. Readers take no lock: they read whichever
-// index.json the last rename left.
+// the new one, never a mix. A Put writes the version's files and the index together: all
+// written and synced side by side, then renamed — the index last, so a crash of the process
+// never leaves the index naming a missing file — then both folders synced side by side (two
+// waits on the disk, not four). A power loss between the renames and the folders' syncs may
+// keep the index's rename and lose a file's; Put had not returned, so the engine retries it,
+// and the retry (same key) writes the missing files again from the same value, which the
+// version's keyed fingerprint proves. A ciphertext the index does not name (a Put that crashed
+// before its index write, a Delete that crashed after marking the version deleted) is removed
+// by the next Put or Delete. Readers take no lock: they read whichever index.json the last
+// rename left.
 //
 // Consumers read with [OpenReader], which honours pins and can list every enabled version
 // (the accepting side of an overlap rotation validates against all of them).

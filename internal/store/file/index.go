@@ -239,43 +239,43 @@ func (l *limited) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// save writes the index atomically: temp file, sync, rename, sync of the directory. The temp
-// file has a fixed name because only the holder of the lock writes it; a stale one from a
-// crash is truncated and rewritten.
-func (ix *index) save(dir string) error {
+// save writes the index atomically: temp file, sync, rename, sync of the directory (see
+// writeFiles). The temp file has a fixed name because only the holder of the lock writes it; a
+// stale one from a crash is truncated and rewritten.
+func (ix *index) save(dir string) error { return ix.saveWith(dir, nil) }
+
+// saveWith writes files (a new version's, into versions/) and the index in one writeFiles:
+// the index is renamed last, so after a crash of the process the index never names a file that
+// is not there. A power loss can still keep the index's rename and lose a version's (they are
+// in two folders, synced together): the version's retried Put writes its files again (Put).
+func (ix *index) saveWith(dir string, files []namedFile) error {
 	b, err := json.MarshalIndent(ix, "", "  ")
 	if err != nil {
 		return provider.Wrap(provider.Terminal, "write index", err)
 	}
 	b = append(b, '\n')
-	if err := writeAtomic(dir, indexTemp, indexName, b); err != nil {
+	if err := writeFiles(append(files, namedFile{dir: dir, temp: indexTemp, final: indexName, data: b})); err != nil {
 		return fsError("write index", err)
 	}
 	return nil
 }
 
-// writeAtomic writes b to dir/final through dir/temp. On any failure the temp file is removed
-// and dir/final is untouched.
-func writeAtomic(dir, temp, final string, b []byte) error {
-	return writeFiles(dir, []namedFile{{temp: temp, final: final, data: b}})
-}
-
-// namedFile is one file for writeFiles.
+// namedFile is one file for writeFiles: dir/final, written through dir/temp.
 type namedFile struct {
-	temp, final string
-	data        []byte
+	dir, temp, final string
+	data             []byte
 }
 
-// writeFiles writes each file's data to dir/final through dir/temp: every temp file is
-// written and synced first, then all are renamed, then the directory is synced once. On a
-// failure the temp files are removed; finals already renamed stay, and are what the caller's
-// index does not name yet (the sweep removes them), exactly like one write that crashed after
-// its rename.
+// writeFiles writes each file's data to its final name through its temp name: every temp
+// file is written and synced first, then all are renamed in order, then each folder is
+// synced. On a failure the temp files are removed; finals already renamed stay, and are what
+// the caller's index does not name yet (the sweep removes them), exactly like one write that
+// crashed after its rename.
 //
-// The temp files are written side by side: each sync waits on the disk, and the file system
-// commits syncs that wait together at once, so a version with four readers costs about one
-// sync's wait rather than four.
-func writeFiles(dir string, files []namedFile) (err error) {
+// The files are written side by side, and the folders synced side by side: each sync waits on
+// the disk, and the file system commits syncs that wait together at once, so a version with
+// three readers and its index cost about two syncs' wait rather than six.
+func writeFiles(files []namedFile) (err error) {
 	errs := make([]error, len(files))
 	defer func() {
 		if err != nil {
@@ -283,29 +283,43 @@ func writeFiles(dir string, files []namedFile) (err error) {
 			// what stood in its way is not ours.
 			for i, f := range files {
 				if errs[i] == nil {
-					os.Remove(filepath.Join(dir, f.temp))
+					os.Remove(filepath.Join(f.dir, f.temp))
 				}
 			}
 		}
 	}()
-	if len(files) == 1 {
-		errs[0] = writeTemp(filepath.Join(dir, files[0].temp), files[0].data)
-	} else {
-		var wg sync.WaitGroup
-		for i, nf := range files {
-			wg.Go(func() { errs[i] = writeTemp(filepath.Join(dir, nf.temp), nf.data) })
-		}
-		wg.Wait()
-	}
+	each(len(files), func(i int) error {
+		errs[i] = writeTemp(filepath.Join(files[i].dir, files[i].temp), files[i].data)
+		return errs[i]
+	})
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	var dirs []string
 	for _, nf := range files {
-		if err := os.Rename(filepath.Join(dir, nf.temp), filepath.Join(dir, nf.final)); err != nil {
+		if err := os.Rename(filepath.Join(nf.dir, nf.temp), filepath.Join(nf.dir, nf.final)); err != nil {
 			return err
 		}
+		if !slices.Contains(dirs, nf.dir) {
+			dirs = append(dirs, nf.dir)
+		}
 	}
-	return syncDir(dir)
+	return each(len(dirs), func(i int) error { return syncDir(dirs[i]) })
+}
+
+// each runs fn for 0…n-1, side by side when n > 1 (a single one, the index save on its own,
+// runs without a goroutine), and returns their errors joined.
+func each(n int, fn func(i int) error) error {
+	if n == 1 {
+		return fn(0)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = fn(i) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // writeTemp writes and syncs one temp file; on failure it is removed.

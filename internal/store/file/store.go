@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rotorhq/rotor/internal/provider"
+	"github.com/rotorhq/rotor/internal/secret"
 )
 
 // Store is the file store of one inventory entry. It holds no open files between calls and no
@@ -100,9 +101,13 @@ func (s *Store) update(ctx context.Context, op, credential string, fn func(dir s
 	return nil
 }
 
-// Put implements provider.Store. The ciphertexts (one per reader) are written and synced
-// before the index names the version; a crash in between leaves files the index does not name,
-// which the next Put removes, and a retried Put writes the version again.
+// Put implements provider.Store. The ciphertexts (one per reader) and the index that names
+// the version are written and synced together, and the index is renamed last (index.saveWith).
+// A crash before the index's rename leaves files the index does not name, which the next Put
+// removes, and a retried Put writes the version again. A power loss after the renames, before
+// the folders' syncs, may keep the index's rename and lose a file's: a retried Put — the
+// engine retries a Put whose outcome it did not record — finds the version by its key and
+// writes the files it lacks again.
 func (s *Store) Put(ctx context.Context, req provider.PutRequest) (provider.PutResponse, error) {
 	const op = "put version"
 	if req.Key == "" {
@@ -113,9 +118,10 @@ func (s *Store) Put(ctx context.Context, req provider.PutRequest) (provider.PutR
 	}
 	var resp provider.PutResponse
 	err := s.update(ctx, op, req.Credential, func(dir string, ix *index) (bool, error) {
+		vdir := filepath.Join(dir, versionsDir)
 		if r := ix.byKey(req.Key); r != nil {
 			resp = provider.PutResponse{Version: r.version()}
-			return false, nil
+			return false, s.restore(op, vdir, r, req)
 		}
 		// Readers are judged only for a new version: a retry finds the first one whatever
 		// it is given.
@@ -130,19 +136,9 @@ func (s *Store) Put(ctx context.Context, req provider.PutRequest) (provider.PutR
 		if err != nil {
 			return false, err
 		}
-		// One file per reader, each encrypted to that reader alone: a Read then unwraps one
-		// stanza instead of trying its key against every reader's.
-		files := make([]namedFile, 0, len(targets))
-		for _, t := range targets {
-			ct, err := seal(req.Value, t.rec)
-			if err != nil {
-				return false, err
-			}
-			name := readerFile(id, t.key)
-			files = append(files, namedFile{temp: name + tempSuffix, final: name, data: ct})
-		}
-		if err := writeFiles(filepath.Join(dir, versionsDir), files); err != nil {
-			return false, fsError(op, err)
+		files, err := sealFiles(vdir, id, req.Value, targets)
+		if err != nil {
+			return false, err
 		}
 		r := record{
 			ID:           id,
@@ -163,13 +159,72 @@ func (s *Store) Put(ctx context.Context, req provider.PutRequest) (provider.PutR
 		}
 		ix.Seq++
 		ix.Versions = append(ix.Versions, r)
+		if err := ix.saveWith(dir, files); err != nil {
+			return false, fmt.Errorf("%s: %w", op, err)
+		}
 		resp = provider.PutResponse{Version: r.version(), Created: true}
-		return true, nil
+		return false, nil // saved with its files
 	})
 	if err != nil {
 		return provider.PutResponse{}, err
 	}
 	return resp, nil
+}
+
+// sealFiles encrypts v once per target, each to that reader alone: a Read then unwraps one
+// stanza instead of trying its key against every reader's.
+func sealFiles(vdir, id string, v secret.Value, targets []target) ([]namedFile, error) {
+	files := make([]namedFile, 0, len(targets))
+	for _, t := range targets {
+		ct, err := seal(v, t.rec)
+		if err != nil {
+			return nil, err
+		}
+		name := readerFile(id, t.key)
+		files = append(files, namedFile{dir: vdir, temp: name + tempSuffix, final: name, data: ct})
+	}
+	return files, nil
+}
+
+// restore writes again the files of a version the index names that a power loss took (see
+// Put): to the readers the index records, with the value of the retried Put. A deleted
+// version, or one in the single-file layout, is left as it is.
+func (s *Store) restore(op, vdir string, r *record, req provider.PutRequest) error {
+	if r.Deleted {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(vdir, legacyFile(r.ID))); err == nil {
+		return nil
+	}
+	targets, err := targetsOf(r.Readers)
+	if err != nil {
+		return provider.Wrap(provider.Terminal, op, fmt.Errorf("version %s: the index's readers: %w", r.ID, err))
+	}
+	var lost []target
+	for _, t := range targets {
+		if _, err := os.Stat(filepath.Join(vdir, readerFile(r.ID, t.key))); errors.Is(err, fs.ErrNotExist) {
+			lost = append(lost, t)
+		} else if err != nil {
+			return fsError(op, err)
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	// Only the value the version was written with may go into its files: proven by its keyed
+	// fingerprint, or nothing is written.
+	if s.env.Fingerprint == nil || r.Fingerprint == "" || s.env.Fingerprint(req.Value) != r.Fingerprint {
+		return provider.Errorf(provider.NeedsHuman, op, "version %s lacks %d of its files, and the value given with its key %q cannot be proven to be the one it was written with: restore versions/ from a backup",
+			r.ID, len(lost), req.Key)
+	}
+	files, err := sealFiles(vdir, r.ID, req.Value, lost)
+	if err != nil {
+		return err
+	}
+	if err := writeFiles(files); err != nil {
+		return fsError(op, err)
+	}
+	return nil
 }
 
 // newID makes a version id: the sequence number and four random bytes.

@@ -359,6 +359,50 @@ func TestSweepRemovesOrphans(t *testing.T) {
 	}
 }
 
+// TestRetriedPutRestoresLostFiles: a power loss after Put's renames, before its folders were
+// synced, may keep the index naming a version and lose a reader's file. The engine retries a
+// Put whose outcome it did not record; that retry writes the lost file again with the same
+// value, proven by the fingerprint, and refuses another value.
+func TestRetriedPutRestoresLostFiles(t *testing.T) {
+	f := newFixture(t)
+	value := secret.FromString("value-1-0123456789abcdef")
+	v1 := put(t, f, "run-1", value)
+	vdir := filepath.Join(f.storeDir, "cred", "versions")
+	files := versionFiles(t, vdir, v1.ID)
+	if len(files) != 2 {
+		t.Fatalf("files %v, want one per reader", files)
+	}
+	lost := filepath.Join(vdir, files[1])
+	if err := os.Remove(lost); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err := f.store.Put(ctx, provider.PutRequest{Credential: "cred", Value: secret.FromString("another-value-0123456789"), Key: "run-1", Readers: f.readers()})
+	if provider.KindOf(err) != provider.NeedsHuman {
+		t.Fatalf("retried Put with another value: %v (kind %v), want NeedsHuman", err, provider.KindOf(err))
+	}
+	if _, err := os.Stat(lost); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a file was written with a value the version was not written with: %v", err)
+	}
+
+	if got := put(t, f, "run-1", value); got.ID != v1.ID {
+		t.Fatalf("retried Put made version %s, want %s", got.ID, v1.ID)
+	}
+	if got := versionFiles(t, vdir, v1.ID); len(got) != 2 {
+		t.Fatalf("after the retry: files %v, want both back", got)
+	}
+	for _, who := range f.readers() {
+		resp, err := f.store.Read(ctx, provider.ReadRequest{Credential: "cred", Version: v1.ID, As: who})
+		if err != nil {
+			t.Fatalf("read as %s after the retry: %v", who.ID, err)
+		}
+		if !resp.Value.Equal(value) {
+			t.Fatalf("read as %s: another value", who.ID)
+		}
+		resp.Value.Wipe()
+	}
+}
+
 func TestReader(t *testing.T) {
 	f := newFixture(t)
 	a, b, c := secret.FromString("value-a-0123456789abcdef"), secret.FromString("value-b-0123456789abcdef"), secret.FromString("value-c-0123456789abcdef")
