@@ -115,6 +115,13 @@ func (rs *runState) save(ctx context.Context, entries ...journal.Entry) error {
 	rec := rs.rec
 	rec.Phase, rec.Data = string(rs.run.Phase), data
 	held, al := rs.held, rs.along
+	if rs.holder != nil && rs.run.Phase == rotation.Done && rs.rec.Phase != string(rotation.Done) {
+		// The save that makes the run done also releases the credential's lock: nothing of
+		// the run is left to do, and the release then costs no synced write of its own.
+		// Notifications journaled after it append to a done run's journal, which no other
+		// run writes.
+		al.unlock = rs.holder
+	}
 	// Saved or not, what was held is done with: after a failed save the run in memory is
 	// ahead of the store, and nothing more of it is saved.
 	rs.held, rs.along = nil, along{}
@@ -390,13 +397,8 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 }
 
 // markDone puts the run in its last phase and returns the entry that says so.
-//
-// The save that carries it also releases the credential's lock: nothing of the run is left
-// to do, and one synced write fewer is a rotation's worth at scale. Notifications journaled
-// after it append to a done run's journal, which no other run writes.
 func (rs *runState) markDone() journal.Entry {
 	rs.run.Phase = rotation.Done
-	rs.along.unlock = rs.holder
 	return rs.entry(journal.KindPhase, "", "", "done")
 }
 

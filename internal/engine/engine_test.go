@@ -330,3 +330,86 @@ func TestWindowBlocksOutsideAndFinishesInside(t *testing.T) {
 		t.Fatalf("inside the window: %s %+v", res.Run.Phase, res.Action.Gate)
 	}
 }
+
+// savesStore is the fixture's state store, counting the writes the engine makes outside a
+// run's save, and keeping what each save carried besides the run.
+type savesStore struct {
+	state.Store
+	mu                      sync.Mutex
+	unlocks, puts, rotation int
+	carried                 []state.RunSave
+}
+
+func (s *savesStore) SaveRun(ctx context.Context, sv state.RunSave) (state.RunRecord, error) {
+	s.mu.Lock()
+	s.carried = append(s.carried, sv)
+	s.mu.Unlock()
+	return s.Store.SaveRun(ctx, sv)
+}
+
+func (s *savesStore) Unlock(ctx context.Context, c string, h state.LockHolder) error {
+	s.mu.Lock()
+	s.unlocks++
+	s.mu.Unlock()
+	return s.Store.Unlock(ctx, c, h)
+}
+
+func (s *savesStore) PutCredentialState(ctx context.Context, c state.CredentialState) (state.CredentialState, error) {
+	s.mu.Lock()
+	s.puts++
+	s.mu.Unlock()
+	return s.Store.PutCredentialState(ctx, c)
+}
+
+func (s *savesStore) AppendRotation(ctx context.Context, r state.RotationRecord) error {
+	s.mu.Lock()
+	s.rotation++
+	s.mu.Unlock()
+	return s.Store.AppendRotation(ctx, r)
+}
+
+// TestDoneSaveRecordsAndUnlocks: the save that makes a run done carries the credential's new
+// state, its history line and the release of the lock, in one transaction; nothing of it is
+// written on its own. A run that stops short of done releases its lock on its own.
+func TestDoneSaveRecordsAndUnlocks(t *testing.T) {
+	f := newFixture(t, "")
+	s := &savesStore{Store: f.db}
+	e := f.engine("alice")
+	e.State = s
+	res, err := e.Rotate(context.Background(), "api-key", rotation.StageRevoke)
+	if err != nil || res.Run.Phase != rotation.Done {
+		t.Fatalf("rotate: phase %s, %v", res.Run.Phase, err)
+	}
+	if s.unlocks != 0 || s.puts != 0 || s.rotation != 0 {
+		t.Fatalf("written on their own: %d unlocks, %d credential states, %d history lines; want all in the done save", s.unlocks, s.puts, s.rotation)
+	}
+	last := s.carried[len(s.carried)-1]
+	if last.Run.Phase != string(rotation.Done) || last.Credential == nil || last.Rotation == nil || last.Unlock == nil {
+		t.Fatalf("the last save (phase %s) carried credential %v, rotation %v, unlock %v; want all three", last.Run.Phase, last.Credential, last.Rotation, last.Unlock)
+	}
+	for _, sv := range s.carried[:len(s.carried)-1] {
+		if sv.Credential != nil || sv.Rotation != nil || sv.Unlock != nil {
+			t.Fatalf("a save before the last (phase %s) carried writes of the done save", sv.Run.Phase)
+		}
+	}
+	ctx := context.Background()
+	cs, err := f.db.CredentialState(ctx, "api-key")
+	if err != nil || cs.CurrentVersion != res.Run.New.ID {
+		t.Fatalf("credential state %+v, %v; want current %s", cs, err, res.Run.New.ID)
+	}
+	if hist, err := f.db.Rotations(ctx, "api-key", 0); err != nil || len(hist) != 1 || hist[0].RunID != res.Run.ID {
+		t.Fatalf("history %+v, %v; want this run's rotation", hist, err)
+	}
+	if h, held, err := f.db.Lockholder(ctx, "api-key"); err != nil || held {
+		t.Fatalf("lock after a done run: %v, %v, %v; want free", h, held, err)
+	}
+
+	// Stopped at prepare: not done, so the lock goes on its own.
+	res, err = e.Rotate(ctx, "api-key", rotation.StagePrepare)
+	if err != nil || res.Run.Phase == rotation.Done {
+		t.Fatalf("rotate through prepare: phase %s, %v", res.Run.Phase, err)
+	}
+	if h, held, err := f.db.Lockholder(ctx, "api-key"); err != nil || held || s.unlocks != 1 {
+		t.Fatalf("lock after a paused run: %v, %v, %v, %d unlocks; want free, by one unlock", h, held, err, s.unlocks)
+	}
+}
