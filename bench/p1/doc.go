@@ -42,9 +42,10 @@
 // timed rotor rotation then runs every step (readiness, mint, enable, read-access, promote, 3
 // reloads, 3 checks, residual-use, revoke, record: 14 durable steps, the intent of each step
 // with an effect recorded before its effect and every outcome after — an outcome and the next
-// step's intent in one transaction, an observation (readiness, read-access, a check, residual
-// use) saved with the step after it; concurrent runs' transactions share commits: 9 run saves
-// a rotation). Then the timed rounds, alternating which side goes first, and one
+// step's intent in one transaction, a local step (readiness, read-access, a check, residual
+// use, record) saved with the step after it, record's writes and the lock's release in the
+// save that ends the run, the run itself created by its first save; concurrent runs'
+// transactions share commits: 8 run saves and 1 lock a rotation). Then the timed rounds, alternating which side goes first, and one
 // round of the bare loop with one worker, for reference. Reported: each side's median wall
 // time and rotations per second, their ratio (the target is ≥ 0.7), the logins the server saw
 // per rotation (pg_stat_database.sessions), the durable steps and synced transactions, and

@@ -209,7 +209,7 @@ func (r *report) write(w io.Writer) {
 	table(w, rows)
 
 	last := r.rotor[len(r.rotor)-1]
-	fmt.Fprintf(w, "\ndurable steps per rotor round: %d (%.1f per rotation), intents saved before effects, outcomes after (with the next step's intent; observations with the step after them): %d run saves, %d journal entries\n",
+	fmt.Fprintf(w, "\ndurable steps per rotor round: %d (%.1f per rotation), intents saved before effects, outcomes after (with the next step's intent; local steps with the step after them): %d run saves, %d journal entries\n",
 		last.steps, float64(last.steps)/float64(r.creds), last.runTxs, last.entries)
 	fmt.Fprintf(w, "durable writes of the state per rotation (runs, locks, credential state, history): %.1f, committed in %.1f synced transactions (group commit: %.1f writes each)\n",
 		float64(last.txs)/float64(r.creds), float64(last.commits)/float64(r.creds), float64(last.txs)/float64(last.commits))

@@ -24,11 +24,13 @@
 //
 //   - When the next step is known as a step finishes, its intent goes into that step's
 //     outcome save: the next step is "begun" and starts when the save returns.
-//   - An observation (rotation.StepKind.Local: readiness, read-access, check, signals,
-//     proof, residual-use) has no save of its own: its intent, and the outcome of the step
-//     before it, are held in memory and saved with its outcome and the next step's intent.
-//     Observations may chain (three checks, then the revoke's intent, in one save).
-//   - The "done" phase goes into the last step's outcome save.
+//   - A local step (rotation.StepKind.Local: the observations readiness, read-access, check,
+//     signals, proof, residual-use, and record, whose writes go with its outcome) has no save
+//     of its own: its intent, and the outcome of the step before it, are held in memory and
+//     saved with its outcome and the next step's intent. Local steps may chain (three
+//     checks, then the revoke's intent, in one save).
+//   - The "done" phase goes into the last step's outcome save, with record's writes and the
+//     release of the credential's lock; a new run is created by its first save.
 //
 // So a step has 0, 1 or 2 synced transactions of its own: an own intent save (a step with an
 // effect that is the first of its drive; none in this bench) and an outcome save, unless its

@@ -183,6 +183,14 @@ func (rs *runState) store(ctx context.Context, sv state.RunSave) (state.RunRecor
 	}
 }
 
+// crashPoint is a durable step boundary of the run (Engine.crashPoint) once the run is stored:
+// before its first save, a crash leaves nothing of it.
+func (rs *runState) crashPoint(name string) {
+	if rs.rec.Revision > 0 {
+		rs.e.crashPoint(name)
+	}
+}
+
 // flush saves the run if observations have changed it since the last save.
 func (rs *runState) flush(ctx context.Context) error {
 	if len(rs.held) == 0 {
@@ -315,7 +323,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 			if err := rs.save(ctx, rs.begin(a)); err != nil {
 				return nil, err
 			}
-			e.crashPoint("intent:" + name)
+			rs.crashPoint("intent:" + name)
 		}
 	}
 	fmt.Fprintf(e.Progress, "  → %s …", name)
@@ -323,7 +331,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 	out, extra := rs.effect(ctx, a)
 	out.Err = rs.scrub.err(out.Err)
 	out.Detail = rs.scrub.text(out.Detail)
-	e.crashPoint("effect:" + name)
+	rs.crashPoint("effect:" + name)
 	if err := ctx.Err(); err != nil {
 		// Cancelled (Ctrl-C, a deadline) while the effect ran: its outcome may be the
 		// cancellation's, not the effect's, and a check would record "unknown" evidence that
@@ -388,10 +396,10 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 	if err := rs.save(ctx, entries...); err != nil {
 		return nil, err
 	}
-	e.crashPoint("outcome:" + name)
+	rs.crashPoint("outcome:" + name)
 	fmt.Fprintf(e.Progress, " %s\n", after.Verdict)
 	if next != nil {
-		e.crashPoint("intent:" + rotation.StepName(next.Step, next.Consumer))
+		rs.crashPoint("intent:" + rotation.StepName(next.Step, next.Consumer))
 	}
 	return next, nil
 }

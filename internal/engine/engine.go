@@ -127,7 +127,7 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 	if !ok {
 		return Result{}, errUnknownCredential(credential)
 	}
-	rec, holder, err := e.lockAndLoad(ctx, c, true)
+	rec, first, holder, err := e.lockAndLoad(ctx, c, true)
 	var nd *notDueError
 	if errors.As(err, &nd) {
 		return e.notDue(ctx, c, nd.entry)
@@ -137,7 +137,7 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 	}
 	shared, release := e.share()
 	defer release()
-	rs := &runState{e: e, cred: c, rec: rec, shared: shared, holder: &holder}
+	rs := &runState{e: e, cred: c, rec: rec, shared: shared, holder: &holder, held: first}
 	defer rs.unlock(ctx)
 	if err := rs.decode(); err != nil {
 		return Result{}, err
@@ -151,23 +151,24 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 	return rs.drive(ctx, rotation.Options{Through: through, Since: e.now()})
 }
 
-// lockAndLoad takes the credential's lock and returns its active run, creating one when
-// create is set and none exists, and the holder of the lock: the caller releases it
-// (runState.unlock). On an error the lock is released.
-func (e *Engine) lockAndLoad(ctx context.Context, c *inventory.Credential, create bool) (state.RunRecord, state.LockHolder, error) {
+// lockAndLoad takes the credential's lock and returns its active run, or, when create is set
+// and there is none, a new run that is not stored yet with the journal entry that starts it
+// (the run's first save stores both: see startRun); and the holder of the lock, which the
+// caller releases (runState.unlock). On an error the lock is released.
+func (e *Engine) lockAndLoad(ctx context.Context, c *inventory.Credential, create bool) (state.RunRecord, []journal.Entry, state.LockHolder, error) {
 	// The run may not exist yet: the holder names the operation until it does.
 	holder := state.LockHolder{Host: e.Host, PID: e.PID, RunID: "rotate", Since: e.now()}
 	if err := e.lock(ctx, c.ID, holder); err != nil {
-		return state.RunRecord{}, holder, err
+		return state.RunRecord{}, nil, holder, err
 	}
-	fail := func(err error) (state.RunRecord, state.LockHolder, error) {
+	fail := func(err error) (state.RunRecord, []journal.Entry, state.LockHolder, error) {
 		_ = e.State.Unlock(context.WithoutCancel(ctx), c.ID, holder)
-		return state.RunRecord{}, holder, err
+		return state.RunRecord{}, nil, holder, err
 	}
 	rec, err := e.activeRun(ctx, c.ID)
 	switch {
 	case err == nil:
-		return rec, holder, nil
+		return rec, nil, holder, nil
 	case !errors.Is(err, state.ErrNotFound) || !create:
 		return fail(err)
 	}
@@ -181,10 +182,11 @@ func (e *Engine) lockAndLoad(ctx context.Context, c *inventory.Credential, creat
 			return fail(err)
 		}
 	}
-	if rec, err = e.startRun(ctx, c); err != nil {
+	rec, first, err := e.startRun(c)
+	if err != nil {
 		return fail(err)
 	}
-	return rec, holder, nil
+	return rec, []journal.Entry{first}, holder, nil
 }
 
 // lock takes the credential's lock. A lock left by a process of this host that no longer
@@ -226,11 +228,16 @@ func (e *Engine) activeRun(ctx context.Context, cred string) (state.RunRecord, e
 
 var activePhases = rotation.ActivePhases()
 
-func (e *Engine) startRun(ctx context.Context, c *inventory.Credential) (state.RunRecord, error) {
+// startRun makes a new run and the entry that starts its journal, and stores neither: the
+// run's first save does, with the first step's intent (held: readiness only looks) and what
+// follows it, in one transaction. Until then nothing outside the lock says the run exists, and
+// nothing needs to: a crash before that save leaves no effect to reconcile, only a lock whose
+// process is gone, which the next rotate takes over.
+func (e *Engine) startRun(c *inventory.Credential) (state.RunRecord, journal.Entry, error) {
 	now := e.now()
 	id, err := newRunID(e.Rand, now)
 	if err != nil {
-		return state.RunRecord{}, err
+		return state.RunRecord{}, journal.Entry{}, err
 	}
 	r := rotation.Run{ID: id, Credential: c.ID, Strategy: c.Authority.Strategy, Critical: c.Critical,
 		Phase: rotation.Planned, StartedBy: e.Actor, StartedAt: now, UpdatedAt: now, Steps: []rotation.Step{}}
@@ -239,20 +246,11 @@ func (e *Engine) startRun(ctx context.Context, c *inventory.Credential) (state.R
 	}
 	data, err := json.Marshal(r)
 	if err != nil {
-		return state.RunRecord{}, err
+		return state.RunRecord{}, journal.Entry{}, err
 	}
 	first := journal.Entry{RunID: id, At: now, Actor: e.Actor, Kind: journal.KindRunStarted, Phase: string(r.Phase),
 		Summary: fmt.Sprintf("run started by %s: rotate %s (%s, strategy %s)", e.Actor, c.ID, critical(c.Critical), r.Strategy)}
-	sealed, err := seal(journal.Head{}, first)
-	if err != nil {
-		return state.RunRecord{}, err
-	}
-	rec, err := e.State.CreateRun(ctx, state.RunRecord{ID: id, Credential: c.ID, Phase: string(r.Phase), Data: data}, []state.JournalEntry{sealed})
-	if err != nil {
-		return state.RunRecord{}, err
-	}
-	e.crashPoint("run-created")
-	return rec, nil
+	return state.RunRecord{ID: id, Credential: c.ID, Phase: string(r.Phase), Data: data}, first, nil
 }
 
 func critical(b bool) string {
