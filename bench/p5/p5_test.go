@@ -410,7 +410,7 @@ func (r summary) write(w io.Writer, f *fixture) {
 	tw.Flush()
 	fmt.Fprintf(w, "ratio %s   target: median ≤ %s -> %s\n", ratio(r.overhead.p50, r.bare.p50), fmtMS(target), pass)
 	fmt.Fprintf(w, "mean %s per step (the same whichever step a shared save is charged to)\n", fmtMS(r.mean))
-	fmt.Fprintf(w, "(%d of %d steps begun by the previous step's outcome save, %d with their intent held (observations),\n %d with their outcome held: a save that persists several steps is charged to the last one it closes;\n one save is %s one bare insert)\n\n",
+	fmt.Fprintf(w, "(%d of %d steps begun by the previous step's outcome save, %d with their intent held (local steps),\n %d with their outcome held: a save that persists several steps is charged to the last one it closes;\n one save is %s one bare insert)\n\n",
 		r.begun, len(r.steps), r.heldIntent, r.heldOutcome, ratio(r.saves.p50, r.bare.p50))
 
 	fmt.Fprintf(w, "steps by synced transactions within them (overhead):\n")
