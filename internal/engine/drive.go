@@ -29,8 +29,8 @@ type runState struct {
 	shared *provider.Shared
 	// out holds the notifications of this operation (see notify.go).
 	out *outbox
-	// held are journal entries not saved yet: those of observations performed since the last
-	// save (see do). The next save writes them first; drive saves them before it returns.
+	// held are journal entries not saved yet: a new run's first (its first save creates it,
+	// see startRun) and those of local steps performed since the last save (see do). The next save writes them first; drive saves them before it returns.
 	held []journal.Entry
 	// values are the versions' values this drive has minted or read, by version id: a
 	// version's value never changes, so a later step of the same drive uses them instead of
@@ -191,7 +191,7 @@ func (rs *runState) crashPoint(name string) {
 	}
 }
 
-// flush saves the run if observations have changed it since the last save.
+// flush saves the run if local steps have changed it since the last save.
 func (rs *runState) flush(ctx context.Context) error {
 	if len(rs.held) == 0 {
 		return nil
@@ -213,7 +213,7 @@ func seal(head journal.Head, en journal.Entry) (state.JournalEntry, error) {
 func (rs *runState) drive(ctx context.Context, o rotation.Options) (res Result, err error) {
 	defer rs.flushNotifications(ctx)
 	defer rs.forget()
-	// Whatever ends the drive, what observations found since the last save is saved: on a
+	// Whatever ends the drive, what local steps found since the last save is saved: on a
 	// cancelled context too (the outcome of the effect before them is among it).
 	defer func() {
 		if ferr := rs.flush(context.WithoutCancel(ctx)); ferr != nil && err == nil {
@@ -226,7 +226,7 @@ func (rs *runState) drive(ctx context.Context, o rotation.Options) (res Result, 
 			return Result{Run: rs.run}, err
 		}
 		now := rs.e.now()
-		if begun != nil { // its intent went with the previous step's outcome: saved, or held for an observation
+		if begun != nil { // its intent went with the previous step's outcome: saved, or held for a local step
 			a := *begun
 			var err error
 			if begun, err = rs.do(ctx, a, o, true); err != nil {
@@ -307,9 +307,9 @@ func (rs *runState) recordGate(ctx context.Context, a rotation.Action) error {
 // performs it without another intent save. A crash after that save resumes the begun step
 // like any other whose intent is recorded and whose outcome is not.
 //
-// An observation (rotation.StepKind.Local) is not worth a synced write of its own: its
-// intent, and the outcome before it, are held in memory while it looks, and saved with its
-// outcome and the next step's intent. A crash while it looks loses the outcome of the step
+// A local step (rotation.StepKind.Local: an observation, or record) is not worth a synced
+// write of its own: its intent, and the outcome before it, are held in memory while it runs,
+// and saved with its outcome and the next step's intent (record's writes with them). A crash while it looks loses the outcome of the step
 // before it, whose effect is idempotent and is performed again on resume (its intent is
 // durable); nothing with an effect ever starts on an unsaved state, since the intent of the
 // next step with an effect is saved with everything held.
@@ -336,7 +336,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 		// Cancelled (Ctrl-C, a deadline) while the effect ran: its outcome may be the
 		// cancellation's, not the effect's, and a check would record "unknown" evidence that
 		// nobody gathered. It is not recorded: the step stays begun and the resume performs it
-		// again (effects are idempotent). What is held — the outcome before an observation —
+		// again (effects are idempotent). What is held — the outcome before a local step —
 		// is saved by drive on its way out; what the effect meant to write with its outcome
 		// (record's) is not.
 		rs.along = along{}
