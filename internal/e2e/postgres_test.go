@@ -296,8 +296,9 @@ func TestPostgresInPlaceCrashAtEveryBoundary(t *testing.T) {
 	for _, m := range crashPointLine.FindAllStringSubmatch(r.stderr, -1) {
 		points = append(points, m[1])
 	}
-	// Fewer than the steps × 3: observations (read-access, the check, residual use) are saved
-	// with the step after them (see TestCrashAtEveryBoundary).
+	// Fewer than the steps × 3: local steps (read-access, the check, residual use, record) are
+	// saved with the step after them, and the run is stored by its first save, after
+	// readiness (see TestCrashAtEveryBoundary).
 	if len(points) < 20 || !contains(strings.Join(points, " "), "intent:mint", "effect:read-access", "intent:enable", "effect:enable", "intent:promote", "intent:revoke") {
 		t.Fatalf("crash points: %v", points)
 	}
