@@ -3,10 +3,12 @@ package engine_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -411,5 +413,45 @@ func TestDoneSaveRecordsAndUnlocks(t *testing.T) {
 	}
 	if h, held, err := f.db.Lockholder(ctx, "api-key"); err != nil || held || s.unlocks != 1 {
 		t.Fatalf("lock after a paused run: %v, %v, %v, %d unlocks; want free, by one unlock", h, held, err, s.unlocks)
+	}
+}
+
+// TestLockOfADeadRotorIsTakenOver: a rotor killed before its run's first save leaves no run,
+// only its lock (the run is stored by its first save). The next rotate on the same host takes
+// a lock whose process is gone and rotates; a lock whose process lives is reported, and
+// nothing is started.
+func TestLockOfADeadRotorIsTakenOver(t *testing.T) {
+	f := newFixture(t, "")
+	ctx := context.Background()
+	e := f.engine("alice")
+
+	live := state.LockHolder{Host: e.Host, PID: os.Getppid(), RunID: "rotate", Since: f.clock()}
+	if err := f.db.Lock(ctx, "api-key", live); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Rotate(ctx, "api-key", rotation.StageRevoke); !errors.Is(err, engine.ErrLocked) {
+		t.Fatalf("rotate under a live rotor's lock: %v, want ErrLocked", err)
+	}
+	if runs, _ := f.db.Runs(ctx, state.RunFilter{}); len(runs) != 0 {
+		t.Fatalf("a refused rotate started %d runs", len(runs))
+	}
+	if err := f.db.Unlock(ctx, "api-key", live); err != nil {
+		t.Fatal(err)
+	}
+
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := state.LockHolder{Host: e.Host, PID: gone.Process.Pid, RunID: "rotate", Since: f.clock()}
+	if err := f.db.Lock(ctx, "api-key", dead); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Rotate(ctx, "api-key", rotation.StageRevoke)
+	if err != nil || res.Run.Phase != rotation.Done {
+		t.Fatalf("rotate after a dead rotor: phase %s, %v", res.Run.Phase, err)
+	}
+	if h, held, err := f.db.Lockholder(ctx, "api-key"); err != nil || held {
+		t.Fatalf("lock after the run: %v, %v, %v; want free", h, held, err)
 	}
 }
