@@ -455,3 +455,48 @@ func TestLockOfADeadRotorIsTakenOver(t *testing.T) {
 		t.Fatalf("lock after the run: %v, %v, %v; want free", h, held, err)
 	}
 }
+
+// raceStore changes the credential's state behind the engine's back right before the first
+// save that writes it, as another writer would between record's read and its save.
+type raceStore struct {
+	state.Store
+	raced int
+}
+
+func (s *raceStore) SaveRun(ctx context.Context, sv state.RunSave) (state.RunRecord, error) {
+	if sv.Credential != nil && s.raced == 0 {
+		s.raced++
+		cur, err := s.Store.CredentialState(ctx, sv.Credential.ID)
+		if err != nil {
+			return state.RunRecord{}, err
+		}
+		cur.CurrentFingerprint = "raced"
+		if _, err := s.Store.PutCredentialState(ctx, cur); err != nil {
+			return state.RunRecord{}, err
+		}
+	}
+	return s.Store.SaveRun(ctx, sv)
+}
+
+// TestRecordMendsALostCredentialCAS: when the credential's state changed between record's read
+// and the save that writes it, the save loses its CAS and nothing of it lands; the engine reads
+// the state again and saves once more, and the run ends done with the state naming its version.
+func TestRecordMendsALostCredentialCAS(t *testing.T) {
+	f := newFixture(t, "")
+	f.rotate("alice") // a first rotation: the credential has a state to race on
+	s := &raceStore{Store: f.db}
+	e := f.engine("alice")
+	e.State = s
+	res, err := e.Rotate(context.Background(), "api-key", rotation.StageRevoke)
+	if err != nil || res.Run.Phase != rotation.Done {
+		t.Fatalf("rotate: phase %s, %v", res.Run.Phase, err)
+	}
+	if s.raced != 1 {
+		t.Fatalf("raced %d times, want once", s.raced)
+	}
+	cs, err := f.db.CredentialState(context.Background(), "api-key")
+	if err != nil || cs.CurrentVersion != res.Run.New.ID || cs.CurrentFingerprint != res.Run.New.Fingerprint {
+		t.Fatalf("credential state %+v, %v; want this run's version %s", cs, err, res.Run.New.ID)
+	}
+	f.journalOf(res.Run.ID) // the chain still verifies
+}
