@@ -143,6 +143,16 @@ func (f *fixture) rotate(actor string) engine.Result {
 	return res
 }
 
+// rotateDone rotates through revoke with e and fails the test unless the run is done.
+func (f *fixture) rotateDone(e *engine.Engine) engine.Result {
+	f.t.Helper()
+	res, err := e.Rotate(context.Background(), "api-key", rotation.StageRevoke)
+	if err != nil || res.Run.Phase != rotation.Done {
+		f.t.Fatalf("rotate: phase %s, %v", res.Run.Phase, err)
+	}
+	return res
+}
+
 // journalOf decodes a run's journal and checks its chain.
 func (f *fixture) journalOf(run string) []journal.Entry {
 	f.t.Helper()
@@ -378,10 +388,7 @@ func TestDoneSaveRecordsAndUnlocks(t *testing.T) {
 	s := &savesStore{Store: f.db}
 	e := f.engine("alice")
 	e.State = s
-	res, err := e.Rotate(context.Background(), "api-key", rotation.StageRevoke)
-	if err != nil || res.Run.Phase != rotation.Done {
-		t.Fatalf("rotate: phase %s, %v", res.Run.Phase, err)
-	}
+	res := f.rotateDone(e)
 	if s.unlocks != 0 || s.puts != 0 || s.rotation != 0 {
 		t.Fatalf("written on their own: %d unlocks, %d credential states, %d history lines; want all in the done save", s.unlocks, s.puts, s.rotation)
 	}
@@ -447,10 +454,7 @@ func TestLockOfADeadRotorIsTakenOver(t *testing.T) {
 	if err := f.db.Lock(ctx, "api-key", dead); err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.Rotate(ctx, "api-key", rotation.StageRevoke)
-	if err != nil || res.Run.Phase != rotation.Done {
-		t.Fatalf("rotate after a dead rotor: phase %s, %v", res.Run.Phase, err)
-	}
+	f.rotateDone(e)
 	if h, held, err := f.db.Lockholder(ctx, "api-key"); err != nil || held {
 		t.Fatalf("lock after the run: %v, %v, %v; want free", h, held, err)
 	}
@@ -487,10 +491,7 @@ func TestRecordMendsALostCredentialCAS(t *testing.T) {
 	s := &raceStore{Store: f.db}
 	e := f.engine("alice")
 	e.State = s
-	res, err := e.Rotate(context.Background(), "api-key", rotation.StageRevoke)
-	if err != nil || res.Run.Phase != rotation.Done {
-		t.Fatalf("rotate: phase %s, %v", res.Run.Phase, err)
-	}
+	res := f.rotateDone(e)
 	if s.raced != 1 {
 		t.Fatalf("raced %d times, want once", s.raced)
 	}
