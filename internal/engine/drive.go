@@ -30,33 +30,27 @@ type runState struct {
 	// out holds the notifications of this operation (see notify.go).
 	out *outbox
 	// held are journal entries not saved yet: a new run's first (its first save creates it,
-	// see startRun) and those of local steps performed since the last save (see do). The next save writes them first; drive saves them before it returns.
+	// see startRun) and those of local steps performed since the last save (see do). The
+	// next save writes them first; drive saves them before it returns.
 	held []journal.Entry
 	// values are the versions' values this drive has minted or read, by version id: a
 	// version's value never changes, so a later step of the same drive uses them instead of
 	// reading and decrypting the store again. Wiped when the drive ends; a resumed run starts
 	// without them and reads the store.
 	values map[string]secret.Value
-	// along are writes of rotor's own state that the next save carries in its transaction:
-	// record's credential state and history, and the release of the lock when the run is done.
-	along along
-	// holder holds the credential's lock for this operation; unlocked says the done save
-	// released it.
-	holder   *state.LockHolder
-	unlocked bool
+	// with is what the next save writes besides the run and its journal, in its transaction
+	// (only its Credential and Rotation: record's writes); the save fills in the rest.
+	with state.RunSave
+	// holder holds the credential's lock for this operation; nil once released (the save
+	// that makes the run done releases it).
+	holder *state.LockHolder
 }
 
-// along is what a save of the run writes besides the run and its journal (state.RunSave).
-type along struct {
-	credential *state.CredentialState
-	rotation   *state.RotationRecord
-	unlock     *state.LockHolder
-}
-
-// unlock releases the credential's lock unless the done save already did.
+// unlock releases the credential's lock unless a save already did.
 func (rs *runState) unlock(ctx context.Context) {
-	if rs.holder != nil && !rs.unlocked {
+	if rs.holder != nil {
 		_ = rs.e.State.Unlock(context.WithoutCancel(ctx), rs.cred.ID, *rs.holder)
+		rs.holder = nil
 	}
 }
 
@@ -114,28 +108,30 @@ func (rs *runState) save(ctx context.Context, entries ...journal.Entry) error {
 	}
 	rec := rs.rec
 	rec.Phase, rec.Data = string(rs.run.Phase), data
-	held, al := rs.held, rs.along
-	if rs.holder != nil && rs.run.Phase == rotation.Done && rs.rec.Phase != string(rotation.Done) {
+	held, with := rs.held, rs.with
+	if rs.run.Phase == rotation.Done && rs.rec.Phase != string(rotation.Done) {
 		// The save that makes the run done also releases the credential's lock: nothing of
 		// the run is left to do, and the release then costs no synced write of its own.
 		// Notifications journaled after it append to a done run's journal, which no other
 		// run writes.
-		al.unlock = rs.holder
+		with.Unlock = rs.holder
 	}
 	// Saved or not, what was held is done with: after a failed save the run in memory is
 	// ahead of the store, and nothing more of it is saved.
-	rs.held, rs.along = nil, along{}
-	if err := rs.commit(ctx, rec, append(held[:len(held):len(held)], entries...), al); err != nil {
+	rs.held, rs.with = nil, state.RunSave{}
+	if err := rs.commit(ctx, rec, append(held[:len(held):len(held)], entries...), with); err != nil {
 		return err
 	}
-	rs.unlocked = rs.unlocked || al.unlock != nil
+	if with.Unlock != nil {
+		rs.holder = nil
+	}
 	return nil
 }
 
 // commit seals entries, and the notifications they owe (see notify.go), onto the run's
-// journal and stores them with rec, and the writes al carries, in one transaction; rs.rec is
-// then what was stored.
-func (rs *runState) commit(ctx context.Context, rec state.RunRecord, entries []journal.Entry, al along) error {
+// journal and stores them with rec, and what with adds, in one transaction; rs.rec is then
+// what was stored.
+func (rs *runState) commit(ctx context.Context, rec state.RunRecord, entries []journal.Entry, with state.RunSave) error {
 	owed, done := rs.owedNotes()
 	entries = append(entries[:len(entries):len(entries)], owed...)
 	head := journal.Head{Hash: rs.rec.JournalHead, Len: rs.rec.JournalLen}
@@ -150,7 +146,8 @@ func (rs *runState) commit(ctx context.Context, rec state.RunRecord, entries []j
 		head = journal.Head{Hash: s.Hash, Len: s.Seq}
 		sealed = append(sealed, s)
 	}
-	stored, err := rs.store(ctx, state.RunSave{Run: rec, Entries: sealed, Credential: al.credential, Rotation: al.rotation, Unlock: al.unlock})
+	with.Run, with.Entries = rec, sealed
+	stored, err := rs.saveRun(ctx, with)
 	done(err == nil)
 	if err != nil {
 		return fmt.Errorf("saving run %s: %w", rs.run.ID, err)
@@ -159,9 +156,10 @@ func (rs *runState) commit(ctx context.Context, rec state.RunRecord, entries []j
 	return nil
 }
 
-// store is SaveRun. A credential state lost to a concurrent write (its CAS) is read again and
-// the save retried: the state record names this run's versions whatever revision it had.
-func (rs *runState) store(ctx context.Context, sv state.RunSave) (state.RunRecord, error) {
+// saveRun is state.Store.SaveRun. A credential state lost to a concurrent write (its CAS) is
+// read again and the save retried: the state names this run's versions whatever revision it
+// had.
+func (rs *runState) saveRun(ctx context.Context, sv state.RunSave) (state.RunRecord, error) {
 	for attempt := 1; ; attempt++ {
 		stored, err := rs.e.State.SaveRun(ctx, sv)
 		if sv.Credential == nil || !errors.Is(err, state.ErrConflict) || attempt == 5 {
@@ -309,10 +307,11 @@ func (rs *runState) recordGate(ctx context.Context, a rotation.Action) error {
 //
 // A local step (rotation.StepKind.Local: an observation, or record) is not worth a synced
 // write of its own: its intent, and the outcome before it, are held in memory while it runs,
-// and saved with its outcome and the next step's intent (record's writes with them). A crash while it looks loses the outcome of the step
-// before it, whose effect is idempotent and is performed again on resume (its intent is
-// durable); nothing with an effect ever starts on an unsaved state, since the intent of the
-// next step with an effect is saved with everything held.
+// and saved with its outcome and the next step's intent (record's writes with them). A crash
+// while it runs loses the outcome of the step before it, whose effect is idempotent and is
+// performed again on resume (its intent is durable); nothing with an effect ever starts on an
+// unsaved state, since the intent of the next step with an effect is saved with everything
+// held.
 func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Options, begun bool) (*rotation.Action, error) {
 	e := rs.e
 	name := rotation.StepName(a.Step, a.Consumer)
@@ -339,7 +338,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 		// again (effects are idempotent). What is held — the outcome before a local step —
 		// is saved by drive on its way out; what the effect meant to write with its outcome
 		// (record's) is not.
-		rs.along = along{}
+		rs.with = state.RunSave{}
 		return nil, err
 	}
 

@@ -127,7 +127,7 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 	if !ok {
 		return Result{}, errUnknownCredential(credential)
 	}
-	rec, first, holder, err := e.lockAndLoad(ctx, c, true)
+	rec, first, holder, err := e.lockAndLoad(ctx, c)
 	var nd *notDueError
 	if errors.As(err, &nd) {
 		return e.notDue(ctx, c, nd.entry)
@@ -151,11 +151,11 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 	return rs.drive(ctx, rotation.Options{Through: through, Since: e.now()})
 }
 
-// lockAndLoad takes the credential's lock and returns its active run, or, when create is set
-// and there is none, a new run that is not stored yet with the journal entry that starts it
-// (the run's first save stores both: see startRun); and the holder of the lock, which the
-// caller releases (runState.unlock). On an error the lock is released.
-func (e *Engine) lockAndLoad(ctx context.Context, c *inventory.Credential, create bool) (state.RunRecord, []journal.Entry, state.LockHolder, error) {
+// lockAndLoad takes the credential's lock and returns its active run, or, when there is none
+// and the credential is due (or Force), a new run that is not stored yet with the journal
+// entry that starts it (the run's first save stores both: see startRun); and the holder of
+// the lock, which the caller releases (runState.unlock). On an error the lock is released.
+func (e *Engine) lockAndLoad(ctx context.Context, c *inventory.Credential) (state.RunRecord, []journal.Entry, state.LockHolder, error) {
 	// The run may not exist yet: the holder names the operation until it does.
 	holder := state.LockHolder{Host: e.Host, PID: e.PID, RunID: "rotate", Since: e.now()}
 	if err := e.lock(ctx, c.ID, holder); err != nil {
@@ -169,7 +169,7 @@ func (e *Engine) lockAndLoad(ctx context.Context, c *inventory.Credential, creat
 	switch {
 	case err == nil:
 		return rec, nil, holder, nil
-	case !errors.Is(err, state.ErrNotFound) || !create:
+	case !errors.Is(err, state.ErrNotFound):
 		return fail(err)
 	}
 	if !e.Force {

@@ -371,7 +371,7 @@ func (rs *runState) flushNotifications(ctx context.Context) {
 // run as last saved: the operation may end on an error with changes it did not save, and a
 // notification must not save them behind its back.
 func (rs *runState) appendNotes(ctx context.Context, entries ...journal.Entry) error {
-	return rs.commit(ctx, rs.rec, entries, along{})
+	return rs.commit(ctx, rs.rec, entries, state.RunSave{})
 }
 
 // deliver sends due, one goroutine per sink sending its events in order, and returns when

@@ -372,8 +372,9 @@ func (rs *runState) residualUse(ctx context.Context) (rotation.Outcome, []journa
 }
 
 // record updates the credential's state and history once the run is complete. It writes
-// nothing itself: the writes go with the save of its outcome, in one transaction (runState.store
-// mends a lost CAS on the state), so record needs no intent of its own (rotation.StepKind.Local).
+// nothing itself: the writes go with the save of its outcome, in one transaction
+// (runState.saveRun mends a lost CAS on the state), so record needs no intent of its own
+// (rotation.StepKind.Local).
 func (rs *runState) record(ctx context.Context) rotation.Outcome {
 	r := &rs.run
 	cur, err := rs.e.State.CredentialState(ctx, r.Credential)
@@ -386,6 +387,6 @@ func (rs *runState) record(ctx context.Context) rotation.Outcome {
 	if r.Previous != nil {
 		rec.FromVersion = r.Previous.ID
 	}
-	rs.along.credential, rs.along.rotation = &cur, &rec
+	rs.with.Credential, rs.with.Rotation = &cur, &rec
 	return rotation.Outcome{Detail: "credential state: current " + r.New.ID + ", last rotated " + r.CutoverAt.Format(time.RFC3339)}
 }
