@@ -288,11 +288,10 @@ func writeFiles(files []namedFile) (err error) {
 			}
 		}
 	}()
-	each(len(files), func(i int) error {
+	if err := each(len(files), func(i int) error {
 		errs[i] = writeTemp(filepath.Join(files[i].dir, files[i].temp), files[i].data)
 		return errs[i]
-	})
-	if err := errors.Join(errs...); err != nil {
+	}); err != nil {
 		return err
 	}
 	var dirs []string
