@@ -68,7 +68,7 @@
 // same whichever step a shared save is charged to.
 //
 // The harness fails (TestMeasuredPath, and the benchmark) on any event sequence it does not
-// expect, in particular when the effect of a step that is not an observation starts before
+// expect, in particular when the effect of a step that is not local starts before
 // the save holding its intent has returned, or when the saves do not hold exactly the held
 // intents and outcomes, in order.
 //

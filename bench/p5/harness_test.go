@@ -264,7 +264,7 @@ func engineCaller(pcs []uintptr) string {
 
 // progress is the engine's Progress writer. The engine writes "  → name …" right before a
 // step's effect and " verdict\n" after its outcome is saved, or, when the outcome is held
-// (the next step is an observation), after its outcome is built.
+// (the next step is local), after its outcome is built.
 type progress struct{ r *recorder }
 
 var arrow = []byte("→")
@@ -372,7 +372,7 @@ const (
 	// intentBegun: the previous step's outcome save, whose return is the step's start.
 	intentBegun
 	// intentHeld: held in memory by the engine and saved after the effect, with the step's
-	// outcome or a later one. Only an observation (rotation.StepKind.Local) may do this.
+	// outcome or a later one. Only a local step (rotation.StepKind.Local) may do this.
 	intentHeld
 )
 
@@ -491,11 +491,11 @@ func label(ev event) string {
 
 // observe cuts events into durable steps. It fails on any sequence it does not expect, so a
 // change in how the engine drives a step shows up as an error, never as a silently wrong
-// figure. It fails in particular when the effect of a step that is not an observation starts
+// figure. It fails in particular when the effect of a step that is not local starts
 // before a save holding its intent has returned: the engine's safety property.
 //
 // A step starts in one of three ways: with an intent save of its own (from idle), begun by
-// the previous step's outcome save, or with its intent held (an observation: from idle, or
+// the previous step's outcome save, or with its intent held (a local step: from idle, or
 // right after the previous step's effect when that step's outcome is held too). It ends with
 // the save of its outcome, or, when its outcome is held, where the next step's effect starts.
 // The save that finally persists held steps closes them all and is charged to the last one.
@@ -524,11 +524,11 @@ func observe(events []event) (observed, error) {
 	bad := func(i int, ev event, what string) error {
 		return fmt.Errorf("event %d (kind %d, op %q) %s (step %q)", i, ev.kind, ev.op, what, cur.name)
 	}
-	// heldEffect starts a step whose intent is held: only an observation may.
+	// heldEffect starts a step whose intent is held: only a local step may.
 	heldEffect := func(i int, ev event, at time.Time) error {
 		cur = step{name: ev.op, kind: rotation.StepKindOf(ev.op), start: at, intent: intentHeld, effectStart: ev.at}
 		if !cur.kind.Local() {
-			return bad(i, ev, "starts the effect of a step that is not an observation before a save holding its intent returned")
+			return bad(i, ev, "starts the effect of a step that is not local before a save holding its intent returned")
 		}
 		return nil
 	}

@@ -94,7 +94,7 @@ func BenchmarkP5(b *testing.B) {
 // TestMeasuredPath checks what the benchmark measures on two rotations of one credential
 // (the second with a previous version to revoke): every durable step the run records, and
 // only those, is observed, in order, with the saves holding its intent and outcome; no effect
-// of a step that is not an observation starts before its intent is saved; each step's journal
+// of a step that is not local starts before its intent is saved; each step's journal
 // entries are in the SQLite file and chain; the baseline writes what it claims.
 func TestMeasuredPath(t *testing.T) {
 	ctx := context.Background()
@@ -144,7 +144,7 @@ func TestMeasuredPath(t *testing.T) {
 			if !ordered {
 				t.Errorf("round %d: step %s: boundaries out of order: %+v", round, s.name, s)
 			}
-			// The safety property: the effect of a step that is not an observation starts
+			// The safety property: the effect of a step that is not local starts
 			// only once a save holding its intent has returned.
 			if !s.kind.Local() && (s.intent == intentHeld || s.intentRet.IsZero() || s.intentRet.After(s.effectStart)) {
 				t.Errorf("round %d: step %s (kind %s) has an effect, and its effect started at %v before its intent was saved (intent %d, returned %v)",
@@ -155,7 +155,7 @@ func TestMeasuredPath(t *testing.T) {
 			}
 		}
 		// Every save holding step entries is within exactly one step; the engine holds the
-		// observations, so a rotation takes fewer saves than it has steps, and more than one.
+		// local steps, so a rotation takes fewer saves than it has steps, and more than one.
 		if saves != ob.stepSaves || saves >= len(ob.steps) || saves < 2 {
 			t.Errorf("round %d: %d saves charged to the steps, %d saves with step entries, %d steps", round, saves, ob.stepSaves, len(ob.steps))
 		}
@@ -218,7 +218,7 @@ func TestMeasuredPath(t *testing.T) {
 }
 
 // TestObserveRejects checks that observe fails on traces that break the engine's contract,
-// made from a real one: the effect of a step that is not an observation started with its
+// made from a real one: the effect of a step that is not local started with its
 // intent held, or before the save holding its intent returned, and a held intent never saved.
 func TestObserveRejects(t *testing.T) {
 	f := newFixture(t, 1)
