@@ -100,7 +100,7 @@ func newFixture(tb testing.TB, pg *testenv.PostgreSQL, n, parallel int, prefix s
 	dsn := pg.AdminDSN()
 	f.saves = &countingStore{Store: f.db, db: f.db}
 	// Force: rotate --now, as after a leak. No MaxWait: nothing in this inventory waits.
-	f.eng = &engine.Engine{Inv: inv, Catalog: builtin.New(), State: f.saves, Fingerprinter: fp,
+	f.eng = &engine.Engine{Inv: inv, Registry: builtin.New(), State: f.saves, Fingerprinter: fp,
 		Getenv: func(k string) string {
 			if k == adminEnv {
 				return dsn
@@ -329,7 +329,7 @@ func (f *fixture) checkRotor(ctx context.Context, out []engine.Outcome, res *rou
 			errs = append(errs, fmt.Errorf("%s: run %s reloaded %d and checked %d consumers, want %d", o.Credential, r.ID,
 				done[rotation.StepReload], done[rotation.StepCheck], len(consumers)))
 		}
-		if _, n, err := f.eng.Verify(ctx, r.ID); err != nil {
+		if _, n, err := f.eng.View().Verify(ctx, r.ID); err != nil {
 			errs = append(errs, fmt.Errorf("%s: journal of run %s: %v", o.Credential, r.ID, err))
 		} else {
 			res.verified++

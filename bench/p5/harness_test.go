@@ -91,7 +91,7 @@ func newFixture(tb testing.TB, n int) *fixture {
 	f.rec = newRecorder()
 	// Force: rotate --now. A credential rotated a moment ago is not due again, and the bench
 	// rotates each one many times.
-	f.eng = &engine.Engine{Inv: inv, Catalog: cat, State: timedStore{f.db, f.rec}, Fingerprinter: fp,
+	f.eng = &engine.Engine{Inv: inv, Registry: cat, State: timedStore{f.db, f.rec}, Fingerprinter: fp,
 		Clock: f.rec.Now, BaseDir: invDir, Actor: "bench@example.com", Progress: progress{f.rec}, Force: true}
 	f.eng.Defaults()
 	if f.bare, err = openBare(ctx, filepath.Join(dir, "state", "bare.db")); err != nil {

@@ -16,9 +16,11 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rotorhq/rotor/internal/builtin"
 	"github.com/rotorhq/rotor/internal/inventory"
-	"github.com/spf13/cobra"
+	"github.com/rotorhq/rotor/internal/provider"
 )
 
 // Exit codes of the CLI contract (DOMAIN.md).
@@ -88,16 +90,18 @@ func Main(ctx context.Context, args []string, env Env) int {
 	return code
 }
 
-// globals are the flags every command has.
+// globals are the flags every command has, and the registry of provider types: built once
+// here, the composition root, and handed to the inventory loader, the engine and the views.
 type globals struct {
 	env       *Env
+	registry  *provider.Registry
 	inventory string
 	db        string
 	output    string
 }
 
 func newRoot(env *Env) *cobra.Command {
-	g := &globals{env: env}
+	g := &globals{env: env, registry: builtin.New()}
 	root := &cobra.Command{
 		Use:   "rotor",
 		Short: "Rotate secrets, certificates and service identities as a production runbook",
@@ -120,7 +124,7 @@ windows, watches real signals, and keeps a tamper-evident journal — never a se
 	}
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.inventory, "inventory", "i", defInv, "inventory folder or file (env ROTOR_INVENTORY)")
-	pf.StringVar(&g.db, "db", env.Getenv("ROTOR_DB"), "state database: a SQLite path or sqlite:PATH (default under the user's state directory), or postgres://… (env ROTOR_DB)")
+	pf.StringVar(&g.db, "db", env.Getenv("ROTOR_DB"), "state database: a SQLite path or sqlite:PATH (default under the user's state directory; env ROTOR_DB)")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: ExitUsage, err: err} })
 	root.SetVersionTemplate("rotor {{.Version}}\n")
@@ -145,7 +149,7 @@ func args(v cobra.PositionalArgs) cobra.PositionalArgs {
 // load reads and validates the inventory. Problems are printed one per line (table) or as
 // JSON by the caller; the returned error carries exit code 2.
 func (g *globals) load() (*inventory.Inventory, error) {
-	inv, err := inventory.Load(g.inventory, inventory.Options{Catalog: builtin.New(), Now: g.env.Now()})
+	inv, err := inventory.Load(g.inventory, inventory.Options{Catalog: g.registry, Now: g.env.Now()})
 	if err != nil {
 		var list inventory.ErrorList
 		if errors.As(err, &list) {

@@ -8,18 +8,17 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/rotorhq/rotor/internal/builtin"
+	"github.com/spf13/cobra"
+
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/metrics"
 	"github.com/rotorhq/rotor/internal/state"
 	"github.com/rotorhq/rotor/internal/state/sqlite"
-	"github.com/spf13/cobra"
 )
 
 // shutdownGrace is how long a stopping exporter lets scrapes in flight finish.
@@ -73,13 +72,9 @@ func (g *globals) exporter(ctx context.Context) (*metrics.Exporter, error) {
 	if _, err := g.loadOrPrint(); err != nil {
 		return nil, err
 	}
-	loc, err := state.ParseURL(g.db)
+	loc, err := g.stateLocation()
 	if err != nil {
-		return nil, withHint(ExitUsage, err, "--db takes a SQLite path, sqlite:PATH or postgres://…")
-	}
-	if loc.Driver != state.DriverSQLite {
-		return nil, withHint(ExitError, fmt.Errorf("--db %s: the PostgreSQL state store is not available in this build yet", loc),
-			"use the embedded SQLite database (the default) for now")
+		return nil, err
 	}
 	open := func(ctx context.Context) (state.Store, error) {
 		return sqlite.Open(ctx, loc.Path, sqlite.Options{ReadOnly: true})
@@ -92,20 +87,12 @@ func (g *globals) exporter(ctx context.Context) (*metrics.Exporter, error) {
 	if err == nil {
 		db.Close()
 	}
-	base := g.inventory
-	if st, err := os.Stat(base); err == nil && !st.IsDir() {
-		base = filepath.Dir(base)
-	}
-	base, _ = filepath.Abs(base)
-	cat := builtin.New()
 	return &metrics.Exporter{
 		Inventory: func(now time.Time) (*inventory.Inventory, error) {
-			return inventory.Load(g.inventory, inventory.Options{Catalog: cat, Now: now})
+			return inventory.Load(g.inventory, inventory.Options{Catalog: g.registry, Now: now})
 		},
 		OpenState: open,
-		Catalog:   cat,
-		BaseDir:   base,
-		Getenv:    g.env.Getenv,
+		Registry:  g.registry,
 		Clock:     g.env.Now,
 	}, nil
 }

@@ -3,17 +3,15 @@ package cli
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/rotorhq/rotor/internal/builtin"
+	"github.com/spf13/cobra"
+
 	"github.com/rotorhq/rotor/internal/engine"
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/plan"
@@ -22,7 +20,6 @@ import (
 	"github.com/rotorhq/rotor/internal/schedule"
 	"github.com/rotorhq/rotor/internal/state"
 	"github.com/rotorhq/rotor/internal/state/sqlite"
-	"github.com/spf13/cobra"
 )
 
 func newPlan(g *globals) *cobra.Command {
@@ -124,17 +121,9 @@ func fmtOpt(t *time.Time, loc *time.Location, none string) string {
 // history reads every credential's state, read-only. A database that does not exist yet means
 // no history, and is said so rather than treated as an error.
 func (g *globals) history(ctx context.Context, inv *inventory.Inventory) (map[string]plan.History, string, error) {
-	loc, err := state.ParseURL(g.db)
+	db, loc, err := g.openStateReadOnly(ctx)
 	if err != nil {
-		return nil, "", withHint(ExitUsage, err, "--db takes a SQLite path, sqlite:PATH or postgres://…")
-	}
-	if loc.Driver != state.DriverSQLite {
-		return nil, "", withHint(ExitError, fmt.Errorf("--db %s: the PostgreSQL state store is not available in this build yet", loc),
-			"use the embedded SQLite database (the default) for now")
-	}
-	db, err := sqlite.Open(ctx, loc.Path, sqlite.Options{ReadOnly: true})
-	if err != nil {
-		return nil, "", err // a *state.FormatError says what to do for each kind of file
+		return nil, "", err
 	}
 	defer db.Close()
 	if db.Absent() {
@@ -157,9 +146,9 @@ func (g *globals) history(ctx context.Context, inv *inventory.Inventory) (map[st
 		return nil, "", err
 	}
 	for _, rec := range recs {
-		var r rotation.Run
-		if err := json.Unmarshal(rec.Data, &r); err != nil {
-			return nil, "", fmt.Errorf("run %s does not decode: %v", rec.ID, err)
+		r, err := rotation.DecodeRun(rec.ID, rec.Data)
+		if err != nil {
+			return nil, "", err
 		}
 		hi := h[r.Credential]
 		if hi.Run != nil {
@@ -182,14 +171,8 @@ func (g *globals) history(ctx context.Context, inv *inventory.Inventory) (map[st
 // several at a time, each bounded by engine.RenewalTimeout. It never fails: a CA that is
 // down or offers nothing leaves a note on the credential's line, not an error.
 func (g *globals) renewals(ctx context.Context, db *sqlite.DB, inv *inventory.Inventory, h map[string]plan.History) {
-	base := g.inventory
-	if st, err := os.Stat(base); err == nil && !st.IsDir() {
-		base = filepath.Dir(base)
-	}
-	base, _ = filepath.Abs(base)
-	env := provider.Env{Now: g.env.Now, Rand: rand.Reader, Getenv: g.env.Getenv, BaseDir: base,
+	env := provider.Env{Now: g.env.Now, Rand: rand.Reader, Getenv: g.env.Getenv, BaseDir: g.baseDir(),
 		Log: slog.New(slog.DiscardHandler)}
-	cat := builtin.New()
 	var (
 		mu  sync.Mutex
 		wg  sync.WaitGroup
@@ -203,7 +186,7 @@ func (g *globals) renewals(ctx context.Context, db *sqlite.DB, inv *inventory.In
 		sem <- struct{}{} // taken before the goroutine starts: at most 8 exist, not one per credential
 		wg.Go(func() {
 			defer func() { <-sem }()
-			engine.AdviseRenewal(ctx, cat, env, db, c, &hi)
+			engine.AdviseRenewal(ctx, g.registry, env, db, c, &hi)
 			mu.Lock()
 			h[c.ID] = hi
 			mu.Unlock()
@@ -229,10 +212,8 @@ func issued(ctx context.Context, db *sqlite.DB, inv *inventory.Inventory, h map[
 			return err
 		}
 		for _, rec := range recs { // newest first: the run that made the current version
-			var r struct {
-				New *provider.Version `json:"new"`
-			}
-			if json.Unmarshal(rec.Data, &r) != nil || r.New == nil || r.New.ID != hi.Version || r.New.Created.IsZero() {
+			r, err := rotation.DecodeRun(rec.ID, rec.Data)
+			if err != nil || r.New == nil || r.New.ID != hi.Version || r.New.Created.IsZero() {
 				continue
 			}
 			hi.Issued = r.New.Created

@@ -6,22 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/user"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/rotorhq/rotor/internal/builtin"
+	"github.com/spf13/cobra"
+
 	"github.com/rotorhq/rotor/internal/engine"
 	"github.com/rotorhq/rotor/internal/journal"
 	"github.com/rotorhq/rotor/internal/rotation"
 	"github.com/rotorhq/rotor/internal/schedule"
 	"github.com/rotorhq/rotor/internal/secret"
 	"github.com/rotorhq/rotor/internal/state"
-	"github.com/rotorhq/rotor/internal/state/sqlite"
-	"github.com/spf13/cobra"
 )
 
 // actorFlag adds --as to a command: who is acting.
@@ -49,15 +47,7 @@ func (g *globals) engine(ctx context.Context, as string) (*engine.Engine, func()
 	if err != nil {
 		return nil, nil, err
 	}
-	loc, err := state.ParseURL(g.db)
-	if err != nil {
-		return nil, nil, withHint(ExitUsage, err, "--db takes a SQLite path, sqlite:PATH or postgres://…")
-	}
-	if loc.Driver != state.DriverSQLite {
-		return nil, nil, withHint(ExitError, fmt.Errorf("--db %s: the PostgreSQL state store is not available in this build yet", loc),
-			"use the embedded SQLite database (the default) for now")
-	}
-	db, err := sqlite.Open(ctx, loc.Path, sqlite.Options{Clock: g.env.Now})
+	db, loc, err := g.openState(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -67,13 +57,8 @@ func (g *globals) engine(ctx context.Context, as string) (*engine.Engine, func()
 		db.Close()
 		return nil, nil, err
 	}
-	base := g.inventory
-	if st, err := os.Stat(base); err == nil && !st.IsDir() {
-		base = filepath.Dir(base)
-	}
-	base, _ = filepath.Abs(base)
-	e := &engine.Engine{Inv: inv, Catalog: builtin.New(), State: db, Fingerprinter: fp, Clock: g.env.Now,
-		Getenv: g.env.Getenv, BaseDir: base, Actor: g.actor(as), Progress: g.env.Stderr,
+	e := &engine.Engine{Inv: inv, Registry: g.registry, State: db, Fingerprinter: fp, Clock: g.env.Now,
+		Getenv: g.env.Getenv, BaseDir: g.baseDir(), Actor: g.actor(as), Progress: g.env.Stderr,
 		CrashAt: g.env.Getenv("ROTOR_TEST_CRASH_AT")}
 	e.Defaults()
 	// Any command that opens the state announces exceptions near or past their expiry: there
@@ -296,15 +281,15 @@ func newStatus(g *globals) *cobra.Command {
 		Short: "Where runs stand: phase, steps, gates, what they wait for and until when",
 		Args:  args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			e, closeDB, err := g.engine(cmd.Context(), "")
+			v, closeDB, err := g.view(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer closeDB()
 			if len(a) == 0 {
-				return g.listRuns(cmd.Context(), e, true)
+				return g.listRuns(cmd.Context(), v, true)
 			}
-			st, err := e.Status(cmd.Context(), a[0])
+			st, err := v.Status(cmd.Context(), a[0])
 			if err != nil {
 				return withHint(ExitUsage, err, "rotor runs lists the runs")
 			}
@@ -389,20 +374,20 @@ func newRuns(g *globals) *cobra.Command {
 		Short: "List runs, newest first (active ones unless --all)",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, closeDB, err := g.engine(cmd.Context(), "")
+			v, closeDB, err := g.view(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer closeDB()
-			return g.listRuns(cmd.Context(), e, !all)
+			return g.listRuns(cmd.Context(), v, !all)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "include finished runs")
 	return cmd
 }
 
-func (g *globals) listRuns(ctx context.Context, e *engine.Engine, activeOnly bool) error {
-	sts, err := e.Runs(ctx, "", 0)
+func (g *globals) listRuns(ctx context.Context, v engine.View, activeOnly bool) error {
+	sts, err := v.Runs(ctx, state.RunFilter{})
 	if err != nil {
 		return err
 	}
@@ -567,12 +552,12 @@ func newJournal(g *globals) *cobra.Command {
 			if !contains(journal.Formats, format) {
 				return usageErr("--format %q: use md, html or json", format)
 			}
-			e, closeDB, err := g.engine(cmd.Context(), "")
+			v, closeDB, err := g.view(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer closeDB()
-			t, err := e.Ticket(cmd.Context(), a[0])
+			t, err := v.Ticket(cmd.Context(), a[0])
 			if err != nil {
 				return withHint(ExitUsage, err, "rotor runs lists the runs")
 			}
@@ -585,12 +570,12 @@ func newJournal(g *globals) *cobra.Command {
 		Short: "Check a run's journal: any edited, reordered or deleted entry is reported",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			e, closeDB, err := g.engine(cmd.Context(), "")
+			v, closeDB, err := g.view(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer closeDB()
-			head, n, err := e.Verify(cmd.Context(), a[0])
+			head, n, err := v.Verify(cmd.Context(), a[0])
 			if errors.Is(err, engine.ErrUnknownRun) {
 				return withHint(ExitUsage, err, "rotor runs lists the runs")
 			}

@@ -3,9 +3,9 @@ package cli
 import (
 	"fmt"
 
-	"github.com/rotorhq/rotor/internal/builtin"
-	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/spf13/cobra"
+
+	"github.com/rotorhq/rotor/internal/inventory"
 )
 
 func newSchema(g *globals) *cobra.Command {
@@ -17,7 +17,7 @@ same definitions the loader uses. The repository ships it as schema/inventory.sc
 point your editor's YAML language server at it.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := inventory.Schema(builtin.New())
+			b, err := inventory.Schema(g.registry)
 			if err != nil {
 				return err
 			}

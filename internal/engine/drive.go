@@ -85,11 +85,12 @@ func (rs *runState) forget() {
 }
 
 func (rs *runState) decode() error {
-	if err := json.Unmarshal(rs.rec.Data, &rs.run); err != nil {
-		return fmt.Errorf("run %s: stored data does not decode (%v): the database was edited or written by a newer rotor", rs.rec.ID, err)
+	var err error
+	if rs.run, err = rotation.DecodeRun(rs.rec.ID, rs.rec.Data); err != nil {
+		return err
 	}
 	rs.p = rs.e.build(rs.cred, rs.shared)
-	rs.spec = rs.e.spec(rs.cred, rs.p)
+	rs.spec = specOf(rs.e.Inv, rs.e.Registry, rs.cred)
 	return nil
 }
 

@@ -20,7 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rotorhq/rotor/internal/builtin"
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/journal"
 	"github.com/rotorhq/rotor/internal/plan"
@@ -33,7 +32,7 @@ import (
 // Engine runs rotations of one inventory against one state store.
 type Engine struct {
 	Inv           *inventory.Inventory
-	Catalog       *builtin.Catalog
+	Registry      *provider.Registry
 	State         state.Store
 	Fingerprinter *secret.Fingerprinter
 	Clock         func() time.Time
@@ -110,8 +109,8 @@ func (e *Engine) notDue(ctx context.Context, c *inventory.Credential, entry plan
 		return res, err
 	}
 	if len(runs) > 0 {
-		if err := json.Unmarshal(runs[0].Data, &res.Run); err != nil {
-			return res, fmt.Errorf("run %s does not decode: %v", runs[0].ID, err)
+		if res.Run, err = rotation.DecodeRun(runs[0].ID, runs[0].Data); err != nil {
+			return res, err
 		}
 	}
 	return res, nil

@@ -18,7 +18,6 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/rotorhq/rotor/internal/builtin"
 	"github.com/rotorhq/rotor/internal/engine"
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/journal"
@@ -97,7 +96,7 @@ teams:
 		t.Fatal(err)
 	}
 	var err error
-	f.inv, err = inventory.Load(inv, inventory.Options{Catalog: builtin.New(), Now: f.now})
+	f.inv, err = inventory.Load(inv, inventory.Options{Catalog: testRegistry(), Now: f.now})
 	if err != nil {
 		t.Fatalf("inventory: %v", err)
 	}
@@ -127,7 +126,7 @@ func (f *fixture) advance(d time.Duration) {
 
 // engine is a fresh engine per invocation, as each `rotor` command is.
 func (f *fixture) engine(actor string) *engine.Engine {
-	e := &engine.Engine{Inv: f.inv, Catalog: builtin.New(), State: f.db, Fingerprinter: f.fp, Clock: f.clock,
+	e := &engine.Engine{Inv: f.inv, Registry: testRegistry(), State: f.db, Fingerprinter: f.fp, Clock: f.clock,
 		Sleep:   func(ctx context.Context, d time.Duration) error { f.advance(d); return nil },
 		BaseDir: filepath.Join(f.dir, "inventory"), Actor: actor, MaxWait: time.Hour, Force: true}
 	e.Defaults()
@@ -156,7 +155,7 @@ func (f *fixture) rotateDone(e *engine.Engine) engine.Result {
 // journalOf decodes a run's journal and checks its chain.
 func (f *fixture) journalOf(run string) []journal.Entry {
 	f.t.Helper()
-	tk, err := f.engine("auditor").Ticket(context.Background(), run)
+	tk, err := f.engine("auditor").View().Ticket(context.Background(), run)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/rotorhq/rotor/internal/inventory"
+	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/rotation"
 )
 
@@ -79,7 +80,7 @@ func (e *Engine) RotateMany(ctx context.Context, credentials []string, through r
 // its parallel limit. Blocks of the same type and executor identity are taken to be the same
 // system unless the provider's config names its target.
 func authorityKey(c *inventory.Credential) string {
-	if t, ok := c.Authority.Config.(interface{ Target() string }); ok {
+	if t, ok := c.Authority.Config.(provider.Targeter); ok {
 		return c.Authority.Type + " " + t.Target()
 	}
 	return c.Authority.Type + " " + c.Authority.Identity

@@ -539,8 +539,8 @@ func (e *Engine) NotifyExceptions(ctx context.Context) error {
 	}
 	var errs []error
 	for _, rec := range recs {
-		var r rotation.Run
-		if json.Unmarshal(rec.Data, &r) != nil {
+		r, err := rotation.DecodeRun(rec.ID, rec.Data)
+		if err != nil {
 			continue // status reports a run that does not decode
 		}
 		if !e.owes(ctx, rec.ID, &r) {

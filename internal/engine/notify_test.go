@@ -22,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotorhq/rotor/internal/builtin"
 	"github.com/rotorhq/rotor/internal/engine"
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/journal"
@@ -452,7 +451,7 @@ func TestNotifyCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, dir: dir, now: now}
-	f.inv, err = inventory.Load(filepath.Join(dir, "inventory"), inventory.Options{Catalog: builtin.New(), Now: now})
+	f.inv, err = inventory.Load(filepath.Join(dir, "inventory"), inventory.Options{Catalog: testRegistry(), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -156,53 +155,4 @@ func (e *Engine) Rollback(ctx context.Context, runID string, req RollbackRequest
 	}
 	e.crashPoint("rollback-requested")
 	return rs.drive(ctx, rotation.Options{Through: rotation.StageRevoke, Since: now})
-}
-
-// Status is a run with what it waits for now (computed, not stored).
-type Status struct {
-	Run    rotation.Run
-	Record state.RunRecord
-	Next   rotation.Action
-}
-
-// Status loads a run and says what it would do next. It changes nothing.
-func (e *Engine) Status(ctx context.Context, runID string) (Status, error) {
-	rec, err := e.State.Run(ctx, runID)
-	if errors.Is(err, state.ErrNotFound) {
-		return Status{}, fmt.Errorf("%w: %s (rotor runs lists them)", ErrUnknownRun, runID)
-	}
-	if err != nil {
-		return Status{}, err
-	}
-	return e.status(rec)
-}
-
-func (e *Engine) status(rec state.RunRecord) (Status, error) {
-	var r rotation.Run
-	if err := json.Unmarshal(rec.Data, &r); err != nil {
-		return Status{}, fmt.Errorf("run %s does not decode: %v", rec.ID, err)
-	}
-	st := Status{Run: r, Record: rec}
-	if c, ok := e.Inv.Credential(rec.Credential); ok {
-		p := e.build(c, nil)
-		st.Next = rotation.Next(&r, e.spec(c, p), e.now(), rotation.Options{Through: rotation.StageRevoke})
-	}
-	return st, nil
-}
-
-// Runs lists runs, newest first; credential "" lists all.
-func (e *Engine) Runs(ctx context.Context, credential string, limit int) ([]Status, error) {
-	recs, err := e.State.Runs(ctx, state.RunFilter{Credential: credential, Limit: limit})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Status, 0, len(recs))
-	for _, rec := range recs {
-		st, err := e.status(rec)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
-	}
-	return out, nil
 }

@@ -2,11 +2,11 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
-	"github.com/rotorhq/rotor/internal/builtin"
+	"github.com/rotorhq/rotor/internal/rotation"
+
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/plan"
 	"github.com/rotorhq/rotor/internal/provider"
@@ -29,11 +29,11 @@ type RunLister interface {
 // authority is an advisor; the version's name at the authority (its AuthorityRef) comes from
 // the run that made it. Asking is a read. It never fails: an error or no advice leaves no
 // window, and the note says why.
-func AdviseRenewal(ctx context.Context, cat *builtin.Catalog, env provider.Env, runs RunLister, c *inventory.Credential, h *plan.History) {
-	if h.Version == "" || cat == nil {
+func AdviseRenewal(ctx context.Context, reg *provider.Registry, env provider.Env, runs RunLister, c *inventory.Credential, h *plan.History) {
+	if h.Version == "" || reg == nil {
 		return
 	}
-	a, err := cat.Authority(c.Authority.Type, c.Authority.Config, env)
+	a, err := reg.Authority(c.Authority.Type, c.Authority.Config, env)
 	if err != nil {
 		return // rotor validate and readiness report an authority that cannot be built
 	}
@@ -70,10 +70,7 @@ func currentVersion(ctx context.Context, runs RunLister, credential, id string) 
 		return provider.Version{}, fmt.Errorf("reading the runs of %s: %w", credential, err)
 	}
 	for _, rec := range recs { // newest first: the run that made the current version
-		var r struct {
-			New *provider.Version `json:"new"`
-		}
-		if json.Unmarshal(rec.Data, &r) == nil && r.New != nil && r.New.ID == id {
+		if r, err := rotation.DecodeRun(rec.ID, rec.Data); err == nil && r.New != nil && r.New.ID == id {
 			return *r.New, nil
 		}
 	}
@@ -82,5 +79,5 @@ func currentVersion(ctx context.Context, runs RunLister, credential, id string) 
 
 // adviseRenewal fills the renewal advice of the credential's history for dueEntry.
 func (e *Engine) adviseRenewal(ctx context.Context, c *inventory.Credential, h *plan.History) {
-	AdviseRenewal(ctx, e.Catalog, e.providerEnv(), e.State, c, h)
+	AdviseRenewal(ctx, e.Registry, e.providerEnv(), e.State, c, h)
 }

@@ -11,8 +11,7 @@ import (
 	"time"
 
 	"github.com/rotorhq/rotor/internal/authority/acme"
-	"github.com/rotorhq/rotor/internal/authority/generated"
-	"github.com/rotorhq/rotor/internal/builtin"
+	"github.com/rotorhq/rotor/internal/authority/randomvalue"
 	"github.com/rotorhq/rotor/internal/engine"
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/plan"
@@ -62,7 +61,7 @@ func TestAdviseRenewal(t *testing.T) {
 	m.Value.Wipe()
 	v := provider.Version{ID: "v1", AuthorityRef: m.AuthorityRef, Expires: m.Expires}
 	cred := &inventory.Credential{ID: "web", Authority: inventory.Authority{Type: "acme", Config: &cfg}}
-	cat := builtin.New()
+	cat := testRegistry()
 
 	h := plan.History{Version: "v1"}
 	engine.AdviseRenewal(context.Background(), cat, env, runs{runMaking(t, "web", v)}, cred, &h)
@@ -111,7 +110,7 @@ func TestAdviseRenewal(t *testing.T) {
 	}
 	t.Logf("silent CA (%s): %s", time.Since(began).Round(time.Millisecond), h.RenewalNote)
 
-	gen := &inventory.Credential{ID: "web", Authority: inventory.Authority{Type: "generated", Config: &generated.Config{}}}
+	gen := &inventory.Credential{ID: "web", Authority: inventory.Authority{Type: "generated", Config: &randomvalue.Config{}}}
 	h = plan.History{Version: "v1"}
 	engine.AdviseRenewal(context.Background(), cat, env, runs{runMaking(t, "web", v)}, gen, &h)
 	if h.Renewal != nil || h.RenewalNote != "" {

@@ -32,10 +32,10 @@ func (e *Engine) build(c *inventory.Credential, shared *provider.Shared) *provid
 	env := e.providerEnv()
 	env.Shared = shared
 	var err error
-	if p.store, err = e.Catalog.Store(c.Store.Type, c.Store.Config, env); err != nil {
+	if p.store, err = e.Registry.Store(c.Store.Type, c.Store.Config, env); err != nil {
 		p.missing = append(p.missing, "store: "+err.Error())
 	}
-	if p.authority, err = e.Catalog.Authority(c.Authority.Type, c.Authority.Config, env); err != nil {
+	if p.authority, err = e.Registry.Authority(c.Authority.Type, c.Authority.Config, env); err != nil {
 		p.missing = append(p.missing, "authority: "+err.Error())
 	}
 	addCheck := func(id string) {
@@ -47,7 +47,7 @@ func (e *Engine) build(c *inventory.Credential, shared *provider.Shared) *provid
 			p.missing = append(p.missing, "check "+id+": not in the inventory")
 			return
 		}
-		chk, err := e.Catalog.Checker(ch.Type, ch.Config, env)
+		chk, err := e.Registry.Checker(ch.Type, ch.Config, env)
 		if err != nil {
 			p.missing = append(p.missing, "check "+id+": "+err.Error())
 			return
@@ -62,7 +62,7 @@ func (e *Engine) build(c *inventory.Credential, shared *provider.Shared) *provid
 			addCheck(id)
 		}
 		if k.Reload != nil {
-			r, err := e.Catalog.Reloader(k.Reload.Type, k.Reload.Config, env)
+			r, err := e.Registry.Reloader(k.Reload.Type, k.Reload.Config, env)
 			if err != nil {
 				p.missing = append(p.missing, "consumer "+k.ID+" reload: "+err.Error())
 				continue
@@ -88,7 +88,7 @@ func (e *Engine) readCredential(ctx context.Context, id string) (provider.ReadRe
 	}
 	env := e.providerEnv()
 	env.ReadCredential = nil // one level: a CA's store does not read further credentials
-	st, err := e.Catalog.Store(c.Store.Type, c.Store.Config, env)
+	st, err := e.Registry.Store(c.Store.Type, c.Store.Config, env)
 	if err != nil {
 		return provider.ReadResponse{}, fmt.Errorf("credential %s: store: %w", id, err)
 	}
@@ -100,26 +100,25 @@ func (e *Engine) readCredential(ctx context.Context, id string) (provider.ReadRe
 	return r, nil
 }
 
-// spec translates the inventory's view of a credential into rotation terms.
-func (e *Engine) spec(c *inventory.Credential, p *providers) rotation.Spec {
+// specOf translates the inventory's view of a credential into rotation terms. The powers that
+// change what a run does (residual use, disabling a version) come from the registry, which
+// knows them from the providers' types: a run, `rotor status` and the metrics judge a run
+// alike without any of them building a provider.
+func specOf(inv *inventory.Inventory, reg *provider.Registry, c *inventory.Credential) rotation.Spec {
 	s := rotation.Spec{
 		Strategy: c.Authority.Strategy, Critical: c.Critical, Soak: c.Soak.Duration,
-		Windows: map[rotation.Stage]*schedule.Window{}, Freezes: e.Inv.ScheduleFreezes(), Signals: c.Checks,
+		Windows: map[rotation.Stage]*schedule.Window{}, Freezes: inv.ScheduleFreezes(), Signals: c.Checks,
 	}
 	for stage, id := range map[rotation.Stage]string{rotation.StagePrepare: c.Windows.Prepare, rotation.StageCutover: c.Windows.Cutover,
 		rotation.StageVerify: c.Windows.Verify, rotation.StageRevoke: c.Windows.Revoke} {
-		if w, ok := e.Inv.Window(id); ok {
+		if w, ok := inv.Window(id); ok {
 			sw := w.Schedule
 			s.Windows[stage] = &sw
 		}
 	}
-	if p.authority != nil {
-		_, s.UsageReporter = p.authority.(provider.UsageReporter)
-	}
-	if p.store != nil {
-		_, s.Toggle = p.store.(provider.VersionToggler)
-	}
-	if t, ok := c.Authority.Config.(interface{ EndsSessions() bool }); ok {
+	s.UsageReporter = reg.Capabilities(provider.KindAuthority, c.Authority.Type).Has(provider.CanReportUsage)
+	s.Toggle = reg.Capabilities(provider.KindStore, c.Store.Type).Has(provider.CanToggle)
+	if t, ok := c.Authority.Config.(provider.SessionEnder); ok {
 		s.EndSessions = t.EndsSessions()
 	}
 	for _, k := range c.Consumers {
@@ -201,8 +200,4 @@ func (s *scrubber) err(err error) error {
 		return err
 	}
 	return &provider.Error{Kind: provider.KindOf(err), Op: "provider", Err: errors.New(msg)}
-}
-
-func notImplementedSummary(missing []string) string {
-	return fmt.Sprintf("%d provider(s) cannot run: %s", len(missing), strings.Join(missing, "; "))
 }

@@ -10,12 +10,12 @@ import (
 )
 
 // Verify checks a run's journal chain against the run's head.
-func (e *Engine) Verify(ctx context.Context, runID string) (journal.Head, int, error) {
-	st, err := e.Status(ctx, runID)
+func (v View) Verify(ctx context.Context, runID string) (journal.Head, int, error) {
+	st, err := v.Status(ctx, runID)
 	if err != nil {
 		return journal.Head{}, 0, err
 	}
-	stored, err := e.stored(ctx, runID)
+	stored, err := v.stored(ctx, runID)
 	if err != nil {
 		return journal.Head{}, 0, err
 	}
@@ -23,8 +23,8 @@ func (e *Engine) Verify(ctx context.Context, runID string) (journal.Head, int, e
 	return head, len(stored), journal.Verify(runID, stored, head)
 }
 
-func (e *Engine) stored(ctx context.Context, runID string) ([]journal.Stored, error) {
-	rows, err := e.State.Journal(ctx, runID)
+func (v View) stored(ctx context.Context, runID string) ([]journal.Stored, error) {
+	rows, err := v.State.Journal(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -37,13 +37,13 @@ func (e *Engine) stored(ctx context.Context, runID string) ([]journal.Stored, er
 
 // Ticket assembles a run's change ticket: the header from the run and the inventory, the
 // verified journal entries.
-func (e *Engine) Ticket(ctx context.Context, runID string) (journal.Ticket, error) {
-	st, err := e.Status(ctx, runID)
+func (v View) Ticket(ctx context.Context, runID string) (journal.Ticket, error) {
+	st, err := v.Status(ctx, runID)
 	if err != nil {
 		return journal.Ticket{}, err
 	}
 	r := st.Run
-	stored, err := e.stored(ctx, runID)
+	stored, err := v.stored(ctx, runID)
 	if err != nil {
 		return journal.Ticket{}, err
 	}
@@ -67,7 +67,7 @@ func (e *Engine) Ticket(ctx context.Context, runID string) (journal.Ticket, erro
 	if r.New != nil {
 		t.New = &journal.VersionRef{ID: r.New.ID, Fingerprint: r.New.Fingerprint}
 	}
-	c, inInventory := e.Inv.Credential(r.Credential)
+	c, inInventory := v.credential(r.Credential)
 	if inInventory {
 		t.Description, t.Owner = c.Description, c.Owner
 		if r.Phase == rotation.Done && c.Rotate.Every.Set {

@@ -3,6 +3,7 @@ package inventory
 import (
 	"time"
 
+	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/schedule"
 )
 
@@ -307,4 +308,46 @@ func (lc lineCol) in(file string) Pos {
 		return Pos{}
 	}
 	return Pos{File: file, Line: int(lc.line), Col: int(lc.col)}
+}
+
+// ProviderUse is one place a credential relies on a provider type: its store, its authority,
+// a consumer's reload, or a check it or a consumer watches.
+type ProviderUse struct {
+	Kind       provider.Kind
+	Type       string
+	Pos        Pos    // the block that names the type (a check's definition for a check)
+	Credential string // the credential that relies on it
+	What       string // "" for the store and the authority, "consumer api: reload", "check api-ok"
+}
+
+// ProviderUses lists every provider type each credential relies on, in inventory order, so
+// that a caller holding the registry can say which of them cannot run in this build.
+func (inv *Inventory) ProviderUses() []ProviderUse {
+	var out []ProviderUse
+	for _, c := range inv.Credentials {
+		out = append(out,
+			ProviderUse{provider.KindStore, c.Store.Type, c.Store.Pos, c.ID, ""},
+			ProviderUse{provider.KindAuthority, c.Authority.Type, c.Authority.Pos, c.ID, ""})
+		seen := map[string]bool{}
+		check := func(id string) {
+			ch, ok := inv.Check(id)
+			if !ok || seen[id] {
+				return
+			}
+			seen[id] = true
+			out = append(out, ProviderUse{provider.KindCheck, ch.Type, ch.Pos, c.ID, "check " + id})
+		}
+		for _, id := range c.Checks {
+			check(id)
+		}
+		for _, k := range c.Consumers {
+			if k.Reload != nil {
+				out = append(out, ProviderUse{provider.KindReload, k.Reload.Type, k.Reload.Pos, c.ID, "consumer " + k.ID + ": reload"})
+			}
+			for _, id := range k.Checks {
+				check(id)
+			}
+		}
+	}
+	return out
 }

@@ -5,7 +5,8 @@
 //
 // Every scrape reads afresh: the inventory (edits show without a restart), the state database
 // opened read-only (a database created after the exporter started is found), the plan, and
-// what each run waits for (rotation.Next through the engine's Status, which changes nothing).
+// what each run waits for (rotation.Next through engine.View, the read-only path of rotor
+// status: it builds no provider, takes no lock and writes nothing).
 // A scrape that cannot read the state reports rotor_state_up 0 and no state-derived series,
 // rather than failing the endpoint; likewise rotor_inventory_up for the inventory.
 //
@@ -15,7 +16,6 @@ package metrics
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,10 +27,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/rotorhq/rotor/internal/builtin"
 	"github.com/rotorhq/rotor/internal/engine"
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/plan"
+	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/rotation"
 	"github.com/rotorhq/rotor/internal/state"
 )
@@ -46,13 +46,9 @@ type Exporter struct {
 	Inventory func(now time.Time) (*inventory.Inventory, error)
 	// OpenState opens the state store read-only; the scrape closes it. Required.
 	OpenState func(ctx context.Context) (state.Store, error)
-	// Catalog builds the providers whose powers (residual use, version toggling) decide
-	// what a run does next. Nil means builtin.New().
-	Catalog *builtin.Catalog
-	// BaseDir and Getenv are what the providers' configs resolve paths and variables with,
-	// as for a rotate. Getenv nil means os.Getenv.
-	BaseDir string
-	Getenv  func(string) string
+	// Registry says which powers (residual use, version toggling) each provider type has:
+	// they decide what a run does next. Required.
+	Registry *provider.Registry
 	// Clock is the scrape's "now". Required.
 	Clock func() time.Time
 	// Timeout bounds a scrape through Collect (an HTTP scrape uses its request's context).
@@ -135,37 +131,14 @@ func (x *Exporter) read(ctx context.Context, db state.Store, inv *inventory.Inve
 	if err != nil {
 		return nil, nil, err
 	}
-	recs, err := db.Runs(ctx, state.RunFilter{Phases: rotation.ActivePhases()})
+	view := engine.View{Inv: inv, Registry: x.Registry, State: db, Clock: func() time.Time { return now }}
+	sts, err := view.Runs(ctx, state.RunFilter{Phases: rotation.ActivePhases()})
 	if err != nil {
 		return nil, nil, err
 	}
-	var e *engine.Engine
-	if inv != nil {
-		cat := x.Catalog
-		if cat == nil {
-			cat = builtin.New()
-		}
-		e = &engine.Engine{Inv: inv, Catalog: cat, State: db, Clock: func() time.Time { return now },
-			Getenv: x.Getenv, BaseDir: x.BaseDir, Actor: "metrics"}
-		e.Defaults()
-	}
-	var runs []Run
-	for _, rec := range recs {
-		var r rotation.Run
-		var next rotation.Action
-		if e != nil {
-			st, err := e.Status(ctx, rec.ID)
-			if err != nil {
-				return nil, nil, err
-			}
-			r, next = st.Run, st.Next
-		} else if err := json.Unmarshal(rec.Data, &r); err != nil {
-			return nil, nil, fmt.Errorf("run %s does not decode: %v", rec.ID, err)
-		}
-		if r.Phase == rotation.Done {
-			continue // finished between the listing and the read
-		}
-		runs = append(runs, runOf(r, rec, next))
+	runs := make([]Run, 0, len(sts))
+	for _, st := range sts {
+		runs = append(runs, runOf(st.Run, st.Record, st.Next))
 	}
 	if inv == nil {
 		return nil, runs, nil

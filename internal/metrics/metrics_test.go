@@ -182,7 +182,7 @@ func (f *fixture) advance(d time.Duration) {
 }
 
 func (f *fixture) engine(actor string) *engine.Engine {
-	e := &engine.Engine{Inv: f.inv, Catalog: builtin.New(), State: f.db, Fingerprinter: f.fp, Clock: f.clock,
+	e := &engine.Engine{Inv: f.inv, Registry: builtin.New(), State: f.db, Fingerprinter: f.fp, Clock: f.clock,
 		Sleep:   func(_ context.Context, d time.Duration) error { f.advance(d); return nil },
 		BaseDir: filepath.Join(f.dir, "inventory"), Actor: actor, MaxWait: time.Hour, Force: true}
 	e.Defaults()
@@ -205,8 +205,8 @@ func (f *fixture) exporter() *metrics.Exporter {
 		OpenState: func(ctx context.Context) (state.Store, error) {
 			return sqlite.Open(ctx, f.dbPath(), sqlite.Options{ReadOnly: true})
 		},
-		BaseDir: filepath.Join(f.dir, "inventory"),
-		Clock:   f.clock,
+		Registry: builtin.New(),
+		Clock:    f.clock,
 	}
 }
 
@@ -435,7 +435,7 @@ func TestNoValueNoFingerprint(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, rec := range recs {
-		st, err := f.engine("auditor").Status(context.Background(), rec.ID)
+		st, err := f.engine("auditor").View().Status(context.Background(), rec.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,10 @@
 // Package provider holds the contracts between rotor's engine and the systems it drives:
-// stores, authorities, reloaders, checks and identities. It declares interfaces and the
-// request/response types only; implementations live in their own packages and are listed in
-// internal/builtin.
+// stores, authorities, reloaders, checks and identities — the interfaces, their
+// request/response types and optional powers, the error kinds every provider classifies its
+// failures with — and the Registry type through which the composition root hands the
+// implementations down. Implementations live in their own packages and are listed in
+// internal/builtin; a few helpers every provider shares (Env.Path, LockFile, Shared) live here
+// too, so that no provider imports another.
 package provider
 
 // Kind is the family a provider type belongs to.
@@ -34,4 +37,17 @@ type ConfigValidator interface {
 // StrategySupporter is implemented by authority configs; the first strategy is the default.
 type StrategySupporter interface {
 	Strategies() []string
+}
+
+// SessionEnder is implemented by authority configs that may end the sessions still open with
+// the previous value at revoke (the postgres authority's terminate_sessions): the lifecycle
+// then offers a person that choice when residual use finds sessions.
+type SessionEnder interface {
+	EndsSessions() bool
+}
+
+// Targeter is implemented by authority configs that name the system they talk to (a database
+// server's address): rotations against the same target share the authority's parallel limit.
+type Targeter interface {
+	Target() string
 }

@@ -1,7 +1,9 @@
 // Package rotation holds the lifecycle of a run as persisted data, and the pure functions
 // that move it: Next(run, spec, now) says what to do next — a durable step, a wait at a gate,
-// or nothing — and Apply records a step's outcome. Neither does I/O, so every decision the
-// engine makes is table-tested here without a store, an authority or a clock.
+// or nothing — Begin and Finish record a step's intent and outcome, and Decide, SignOff and
+// the rollback functions record what people do. None does I/O, so every decision the engine
+// makes is table-tested here without a store, an authority or a clock. DecodeRun is the one
+// place a stored run becomes a Run again.
 //
 // A run goes planned → preparing → prepared → cutting-over → verifying → awaiting-approval →
 // revoking → done, may halt anywhere in a safe state (the old value still valid), and may be
@@ -9,6 +11,7 @@
 package rotation
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -362,4 +365,15 @@ func (r *Run) Step(kind StepKind, consumer string) Step {
 		return *s
 	}
 	return Step{}
+}
+
+// DecodeRun reads a run as the engine stored it (state.RunRecord.Data, the JSON of a Run).
+// Every reader of stored runs decodes through it, so a run that does not decode is reported
+// the same way everywhere, naming the run.
+func DecodeRun(id string, data []byte) (Run, error) {
+	var r Run
+	if err := json.Unmarshal(data, &r); err != nil {
+		return Run{}, fmt.Errorf("run %s: stored data does not decode (%v): the database was edited or written by a newer rotor", id, err)
+	}
+	return r, nil
 }

@@ -1,4 +1,4 @@
-package generated_test
+package randomvalue_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotorhq/rotor/internal/authority/generated"
+	"github.com/rotorhq/rotor/internal/authority/randomvalue"
 	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/provider/providertest"
 	"github.com/rotorhq/rotor/internal/secret"
@@ -19,40 +19,40 @@ func env() provider.Env {
 
 func TestConformance(t *testing.T) {
 	providertest.AuthoritySuite(t, func(t *testing.T) providertest.AuthorityFixture {
-		a, err := generated.New(generated.Config{Prefix: "ak_"}, env())
+		a, err := randomvalue.New(randomvalue.Config{Prefix: "ak_"}, env())
 		if err != nil {
 			t.Fatal(err)
 		}
-		return providertest.AuthorityFixture{Authority: a, Credential: "partner-key", Strategies: []string{generated.Overlap, generated.InPlace}}
+		return providertest.AuthorityFixture{Authority: a, Credential: "partner-key", Strategies: []string{randomvalue.Overlap, randomvalue.InPlace}}
 	})
 }
 
 func TestNoneConformance(t *testing.T) {
 	providertest.AuthoritySuite(t, func(t *testing.T) providertest.AuthorityFixture {
-		a, err := generated.NewNone(generated.NoneConfig{}, env())
+		a, err := randomvalue.NewNone(randomvalue.NoneConfig{}, env())
 		if err != nil {
 			t.Fatal(err)
 		}
-		return providertest.AuthorityFixture{Authority: a, Credential: "shared-token", Strategies: []string{generated.InPlace}}
+		return providertest.AuthorityFixture{Authority: a, Credential: "shared-token", Strategies: []string{randomvalue.InPlace}}
 	})
 }
 
 // TestMintHonoursConfig: length, alphabet and the public prefix shape every value.
 func TestMintHonoursConfig(t *testing.T) {
 	for _, tc := range []struct {
-		cfg      generated.Config
+		cfg      randomvalue.Config
 		length   int
 		alphabet string
 	}{
-		{generated.Config{}, generated.DefaultLength, secret.AlphaNum},
-		{generated.Config{Length: 64, Alphabet: "hex"}, 64, secret.Hex},
-		{generated.Config{Length: 20, Alphabet: "url-safe", Prefix: "sk_live_"}, 20, secret.URLSafe},
+		{randomvalue.Config{}, randomvalue.DefaultLength, secret.AlphaNum},
+		{randomvalue.Config{Length: 64, Alphabet: "hex"}, 64, secret.Hex},
+		{randomvalue.Config{Length: 20, Alphabet: "url-safe", Prefix: "sk_live_"}, 20, secret.URLSafe},
 	} {
-		a, err := generated.New(tc.cfg, env())
+		a, err := randomvalue.New(tc.cfg, env())
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := a.Mint(context.Background(), provider.MintRequest{Credential: "k", RunID: "r1", Strategy: generated.Overlap})
+		resp, err := a.Mint(context.Background(), provider.MintRequest{Credential: "k", RunID: "r1", Strategy: randomvalue.Overlap})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,26 +78,26 @@ func TestMintHonoursConfig(t *testing.T) {
 // authority does not have are refused with the field named.
 func TestConfigRefused(t *testing.T) {
 	for _, tc := range []struct {
-		cfg  generated.Config
+		cfg  randomvalue.Config
 		want string
 	}{
-		{generated.Config{Length: 8}, "length"},
-		{generated.Config{Prefix: "bad prefix"}, "prefix"},
-		{generated.Config{Prefix: strings.Repeat("p", 40)}, "prefix"},
+		{randomvalue.Config{Length: 8}, "length"},
+		{randomvalue.Config{Prefix: "bad prefix"}, "prefix"},
+		{randomvalue.Config{Prefix: strings.Repeat("p", 40)}, "prefix"},
 	} {
 		errs := tc.cfg.Validate()
 		if len(errs) == 0 || errs[0].Field != tc.want {
 			t.Errorf("%+v: errors %v, want one on %s", tc.cfg, errs, tc.want)
 		}
-		if _, err := generated.New(tc.cfg, env()); err == nil {
+		if _, err := randomvalue.New(tc.cfg, env()); err == nil {
 			t.Errorf("%+v: New accepted an invalid config", tc.cfg)
 		}
 	}
-	a, err := generated.NewNone(generated.NoneConfig{}, env())
+	a, err := randomvalue.NewNone(randomvalue.NoneConfig{}, env())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Mint(context.Background(), provider.MintRequest{Credential: "k", RunID: "r1", Strategy: generated.Overlap}); err == nil {
+	if _, err := a.Mint(context.Background(), provider.MintRequest{Credential: "k", RunID: "r1", Strategy: randomvalue.Overlap}); err == nil {
 		t.Error("the none authority minted for overlap, which it cannot hold")
 	}
 }

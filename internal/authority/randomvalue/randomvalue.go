@@ -1,4 +1,4 @@
-// Package generated holds the authorities whose values are random strings that no external
+// Package randomvalue holds the authorities whose values are random strings that no external
 // system mints: `generated` (an API key, a shared token, with an optional public prefix) and
 // `none` (a plain shared secret).
 //
@@ -9,7 +9,7 @@
 // Enable, Revoke and Restore have no external effect here, but they still validate their
 // requests, so that an engine bug surfaces against this authority as it would against a real
 // one.
-package generated
+package randomvalue
 
 import (
 	"context"
