@@ -21,6 +21,9 @@
 //
 // The URL may carry user:password@, which is sent as HTTP basic auth (as vmauth in front of
 // VictoriaLogs expects); messages show the URL without it.
+//
+// "In time" is the check block's `timeout`, the deadline of the context the engine runs the
+// check with; the check has no shorter bound of its own that would cap it.
 package logsql
 
 import (
@@ -56,7 +59,6 @@ type Config struct {
 	Max         *int          `yaml:"max" doc:"Highest count allowed in any bin (per group)."`
 	MaxRate     float64       `yaml:"max_rate" doc:"Highest matching fraction of all lines in any bin."`
 	MaxIncrease float64       `yaml:"max_increase" doc:"Highest ratio against the same-length window before cutover."`
-	Timeout     time.Duration `yaml:"timeout" doc:"How long to wait for VictoriaLogs (default 30s)."`
 }
 
 // fieldName is a field name the check writes into a query unquoted-safe; anything else (a
@@ -97,9 +99,6 @@ func (c *Config) Validate() []provider.FieldError {
 	if c.Window < 0 {
 		add("window", "is a positive duration")
 	}
-	if c.Timeout < 0 {
-		add("timeout", "is a positive duration")
-	}
 	if c.Max != nil && *c.Max < 0 {
 		add("max", "is a count, 0 or more")
 	}
@@ -116,11 +115,10 @@ func (c *Config) Validate() []provider.FieldError {
 var statsPipe = regexp.MustCompile(`\|\s*(stats|count|uniq|top|facets)\b`)
 
 const (
-	op             = "logsql check"
-	defaultBin     = 5 * time.Minute
-	defaultTimeout = 30 * time.Second
-	totalField     = "rotor_total"
-	matchField     = "rotor_matches"
+	op         = "logsql check"
+	defaultBin = 5 * time.Minute
+	totalField = "rotor_total"
+	matchField = "rotor_matches"
 	// maxAnswer bounds how much of an answer is read: more is a `by` to narrow.
 	maxAnswer = httpquery.MaxAnswer
 	// maxBins is how many (bin, group) counts a result carries; the highest are kept.
@@ -142,7 +140,7 @@ func New(cfg *Config, env provider.Env) (*Checker, error) {
 		return nil, err
 	}
 	c := &Checker{cfg: *cfg, bin: cmp.Or(cfg.Bin, defaultBin), env: env}
-	server, err := httpquery.New("VictoriaLogs", cfg.URL, cmp.Or(cfg.Timeout, defaultTimeout))
+	server, err := httpquery.New("VictoriaLogs", cfg.URL)
 	if err != nil {
 		return nil, provider.Wrap(provider.Terminal, op, err)
 	}

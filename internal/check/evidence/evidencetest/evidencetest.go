@@ -4,7 +4,9 @@ package evidencetest
 
 import (
 	"context"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,5 +71,46 @@ func wantVerdict(t testing.TB, res provider.CheckResult, verdict provider.Verdic
 	t.Helper()
 	if res.Verdict != verdict {
 		t.Fatalf("verdict %s (%s; %s), want %s", res.Verdict, res.Reason, res.Message, verdict)
+	}
+}
+
+// Deadlines is a transport that records the deadline each request's context carries on its
+// way to Next: what bounds the calls a check makes. It serves as an http.RoundTripper and as
+// an azcore Transporter (Do).
+type Deadlines struct {
+	Next http.RoundTripper
+	mu   sync.Mutex
+	got  []time.Time // zero: no deadline
+}
+
+// RoundTrip implements http.RoundTripper.
+func (d *Deadlines) RoundTrip(r *http.Request) (*http.Response, error) {
+	dl, _ := r.Context().Deadline()
+	d.mu.Lock()
+	d.got = append(d.got, dl)
+	d.mu.Unlock()
+	return d.Next.RoundTrip(r)
+}
+
+// Do is RoundTrip, for an azcore client's Transport.
+func (d *Deadlines) Do(r *http.Request) (*http.Response, error) { return d.RoundTrip(r) }
+
+// Want fails the test unless at least one request went out and every one was bounded by
+// exactly want: the deadline of the context the check was given, and nothing shorter of the
+// check's own.
+func (d *Deadlines) Want(t testing.TB, want time.Time) {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.got) == 0 {
+		t.Fatal("no request went out")
+	}
+	for i, got := range d.got {
+		switch {
+		case got.IsZero():
+			t.Errorf("request %d had no deadline, want the check's context's", i+1)
+		case !got.Equal(want):
+			t.Errorf("request %d was bounded %s before the check's context's deadline: something of the check's own is shorter", i+1, want.Sub(got).Round(time.Second))
+		}
 	}
 }
