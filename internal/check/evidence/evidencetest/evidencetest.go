@@ -95,11 +95,19 @@ func (d *Deadlines) RoundTrip(r *http.Request) (*http.Response, error) {
 // Do is RoundTrip, for an azcore client's Transport.
 func (d *Deadlines) Do(r *http.Request) (*http.Response, error) { return d.RoundTrip(r) }
 
-// Want fails the test unless at least one request went out and every one was bounded by
-// exactly want: the deadline of the context the check was given, and nothing shorter of the
-// check's own.
-func (d *Deadlines) Want(t testing.TB, want time.Time) {
+// Check runs c, whose requests go through d, with req under a context whose deadline is 90s
+// away — as the engine would for a check block's `timeout: 90s`, longer than any check's own
+// default ever was — and fails the test unless at least one request went out and every one
+// carried exactly that deadline, with nothing shorter of the check's own in front of it.
+func (d *Deadlines) Check(t testing.TB, c provider.Checker, req provider.CheckRequest) provider.CheckResult {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	want, _ := ctx.Deadline()
+	res, err := c.Check(ctx, req)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.got) == 0 {
@@ -113,4 +121,5 @@ func (d *Deadlines) Want(t testing.TB, want time.Time) {
 			t.Errorf("request %d was bounded %s before the check's context's deadline: something of the check's own is shorter", i+1, want.Sub(got).Round(time.Second))
 		}
 	}
+	return res
 }
