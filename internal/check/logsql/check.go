@@ -34,7 +34,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -80,9 +79,7 @@ func (c *Config) Validate() []provider.FieldError {
 	if strings.ContainsAny(c.Match, "|") {
 		add("match", "is a filter, without pipes: put pipes that shape lines at the end of query")
 	}
-	if c.Max == nil && c.MaxRate == 0 && c.MaxIncrease == 0 {
-		add("max", "a logsql check needs a threshold: max, max_rate or max_increase")
-	}
+	out = append(out, c.limits().Problems("logsql")...)
 	for i, b := range c.By {
 		switch {
 		case !fieldName.MatchString(b):
@@ -99,16 +96,12 @@ func (c *Config) Validate() []provider.FieldError {
 	if c.Window < 0 {
 		add("window", "is a positive duration")
 	}
-	if c.Max != nil && *c.Max < 0 {
-		add("max", "is a count, 0 or more")
-	}
-	if c.MaxRate < 0 || c.MaxRate > 1 || math.IsNaN(c.MaxRate) {
-		add("max_rate", "is a fraction of a bin's lines, above 0 and at most 1")
-	}
-	if c.MaxIncrease < 0 || math.IsNaN(c.MaxIncrease) {
-		add("max_increase", "is a ratio, above 0")
-	}
 	return out
+}
+
+// limits are the check's thresholds, as the query checks that count lines share them.
+func (c *Config) limits() evidence.CountLimits {
+	return evidence.CountLimits{Max: c.Max, MaxRate: c.MaxRate, MaxIncrease: c.MaxIncrease}
 }
 
 // statsPipe finds a query that already aggregates: its answer would not be lines to count.
@@ -487,7 +480,7 @@ func (c *Checker) groupLabel(group []string) string { return evidence.GroupLabel
 
 // threshold describes the thresholds, for the result.
 func (c *Checker) threshold() string {
-	return evidence.CountLimits{Max: c.cfg.Max, MaxRate: c.cfg.MaxRate, MaxIncrease: c.cfg.MaxIncrease}.Describe(len(c.cfg.By) > 0, "the cutover")
+	return c.cfg.limits().Describe(len(c.cfg.By) > 0, "the cutover")
 }
 
 // failure names what went wrong asking VictoriaLogs: an unknown's reason and message.
