@@ -1,9 +1,11 @@
 package inventory_test
 
 import (
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rotorhq/rotor/internal/builtin"
 	"github.com/rotorhq/rotor/internal/inventory"
@@ -71,5 +73,53 @@ func TestNoProviderKeyCollidesWithItsBlock(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// hidingCheck is a check config written the way the loki check once was: with a key of its
+// own that the check block already has.
+type hidingCheck struct {
+	URL     string        `yaml:"url"`
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// oneCheck is a catalog with one check type, "slow", whose config is hidingCheck.
+type oneCheck struct{}
+
+func (oneCheck) NewConfig(kind provider.Kind, typ string) (any, bool) {
+	if kind == provider.KindCheck && typ == "slow" {
+		return new(hidingCheck), true
+	}
+	return nil, false
+}
+
+func (oneCheck) Types(kind provider.Kind) []string {
+	if kind == provider.KindCheck {
+		return []string{"slow"}
+	}
+	return nil
+}
+
+// A provider config that has a key of its block is refused loudly — where its type is named,
+// and by the schema generator — instead of never receiving that key's value.
+func TestConfigKeyHiddenByItsBlock(t *testing.T) {
+	dir := write(t, map[string]string{"checks.yaml": "checks:\n  a: {type: slow, url: http://x, timeout: 90s}\n  b:\n    type: slow\n"})
+	p := filepath.Join(dir, "checks.yaml")
+	_, err := inventory.Load(dir, inventory.Options{Catalog: oneCheck{}, Now: now})
+	var got []string
+	for _, e := range errorList(t, err) {
+		got = append(got, e.Error())
+	}
+	msg := `check type "slow" has a key "timeout" of its own, which is also a key of the check block: the block's would hide it; this is a bug in rotor, not in the inventory`
+	want := []string{
+		p + ":2:13: checks.a.type: " + msg,
+		p + ":4:11: checks.b.type: " + msg,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	if _, err := inventory.Schema(oneCheck{}); err == nil || !strings.Contains(err.Error(), msg) {
+		t.Errorf("Schema = %v, want an error saying %s", err, msg)
 	}
 }
