@@ -125,6 +125,37 @@ func infoOf(t reflect.Type) *structInfo {
 	return actual.(*structInfo)
 }
 
+// A provider's config must not have a key of the block it is written in (a check's type,
+// description, timeout): the block decodes its own keys first, so the provider would never
+// see the value, and the key would quietly mean the block's thing only — as the loki, logsql
+// and kql checks' own `timeout` once did, capped by a default nobody could raise. The decoder
+// reports such a config wherever its type is named, and the schema generator refuses it; a
+// test holds every built-in config to its block.
+var collisions sync.Map // [2]reflect.Type{block, config} -> the colliding key, "" for none
+
+// collision is the first key (in sorted order) that the config, described by ci, shares
+// with the block, described by si; "" when they share none. It is worked out once per pair.
+func collision(block, config reflect.Type, si, ci *structInfo) string {
+	pair := [2]reflect.Type{block, config}
+	if k, ok := collisions.Load(pair); ok {
+		return k.(string)
+	}
+	key := ""
+	for _, k := range ci.keys {
+		if _, ok := si.byKey[k]; ok {
+			key = k
+			break
+		}
+	}
+	collisions.Store(pair, key)
+	return key
+}
+
+// collisionMsg says what is wrong with a config that has a key of its block.
+func collisionMsg(kind provider.Kind, typ, key string) string {
+	return fmt.Sprintf("%s type %q has a key %q of its own, which is also a key of the %s block: the block's would hide it; this is a bug in rotor, not in the inventory", kind, typ, key, kind)
+}
+
 // decoder fills the model from one file's yaml.Node trees.
 type decoder struct {
 	file  string
@@ -500,6 +531,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, si *structInfo) {
 				cfgInfo = infoOf(cfg.Elem().Type())
 				v.Field(si.config).Set(cfg)
 				typeKnown = true
+				if key := collision(v.Type(), cfg.Elem().Type(), si, cfgInfo); key != "" {
+					d.errorAt(tf.key, tn, "%s", collisionMsg(tf.provider, tn.Value, key))
+				}
 			} else {
 				d.errorAt(tf.key, tn, "unknown %s type %q%s", tf.provider, tn.Value, hint(tn.Value, d.cat.Types(tf.provider)))
 			}

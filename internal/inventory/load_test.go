@@ -224,3 +224,37 @@ func TestEmptyFreeze(t *testing.T) {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// An authority that supports one strategy refuses another when the inventory loads, at the
+// authority block, before any run could ask it (the certificate authorities know only
+// overlap). A run's requests are refused again by the authority itself
+// (provider.StrategyProblems), for a run that began under another inventory.
+func TestUnsupportedStrategyRefused(t *testing.T) {
+	dir := write(t, map[string]string{"certs.yaml": `teams: {t: {approvers: [x]}}
+credentials:
+  web:
+    owner: t
+    store: {type: file, dir: /d}
+    authority: {type: acme, strategy: in-place, directory: https://acme.example/dir, domains: [web.example]}
+  api:
+    owner: t
+    store: {type: file, dir: /d}
+    authority:
+      type: x509-ca
+      strategy: in-place
+      common_name: api.example
+      is_ca: true
+`})
+	_, err := inventory.Load(dir, opts())
+	var got []string
+	for _, e := range errorList(t, err) {
+		got = append(got, fmt.Sprintf("%s:%d:%d: %s", filepath.Base(e.Pos.File), e.Pos.Line, e.Pos.Col, e.Msg))
+	}
+	want := []string{
+		`certs.yaml:6:16: credentials.web.authority: acme does not support strategy "in-place" (supported: overlap)`,
+		`certs.yaml:11:7: credentials.api.authority: x509-ca does not support strategy "in-place" (supported: overlap)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -162,13 +162,13 @@ type Identity struct {
 }
 
 // Check is a named source of evidence with a pass condition. Its keys beyond the common ones
-// depend on the type.
+// depend on the type, and never repeat a common one (see collision in decode.go).
 type Check struct {
 	ID          string   `yaml:"-"`
 	Pos         Pos      `yaml:"-"`
 	Type        string   `yaml:"type" rotor:"required,provider=check" doc:"Kind of check."`
 	Description string   `yaml:"description"`
-	Timeout     Duration `yaml:"timeout" doc:"Give up after this long and report unknown (default 30s)."`
+	Timeout     Duration `yaml:"timeout" doc:"Give up after this long and report unknown (default 30s). This is the deadline of everything the check does: its queries (Loki, VictoriaLogs, Prometheus, Log Analytics), requests and commands; no check type has a timeout key of its own."`
 	Config      any      `yaml:"-" rotor:"config"`
 }
 
@@ -219,11 +219,12 @@ type Authority struct {
 	Config   any    `yaml:"-" rotor:"config"`
 }
 
-// Reload says how a consumer picks up a new value.
+// Reload says how a consumer picks up a new value. Its keys beyond type and timeout depend on
+// the type, and never repeat those two (see collision in decode.go).
 type Reload struct {
 	Pos     Pos      `yaml:"-"`
 	Type    string   `yaml:"type" rotor:"required,provider=reload" doc:"Kind of reload."`
-	Timeout Duration `yaml:"timeout" doc:"Give up after this long (default 2m)."`
+	Timeout Duration `yaml:"timeout" doc:"Give up after this long (default 2m); the reload may be tried again. This is the deadline of everything the reload does: nginx's configuration test, reload and wait for new workers, a command, a request; no reload type has a timeout key of its own."`
 	Config  any      `yaml:"-" rotor:"config"`
 }
 

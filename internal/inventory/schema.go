@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 )
@@ -23,12 +24,16 @@ func Schema(cat Catalog) ([]byte, error) {
 	root["title"] = "rotor inventory"
 	root["description"] = "One file of a rotor inventory: rotation as code. See DOMAIN.md for the words."
 	root["$defs"] = g.defs
+	if g.err != nil {
+		return nil, g.err
+	}
 	return json.MarshalIndent(root, "", "  ")
 }
 
 type schemaGen struct {
 	cat  Catalog
 	defs map[string]any
+	err  error // the first config whose key its block hides (see collision)
 }
 
 func (g *schemaGen) of(t reflect.Type, f *fieldInfo) map[string]any {
@@ -117,7 +122,11 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 	var branches []any
 	for _, typ := range g.cat.Types(kind) {
 		cfg, _ := g.cat.NewConfig(kind, typ)
-		then := g.object(reflect.TypeOf(cfg).Elem())
+		ct := reflect.TypeOf(cfg).Elem()
+		if key := collision(t, ct, si, infoOf(ct)); key != "" && g.err == nil {
+			g.err = fmt.Errorf("inventory schema: %s", collisionMsg(kind, typ, key))
+		}
+		then := g.object(ct)
 		delete(then, "additionalProperties")
 		branches = append(branches, map[string]any{
 			"if":   map[string]any{"properties": map[string]any{"type": map[string]any{"const": typ}}, "required": []string{"type"}},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -106,6 +107,17 @@ func Refuse(op string, problems []error) error {
 
 // Problems of a request that every authority refuses alike; each authority adds its own
 // (a strategy it does not have, a role that does not fit) and refuses them all at once.
+
+// StrategyProblems refuses a strategy that is not one of supported, an authority config's
+// Strategies. The inventory refuses such a strategy when it loads, but a request carries its
+// run's strategy, recorded when the run began: a run resumed after the inventory changed the
+// authority asks with the old one, and must be refused rather than served the wrong way.
+func StrategyProblems(strategy string, supported []string) []error {
+	if !slices.Contains(supported, strategy) {
+		return []error{fmt.Errorf("strategy %q is not one of %s", strategy, strings.Join(supported, ", "))}
+	}
+	return nil
+}
 
 func keyed(credential, runID string) []error {
 	var errs []error

@@ -112,11 +112,9 @@ func New(cfg Config, env provider.Env) (*Authority, error) {
 // AccountDir is the folder of the account key and the certificate copies.
 func (a *Authority) AccountDir() string { return a.accountDir }
 
-func strategyProblems(strategy string) []error {
-	if strategy != Overlap {
-		return []error{fmt.Errorf("strategy %q is not one of %s", strategy, Overlap)}
-	}
-	return nil
+// strategyProblems refuses a strategy other than the config's (overlap).
+func (a *Authority) strategyProblems(strategy string) []error {
+	return provider.StrategyProblems(strategy, a.cfg.Strategies())
 }
 
 // Mint implements provider.Authority: a new key, a new order for the configured names, the
@@ -124,7 +122,7 @@ func strategyProblems(strategy string) []error {
 // certificate, the chain the CA sent and the key.
 func (a *Authority) Mint(ctx context.Context, req provider.MintRequest) (provider.MintResponse, error) {
 	const op = "obtain certificate"
-	if err := provider.Refuse(op, append(req.Problems(), strategyProblems(req.Strategy)...)); err != nil {
+	if err := provider.Refuse(op, append(req.Problems(), a.strategyProblems(req.Strategy)...)); err != nil {
 		return provider.MintResponse{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.timeout())
@@ -205,7 +203,7 @@ func (a *Authority) setSolver(c *lego.Client) error {
 // Enable implements provider.Authority. A certificate is valid once issued: nothing to do.
 func (a *Authority) Enable(_ context.Context, req provider.EnableRequest) (provider.EnableResponse, error) {
 	const op = "enable certificate"
-	if err := provider.Refuse(op, append(req.Problems(), strategyProblems(req.Strategy)...)); err != nil {
+	if err := provider.Refuse(op, append(req.Problems(), a.strategyProblems(req.Strategy)...)); err != nil {
 		return provider.EnableResponse{}, err
 	}
 	return provider.EnableResponse{Detail: "nothing to do: an ACME certificate is valid once issued"}, nil
@@ -215,7 +213,7 @@ func (a *Authority) Enable(_ context.Context, req provider.EnableRequest) (provi
 // superseded). A certificate the CA already revoked counts as done.
 func (a *Authority) Revoke(ctx context.Context, req provider.RevokeRequest) (provider.RevokeResponse, error) {
 	const op = "revoke certificate"
-	errs := append(req.Problems(), strategyProblems(req.Strategy)...)
+	errs := append(req.Problems(), a.strategyProblems(req.Strategy)...)
 	if req.Previous.AuthorityRef == "" {
 		errs = append(errs, fmt.Errorf("previous version %s names no certificate (no authority ref)", req.Previous.ID))
 	}

@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/rotorhq/rotor/internal/provider"
@@ -163,10 +162,7 @@ func build(g Generator, problems []provider.FieldError, prefix string, strategie
 // strategyProblems refuses a strategy this authority does not have; the request types check
 // the rest (provider's Problems).
 func (a *Authority) strategyProblems(strategy string) []error {
-	if !slices.Contains(a.strategies, strategy) {
-		return []error{fmt.Errorf("strategy %q is not one of %s", strategy, strings.Join(a.strategies, ", "))}
-	}
-	return nil
+	return provider.StrategyProblems(strategy, a.strategies)
 }
 
 // Mint implements provider.Authority: a new value drawn from env.Rand, the prefix in front.

@@ -24,7 +24,7 @@ func (a *Authority) CheckManage(ctx context.Context, req provider.CheckManageReq
 	if req.Credential == "" {
 		errs = append(errs, errors.New("no credential named"))
 	}
-	errs = append(errs, strategyProblems(req.Strategy)...)
+	errs = append(errs, a.strategyProblems(req.Strategy)...)
 	errs = append(errs, a.selfIssued(req.Credential)...)
 	if err := provider.Refuse(op, errs); err != nil {
 		return err

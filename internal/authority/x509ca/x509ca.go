@@ -97,11 +97,9 @@ func (a *Authority) selfIssued(credential string) []error {
 	return nil
 }
 
-func strategyProblems(strategy string) []error {
-	if strategy != Overlap {
-		return []error{fmt.Errorf("strategy %q is not one of %s", strategy, Overlap)}
-	}
-	return nil
+// strategyProblems refuses a strategy other than the config's (overlap).
+func (a *Authority) strategyProblems(strategy string) []error {
+	return provider.StrategyProblems(strategy, a.cfg.Strategies())
 }
 
 // Mint implements provider.Authority: a new certificate (and, unless new_key: never, a new
@@ -109,7 +107,7 @@ func strategyProblems(strategy string) []error {
 // of the certificate, the CA's certificate and chain, and the key.
 func (a *Authority) Mint(ctx context.Context, req provider.MintRequest) (provider.MintResponse, error) {
 	const op = "issue certificate"
-	if err := provider.Refuse(op, append(append(req.Problems(), strategyProblems(req.Strategy)...), a.selfIssued(req.Credential)...)); err != nil {
+	if err := provider.Refuse(op, append(append(req.Problems(), a.strategyProblems(req.Strategy)...), a.selfIssued(req.Credential)...)); err != nil {
 		return provider.MintResponse{}, err
 	}
 	now := a.now()
@@ -308,7 +306,7 @@ func keyType(k crypto.Signer) string {
 // trust_bundle is added to the bundle (once: enabling it again changes nothing).
 func (a *Authority) Enable(ctx context.Context, req provider.EnableRequest) (provider.EnableResponse, error) {
 	const op = "enable certificate"
-	if err := provider.Refuse(op, append(req.Problems(), strategyProblems(req.Strategy)...)); err != nil {
+	if err := provider.Refuse(op, append(req.Problems(), a.strategyProblems(req.Strategy)...)); err != nil {
 		return provider.EnableResponse{}, err
 	}
 	if a.bundle == "" {
@@ -341,7 +339,7 @@ func (a *Authority) Enable(ctx context.Context, req provider.EnableRequest) (pro
 // certificate stays valid until it expires.
 func (a *Authority) Revoke(ctx context.Context, req provider.RevokeRequest) (provider.RevokeResponse, error) {
 	const op = "revoke certificate"
-	errs := append(req.Problems(), strategyProblems(req.Strategy)...)
+	errs := append(req.Problems(), a.strategyProblems(req.Strategy)...)
 	if (a.bundle != "" || a.crl != "") && req.Previous.AuthorityRef == "" {
 		errs = append(errs, fmt.Errorf("previous version %s names no certificate (no authority ref), so it cannot be revoked", req.Previous.ID))
 	}
@@ -395,7 +393,7 @@ func orUnnamed(ref string) string {
 // and a certificate listed in the CRL leaves it. Without either there is nothing to restore.
 func (a *Authority) Restore(ctx context.Context, req provider.RestoreRequest) error {
 	const op = "restore certificate"
-	errs := append(req.Problems(), strategyProblems(req.Strategy)...)
+	errs := append(req.Problems(), a.strategyProblems(req.Strategy)...)
 	if (a.bundle != "" || a.crl != "") && req.Version.AuthorityRef == "" && req.Value.IsZero() {
 		errs = append(errs, fmt.Errorf("version %s names no certificate (no authority ref) and no value was given", req.Version.ID))
 	}

@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,6 +104,34 @@ func TestCountLimitsDescribe(t *testing.T) {
 	}
 	if got := (CountLimits{Max: &three}).Describe(false, "x"); got != "at most 3 matching lines per bin" {
 		t.Errorf("max alone: %q", got)
+	}
+}
+
+// The limits' rule, as the log and logsql checks report it for their keys.
+func TestCountLimitsProblems(t *testing.T) {
+	zero, minus := 0, -1
+	for _, tc := range []struct {
+		name   string
+		limits CountLimits
+		want   string // "field: msg" joined by "; ", "" for none
+	}{
+		{"max 0", CountLimits{Max: &zero}, ""},
+		{"rate and increase", CountLimits{MaxRate: 1, MaxIncrease: 0.5}, ""},
+		{"none", CountLimits{}, "max: a log check needs a threshold: max, max_rate or max_increase"},
+		{"negative max", CountLimits{Max: &minus}, "max: is a count, 0 or more"},
+		{"rate above 1", CountLimits{MaxRate: 1.5}, "max_rate: is a fraction of a bin's lines, above 0 and at most 1"},
+		{"negative rate", CountLimits{MaxRate: -0.1}, "max_rate: is a fraction of a bin's lines, above 0 and at most 1"},
+		{"NaN rate", CountLimits{MaxRate: math.NaN()}, "max_rate: is a fraction of a bin's lines, above 0 and at most 1"},
+		{"negative increase", CountLimits{MaxIncrease: -1}, "max_increase: is a ratio, above 0"},
+		{"NaN increase", CountLimits{Max: &zero, MaxIncrease: math.NaN()}, "max_increase: is a ratio, above 0"},
+	} {
+		var got []string
+		for _, fe := range tc.limits.Problems("log") {
+			got = append(got, fe.Error())
+		}
+		if s := strings.Join(got, "; "); s != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, s, tc.want)
+		}
 	}
 }
 

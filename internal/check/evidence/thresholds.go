@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/rotorhq/rotor/internal/provider"
@@ -15,6 +16,28 @@ type CountLimits struct {
 	Max         *int
 	MaxRate     float64
 	MaxIncrease float64
+}
+
+// Problems lists what is wrong with the limits as keys of a check's configuration (max,
+// max_rate, max_increase), worded for the check type typ ("log"): at least one must be set,
+// max is a count, max_rate a share of a bin's lines and max_increase a ratio. NaN is refused:
+// it compares with nothing, so a NaN limit could never be broken.
+func (l CountLimits) Problems(typ string) []provider.FieldError {
+	var out []provider.FieldError
+	add := func(field, msg string) { out = append(out, provider.FieldError{Field: field, Msg: msg}) }
+	if l.Max == nil && l.MaxRate == 0 && l.MaxIncrease == 0 {
+		add("max", "a "+typ+" check needs a threshold: max, max_rate or max_increase")
+	}
+	if l.Max != nil && *l.Max < 0 {
+		add("max", "is a count, 0 or more")
+	}
+	if l.MaxRate < 0 || l.MaxRate > 1 || math.IsNaN(l.MaxRate) {
+		add("max_rate", "is a fraction of a bin's lines, above 0 and at most 1")
+	}
+	if l.MaxIncrease < 0 || math.IsNaN(l.MaxIncrease) {
+		add("max_increase", "is a ratio, above 0")
+	}
+	return out
 }
 
 // Describe says the limits for a result's Threshold, "; "-separated. grouped says counts are

@@ -4,10 +4,13 @@
 // The client follows redirects only to the configured host (never from https to http): the
 // answer must come from the server the inventory names, and the credentials in its URL must
 // not travel elsewhere. It reads at most MaxAnswer bytes of an answer, so a query that
-// returns too much is a clear unknown rather than a check that eats memory. A call that gets
-// no answer — the server redirected elsewhere, answered too much, was too slow, or could
-// not be reached — is missing evidence: Unanswered and Unreachable turn it into an unknown's
-// reason and message, naming the server without the password its URL may carry.
+// returns too much is a clear unknown rather than a check that eats memory. It has no
+// timeout of its own: the caller's context bounds each call, and the engine gives that
+// context the check block's `timeout` — a bound here would be a second, shorter one that the
+// inventory could not raise. A call that gets no answer — the server redirected elsewhere,
+// answered too much, was too slow, or could not be reached — is missing evidence:
+// Unanswered and Unreachable turn it into an unknown's reason and message, naming the server
+// without the password its URL may carry.
 package httpquery
 
 import (
@@ -20,9 +23,7 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/rotorhq/rotor/internal/check/evidence"
 	"github.com/rotorhq/rotor/internal/provider"
 )
 
@@ -57,16 +58,15 @@ type Server struct {
 	Name string
 	// Safe is its URL as messages show it, without a password.
 	Safe string
-	// Client asks it: same-host redirects only, answers bounded by MaxAnswer, and the
-	// timeout given to New.
+	// Client asks it: same-host redirects only, answers bounded by MaxAnswer, no timeout
+	// but the request's context.
 	Client *http.Client
 	base   *url.URL
 }
 
 // New is the server at rawURL, an absolute http:// or https:// URL the check's Validate has
-// accepted (it may carry user:password@). timeout bounds each call; 0 leaves the bound to
-// the caller's context.
-func New(name, rawURL string, timeout time.Duration) (*Server, error) {
+// accepted (it may carry user:password@).
+func New(name, rawURL string) (*Server, error) {
 	base, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("url %s: not a URL", provider.SafeURL(rawURL))
@@ -76,7 +76,6 @@ func New(name, rawURL string, timeout time.Duration) (*Server, error) {
 		Safe: provider.SafeURL(rawURL),
 		Client: &http.Client{
 			Transport:     limitAnswer{http.DefaultTransport.(*http.Transport).Clone()},
-			Timeout:       timeout,
 			CheckRedirect: sameHost(base),
 		},
 		base: base,
@@ -107,9 +106,8 @@ func (s *Server) At() string { return s.Name + " at " + s.Safe }
 
 // Unanswered is the unknown's reason and message for a call that brought no answer to
 // judge: a redirect to another host, an answer past MaxAnswer (tooLarge says what to do
-// about it), the check's deadline or cancellation (told by ctx), or the client's own
-// timeout. ok is false for any other error: an answer the check reads itself, or a server
-// not reached (Unreachable).
+// about it), or the check's deadline or cancellation (told by ctx). ok is false for any
+// other error: an answer the check reads itself, or a server not reached (Unreachable).
 func (s *Server) Unanswered(ctx context.Context, err error, tooLarge string) (reason, msg string, ok bool) {
 	at := s.At()
 	var redirect *redirectError
@@ -122,8 +120,6 @@ func (s *Server) Unanswered(ctx context.Context, err error, tooLarge string) (re
 		return "no answer in time", at + " did not answer before the check's timeout", true
 	case ctx.Err() != nil:
 		return "interrupted", at + ": the check was cancelled before the answer came", true
-	case s.Client.Timeout > 0 && isTimeout(err):
-		return "no answer in time", fmt.Sprintf("%s did not answer within the timeout (%s)", at, evidence.Duration(s.Client.Timeout)), true
 	}
 	return "", "", false
 }

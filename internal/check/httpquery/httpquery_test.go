@@ -32,7 +32,7 @@ func TestRequestAndAnswerLimit(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	defer srv.Close()
-	s, err := New("Test", strings.Replace(srv.URL, "http://", "http://reader:canary-pw@", 1)+"/prefix", time.Second)
+	s, err := New("Test", strings.Replace(srv.URL, "http://", "http://reader:canary-pw@", 1)+"/prefix")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestRedirectElsewhere(t *testing.T) {
 	defer other.Close()
 	srv := httptest.NewServer(http.RedirectHandler(other.URL+"/x", http.StatusFound))
 	defer srv.Close()
-	s, err := New("Test", srv.URL, time.Second)
+	s, err := New("Test", srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestNoAnswer(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s, err := New("Test", "http://"+addr, time.Second)
+	s, err := New("Test", "http://"+addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,16 +121,18 @@ func TestNoAnswer(t *testing.T) {
 	}))
 	defer slow.Close()
 	defer close(release)
-	s, err = New("Test", slow.URL, 100*time.Millisecond)
+	s, err = New("Test", slow.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _ = s.Request(t.Context(), http.MethodGet, "q", nil, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	r, _ = s.Request(ctx, http.MethodGet, "q", nil, nil)
 	_, err = s.Client.Do(r)
-	if reason, msg, ok := s.Unanswered(t.Context(), err, ""); !ok || reason != "no answer in time" || !strings.Contains(msg, "within the timeout (100ms)") {
-		t.Errorf("client timeout: Unanswered = %q %q %v", reason, msg, ok)
+	if reason, msg, ok := s.Unanswered(ctx, err, ""); !ok || reason != "no answer in time" || !strings.Contains(msg, "did not answer before the check's timeout") {
+		t.Errorf("deadline: Unanswered = %q %q %v", reason, msg, ok)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel = context.WithCancel(t.Context())
 	cancel()
 	if reason, _, ok := s.Unanswered(ctx, context.Canceled, ""); !ok || reason != "interrupted" {
 		t.Errorf("cancelled: Unanswered = %q %v", reason, ok)

@@ -18,9 +18,11 @@
 // Missing evidence is unknown, never a pass: no rows (Log Analytics returns none when no
 // record matched — so a check proving quiet must also prove the table is fed, which this
 // check cannot tell from no rows; the reason says so), a partial answer (the service's
-// PartialError: some data was not read), a workspace that cannot be reached, refuses the
-// identity or rejects the query, and a window that reaches back before the cutover and is
-// not full yet (the result carries CompleteAt) — unless a bin already breaks the threshold.
+// PartialError: some data was not read), a workspace that cannot be reached, does not answer
+// before the check block's `timeout` (the deadline of the context the engine runs the check
+// with; the check has no shorter bound of its own), refuses the identity or rejects the
+// query, and a window that reaches back before the cutover and is not full yet (the result
+// carries CompleteAt) — unless a bin already breaks the threshold.
 package kql
 
 import (
@@ -62,7 +64,6 @@ type Config struct {
 	Bin          time.Duration       `yaml:"bin" doc:"Time bin width (default 5m)."`
 	Window       time.Duration       `yaml:"window" doc:"How far back from now to look (default: since cutover)."`
 	Max          *int                `yaml:"max" rotor:"required" doc:"Highest count allowed in any bin (per group)."`
-	Timeout      time.Duration       `yaml:"timeout" doc:"How long to wait for the workspace (default 60s)."`
 }
 
 var workspaceID = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -126,9 +127,6 @@ func (c *Config) Validate() []provider.FieldError {
 	if c.Window < 0 {
 		add("window", "is a positive duration")
 	}
-	if c.Timeout < 0 {
-		add("timeout", "is a positive duration")
-	}
 	if c.Max == nil {
 		add("max", "a kql check needs a threshold: max")
 	} else if *c.Max < 0 {
@@ -147,7 +145,6 @@ func (c *Config) timeColumn() string {
 const (
 	op              = "kql check"
 	defaultBin      = 5 * time.Minute
-	defaultTimeout  = 60 * time.Second
 	defaultEndpoint = "https://api.loganalytics.io"
 	// maxBins is how many (bin, group) counts a result carries; the highest are kept.
 	maxBins = 500
@@ -157,7 +154,6 @@ const (
 type Checker struct {
 	cfg      Config
 	bin      time.Duration
-	timeout  time.Duration
 	endpoint string
 	client   *azlogs.Client
 	env      provider.Env
@@ -181,12 +177,9 @@ func build(cfg *Config, env provider.Env, o options) (*Checker, error) {
 	if err := evidence.Validated(op, cfg); err != nil {
 		return nil, err
 	}
-	c := &Checker{cfg: *cfg, bin: cfg.Bin, timeout: cfg.Timeout, endpoint: strings.TrimRight(cfg.Endpoint, "/"), env: env}
+	c := &Checker{cfg: *cfg, bin: cfg.Bin, endpoint: strings.TrimRight(cfg.Endpoint, "/"), env: env}
 	if c.bin == 0 {
 		c.bin = defaultBin
-	}
-	if c.timeout == 0 {
-		c.timeout = defaultTimeout
 	}
 	if c.endpoint == "" {
 		c.endpoint = defaultEndpoint
@@ -200,7 +193,9 @@ func build(cfg *Config, env provider.Env, o options) (*Checker, error) {
 		cred = dc
 	}
 	cred = markTokenErrors{cred}
-	// The audience of a Log Analytics endpoint is the endpoint itself, in every cloud.
+	// The audience of a Log Analytics endpoint is the endpoint itself, in every cloud. A nil
+	// transport is azcore's own, which has no overall timeout: the check's context is the
+	// bound (see Check).
 	opts := &azlogs.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Cloud: cloud.Configuration{Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
 			azlogs.ServiceName: {Audience: c.endpoint, Endpoint: c.endpoint},
@@ -208,9 +203,6 @@ func build(cfg *Config, env provider.Env, o options) (*Checker, error) {
 		Transport: o.transport,
 		Retry:     o.retry,
 	}}
-	if o.transport == nil {
-		opts.Transport = &http.Client{Timeout: c.timeout}
-	}
 	client, err := azlogs.NewClient(cred, opts)
 	if err != nil {
 		return nil, provider.Wrap(provider.Terminal, op, err)
@@ -245,8 +237,8 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 	}
 	res.Query = query
 
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
+	// No deadline of the check's own: ctx carries the check block's timeout, which the
+	// engine sets, and a shorter bound here would cap it unseen.
 	// The timespan is applied on top of the query's own where: whole seconds around it.
 	span := azlogs.NewTimeInterval(from.UTC().Truncate(time.Second), now.UTC().Add(time.Second-1).Truncate(time.Second))
 	resp, err := c.client.QueryWorkspace(ctx, c.cfg.WorkspaceID, azlogs.QueryBody{Query: &query, Timespan: &span}, nil)
@@ -438,7 +430,7 @@ func (c *Checker) failure(ctx context.Context, err error, where string) (reason,
 	case errors.As(err, &te):
 		return "no Azure credential", fmt.Sprintf("could not get a token for %s: %s", where, evidence.OneLine(te.err.Error(), 400))
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return "no answer in time", fmt.Sprintf("%s did not answer within %s", where, evidence.Duration(c.timeout))
+		return "no answer in time", where + " did not answer before the check's timeout"
 	case ctx.Err() != nil:
 		return "interrupted", where + ": the check was cancelled before the answer came"
 	case errors.As(err, &re):

@@ -1,6 +1,7 @@
 package kql
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -85,6 +86,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func run(t *testing.T, s *server, cfg Config, req provider.CheckRequest, cred *azfake.TokenCredential) provider.CheckResult {
 	t.Helper()
+	return evidencetest.Check(t, checker(t, s, cfg, cred), req)
+}
+
+// checker builds the check against s, served over TLS, through azlogs without retries.
+func checker(t *testing.T, s *server, cfg Config, cred *azfake.TokenCredential) *Checker {
+	t.Helper()
 	s.t = t
 	srv := httptest.NewTLSServer(s)
 	t.Cleanup(srv.Close)
@@ -97,7 +104,7 @@ func run(t *testing.T, s *server, cfg Config, req provider.CheckRequest, cred *a
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
-	return evidencetest.Check(t, c, req)
+	return c
 }
 
 // want asserts the verdict and what the reason or the message says.
@@ -235,14 +242,35 @@ func TestQueryWorkspace(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		s := ok()
 		s.delay = 10 * time.Second
-		c := cfg
-		c.Timeout = 300 * time.Millisecond
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
 		began := time.Now()
-		want(t, run(t, s, c, req, nil), provider.Unknown, "no answer in time")
+		res, err := checker(t, s, cfg, nil).Check(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want(t, res, provider.Unknown, "no answer in time", "did not answer before the check's timeout")
 		if d := time.Since(began); d > 5*time.Second {
-			t.Errorf("took %s with a 300ms timeout", d)
+			t.Errorf("took %s with a 300ms deadline", d)
 		}
 	})
+}
+
+// The check's only bound is its context's deadline, which the engine sets from the check
+// block's timeout (default 30s): a longer `timeout: 90s` reaches the query to the workspace,
+// with no shorter bound of the check's own in front of it.
+func TestBoundIsTheContextsDeadline(t *testing.T) {
+	now := time.Date(2026, 11, 30, 22, 30, 0, 0, time.UTC)
+	s := &server{t: t, status: 200, body: table(`["2026-11-30T22:10:00Z","h","/","401",1]`)}
+	srv := httptest.NewTLSServer(s)
+	defer srv.Close()
+	rec := &evidencetest.Deadlines{Next: srv.Client().Transport}
+	cfg := Config{WorkspaceID: workspace, Endpoint: srv.URL, Table: "AppServiceHTTPLogs", By: []string{"CsHost", "CsUriStem", "ScStatus"}, Max: ptr(3)}
+	c, err := build(&cfg, provider.Env{}, options{cred: &azfake.TokenCredential{}, transport: rec, retry: policy.RetryOptions{MaxRetries: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, rec.Check(t, c, provider.CheckRequest{Since: now.Add(-20 * time.Minute), Now: now}), provider.Pass)
 }
 
 // New uses DefaultAzureCredential; building it fetches no token and contacts nothing.
@@ -251,8 +279,8 @@ func TestNewWithDefaultCredential(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if c.endpoint != defaultEndpoint || c.bin != defaultBin || c.timeout != defaultTimeout {
-		t.Errorf("defaults: endpoint %s, bin %s, timeout %s", c.endpoint, c.bin, c.timeout)
+	if c.endpoint != defaultEndpoint || c.bin != defaultBin {
+		t.Errorf("defaults: endpoint %s, bin %s", c.endpoint, c.bin)
 	}
 }
 
@@ -281,7 +309,6 @@ func TestValidate(t *testing.T) {
 		{"by", func(c *Config) { c.By = []string{""} }},
 		{"bin", func(c *Config) { c.Bin = 1500 * time.Millisecond }},
 		{"window", func(c *Config) { c.Window = -1 }},
-		{"timeout", func(c *Config) { c.Timeout = -1 }},
 		{"max", func(c *Config) { c.Max = nil }},
 		{"max", func(c *Config) { c.Max = ptr(-1) }},
 	} {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -55,9 +54,7 @@ type Match struct {
 func (c *Config) Validate() []provider.FieldError {
 	var out []provider.FieldError
 	add := func(field, msg string) { out = append(out, provider.FieldError{Field: field, Msg: msg}) }
-	if c.Max == nil && c.MaxRate == 0 && c.MaxIncrease == 0 {
-		add("max", "a log check needs a threshold: max, max_rate or max_increase")
-	}
+	out = append(out, c.limits().Problems("log")...)
 	if c.Source.Format == "regexp" && c.Source.Pattern == "" {
 		add("source", "format regexp needs a pattern")
 	}
@@ -99,16 +96,12 @@ func (c *Config) Validate() []provider.FieldError {
 	if c.Window < 0 {
 		add("window", "is a positive duration")
 	}
-	if c.Max != nil && *c.Max < 0 {
-		add("max", "is a count, 0 or more")
-	}
-	if c.MaxRate < 0 || c.MaxRate > 1 || math.IsNaN(c.MaxRate) {
-		add("max_rate", "is a fraction of a bin's lines, above 0 and at most 1")
-	}
-	if c.MaxIncrease < 0 || math.IsNaN(c.MaxIncrease) {
-		add("max_increase", "is a ratio, above 0")
-	}
 	return out
+}
+
+// limits are the check's thresholds, as the query checks that count lines share them.
+func (c *Config) limits() evidence.CountLimits {
+	return evidence.CountLimits{Max: c.Max, MaxRate: c.MaxRate, MaxIncrease: c.MaxIncrease}
 }
 
 const (
@@ -792,7 +785,7 @@ func (c *Checker) threshold(req provider.CheckRequest) string {
 	if !req.Since.IsZero() {
 		before = evidence.Stamp(req.Since)
 	}
-	return evidence.CountLimits{Max: c.cfg.Max, MaxRate: c.cfg.MaxRate, MaxIncrease: c.cfg.MaxIncrease}.Describe(len(c.cfg.By) > 0, before)
+	return c.cfg.limits().Describe(len(c.cfg.By) > 0, before)
 }
 
 // binLabel names a bin, counted in bins since the Unix epoch, by its start.

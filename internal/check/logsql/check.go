@@ -21,6 +21,9 @@
 //
 // The URL may carry user:password@, which is sent as HTTP basic auth (as vmauth in front of
 // VictoriaLogs expects); messages show the URL without it.
+//
+// "In time" is the check block's `timeout`, the deadline of the context the engine runs the
+// check with; the check has no shorter bound of its own that would cap it.
 package logsql
 
 import (
@@ -31,7 +34,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -56,7 +58,6 @@ type Config struct {
 	Max         *int          `yaml:"max" doc:"Highest count allowed in any bin (per group)."`
 	MaxRate     float64       `yaml:"max_rate" doc:"Highest matching fraction of all lines in any bin."`
 	MaxIncrease float64       `yaml:"max_increase" doc:"Highest ratio against the same-length window before cutover."`
-	Timeout     time.Duration `yaml:"timeout" doc:"How long to wait for VictoriaLogs (default 30s)."`
 }
 
 // fieldName is a field name the check writes into a query unquoted-safe; anything else (a
@@ -78,9 +79,7 @@ func (c *Config) Validate() []provider.FieldError {
 	if strings.ContainsAny(c.Match, "|") {
 		add("match", "is a filter, without pipes: put pipes that shape lines at the end of query")
 	}
-	if c.Max == nil && c.MaxRate == 0 && c.MaxIncrease == 0 {
-		add("max", "a logsql check needs a threshold: max, max_rate or max_increase")
-	}
+	out = append(out, c.limits().Problems("logsql")...)
 	for i, b := range c.By {
 		switch {
 		case !fieldName.MatchString(b):
@@ -97,30 +96,22 @@ func (c *Config) Validate() []provider.FieldError {
 	if c.Window < 0 {
 		add("window", "is a positive duration")
 	}
-	if c.Timeout < 0 {
-		add("timeout", "is a positive duration")
-	}
-	if c.Max != nil && *c.Max < 0 {
-		add("max", "is a count, 0 or more")
-	}
-	if c.MaxRate < 0 || c.MaxRate > 1 || math.IsNaN(c.MaxRate) {
-		add("max_rate", "is a fraction of a bin's lines, above 0 and at most 1")
-	}
-	if c.MaxIncrease < 0 || math.IsNaN(c.MaxIncrease) {
-		add("max_increase", "is a ratio, above 0")
-	}
 	return out
+}
+
+// limits are the check's thresholds, as the query checks that count lines share them.
+func (c *Config) limits() evidence.CountLimits {
+	return evidence.CountLimits{Max: c.Max, MaxRate: c.MaxRate, MaxIncrease: c.MaxIncrease}
 }
 
 // statsPipe finds a query that already aggregates: its answer would not be lines to count.
 var statsPipe = regexp.MustCompile(`\|\s*(stats|count|uniq|top|facets)\b`)
 
 const (
-	op             = "logsql check"
-	defaultBin     = 5 * time.Minute
-	defaultTimeout = 30 * time.Second
-	totalField     = "rotor_total"
-	matchField     = "rotor_matches"
+	op         = "logsql check"
+	defaultBin = 5 * time.Minute
+	totalField = "rotor_total"
+	matchField = "rotor_matches"
 	// maxAnswer bounds how much of an answer is read: more is a `by` to narrow.
 	maxAnswer = httpquery.MaxAnswer
 	// maxBins is how many (bin, group) counts a result carries; the highest are kept.
@@ -142,7 +133,7 @@ func New(cfg *Config, env provider.Env) (*Checker, error) {
 		return nil, err
 	}
 	c := &Checker{cfg: *cfg, bin: cmp.Or(cfg.Bin, defaultBin), env: env}
-	server, err := httpquery.New("VictoriaLogs", cfg.URL, cmp.Or(cfg.Timeout, defaultTimeout))
+	server, err := httpquery.New("VictoriaLogs", cfg.URL)
 	if err != nil {
 		return nil, provider.Wrap(provider.Terminal, op, err)
 	}
@@ -489,7 +480,7 @@ func (c *Checker) groupLabel(group []string) string { return evidence.GroupLabel
 
 // threshold describes the thresholds, for the result.
 func (c *Checker) threshold() string {
-	return evidence.CountLimits{Max: c.cfg.Max, MaxRate: c.cfg.MaxRate, MaxIncrease: c.cfg.MaxIncrease}.Describe(len(c.cfg.By) > 0, "the cutover")
+	return c.cfg.limits().Describe(len(c.cfg.By) > 0, "the cutover")
 }
 
 // failure names what went wrong asking VictoriaLogs: an unknown's reason and message.

@@ -1,6 +1,7 @@
 package logsql
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -186,11 +187,23 @@ func TestUnreachable(t *testing.T) {
 	}))
 	defer slow.Close()
 	defer close(release) // before Close, which waits for the handler
+	c, err := New(&Config{URL: slow.URL, Query: "*", Max: ptr(0)}, provider.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond) // the check block's timeout
+	defer cancel()
 	began := time.Now()
-	res = check(t, Config{URL: slow.URL, Query: "*", Max: ptr(0), Timeout: 200 * time.Millisecond}, req)
+	res, err = c.Check(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want(t, res, provider.Unknown, "no answer in time")
+	if !strings.Contains(res.Message, "did not answer before the check's timeout") {
+		t.Errorf("message %q", res.Message)
+	}
 	if d := time.Since(began); d > 5*time.Second {
-		t.Errorf("took %s with a 200ms timeout", d)
+		t.Errorf("took %s with a 200ms deadline", d)
 	}
 
 	notVL := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -205,6 +218,22 @@ func TestUnreachable(t *testing.T) {
 	want(t, res, provider.Unknown, "unexpected answer")
 	res = check(t, Config{URL: notVL.URL + "/prefix", Query: "*", Max: ptr(0)}, req)
 	want(t, res, provider.Unknown, "unexpected answer")
+}
+
+// The check's only bound is its context's deadline, which the engine sets from the check
+// block's timeout (default 30s): a longer `timeout: 90s` reaches every request to
+// VictoriaLogs, with no shorter bound of the check's own in front of it.
+func TestBoundIsTheContextsDeadline(t *testing.T) {
+	quiet := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})) // no line: an answer all the same
+	defer quiet.Close()
+	c, err := New(&Config{URL: quiet.URL, Query: "*", Max: ptr(0)}, provider.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &evidencetest.Deadlines{Next: c.server.Client.Transport}
+	c.server.Client.Transport = rec
+	now := time.Now()
+	want(t, rec.Check(t, c, provider.CheckRequest{Since: now.Add(-time.Hour), Now: now}), provider.Unknown, "no log lines in the window")
 }
 
 func TestValidate(t *testing.T) {
@@ -229,7 +258,6 @@ func TestValidate(t *testing.T) {
 		{"by", func(c *Config) { c.By = []string{"h", "h"} }},
 		{"bin", func(c *Config) { c.Bin = 1500 * time.Millisecond }},
 		{"window", func(c *Config) { c.Window = -time.Second }},
-		{"timeout", func(c *Config) { c.Timeout = -time.Second }},
 		{"max_rate", func(c *Config) { c.MaxRate = 1.5 }},
 		{"max_increase", func(c *Config) { c.MaxIncrease = -1 }},
 	} {

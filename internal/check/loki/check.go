@@ -21,6 +21,9 @@
 // The URL may carry user:password@, sent as HTTP basic auth (as a gateway in front of Loki
 // expects); messages show the URL without it. `tenant` is sent as X-Scope-OrgID for a
 // multi-tenant Loki.
+//
+// "In time" is the check block's `timeout`, the deadline of the context the engine runs the
+// check with; the check has no shorter bound of its own that would cap it.
 package loki
 
 import (
@@ -46,13 +49,12 @@ import (
 
 // Config is the `loki` check's configuration.
 type Config struct {
-	URL     string        `yaml:"url" rotor:"required" doc:"Loki base URL (http:// or https://, with its path prefix if any). user:password@ in it is sent as basic auth and never shown."`
-	Query   string        `yaml:"query" rotor:"required" doc:"LogQL metric query, e.g. sum by (status) (count_over_time({app=\"orders\"} |= \" 401 \" [5m])); every point of every series is held to max."`
-	Max     *float64      `yaml:"max" rotor:"required" doc:"Highest value allowed for any series at any point."`
-	Step    time.Duration `yaml:"step" doc:"Distance between points, the bin width (default 5m); give the query's range selector the same length."`
-	Window  time.Duration `yaml:"window" doc:"How far back from now to look (default: since cutover)."`
-	Tenant  string        `yaml:"tenant" doc:"Sent as X-Scope-OrgID to a multi-tenant Loki."`
-	Timeout time.Duration `yaml:"timeout" doc:"How long to wait for Loki (default 30s)."`
+	URL    string        `yaml:"url" rotor:"required" doc:"Loki base URL (http:// or https://, with its path prefix if any). user:password@ in it is sent as basic auth and never shown."`
+	Query  string        `yaml:"query" rotor:"required" doc:"LogQL metric query, e.g. sum by (status) (count_over_time({app=\"orders\"} |= \" 401 \" [5m])); every point of every series is held to max."`
+	Max    *float64      `yaml:"max" rotor:"required" doc:"Highest value allowed for any series at any point."`
+	Step   time.Duration `yaml:"step" doc:"Distance between points, the bin width (default 5m); give the query's range selector the same length."`
+	Window time.Duration `yaml:"window" doc:"How far back from now to look (default: since cutover)."`
+	Tenant string        `yaml:"tenant" doc:"Sent as X-Scope-OrgID to a multi-tenant Loki."`
 }
 
 // Validate reports every problem with the configuration.
@@ -76,9 +78,6 @@ func (c *Config) Validate() []provider.FieldError {
 	if c.Window < 0 {
 		add("window", "is a positive duration")
 	}
-	if c.Timeout < 0 {
-		add("timeout", "is a positive duration")
-	}
 	if strings.ContainsAny(c.Tenant, "\r\n") {
 		add("tenant", "is one line")
 	}
@@ -86,9 +85,8 @@ func (c *Config) Validate() []provider.FieldError {
 }
 
 const (
-	op             = "loki check"
-	defaultStep    = 5 * time.Minute
-	defaultTimeout = 30 * time.Second
+	op          = "loki check"
+	defaultStep = 5 * time.Minute
 	// maxBins is how many points a result carries; the highest are kept.
 	maxBins = 500
 	// maxPoints bounds a range query: Loki refuses more than 11,000 points per series.
@@ -112,7 +110,7 @@ func New(cfg *Config, env provider.Env) (*Checker, error) {
 	if err := evidence.Validated(op, cfg); err != nil {
 		return nil, err
 	}
-	server, err := httpquery.New("Loki", cfg.URL, cmp.Or(cfg.Timeout, defaultTimeout))
+	server, err := httpquery.New("Loki", cfg.URL)
 	if err != nil {
 		return nil, provider.Wrap(provider.Terminal, op, err)
 	}

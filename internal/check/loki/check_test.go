@@ -1,6 +1,7 @@
 package loki
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -279,19 +280,39 @@ func TestUnreachable(t *testing.T) {
 	}))
 	defer slow.Close()
 	defer close(release)
-	c, err = New(&Config{URL: slow.URL, Query: query, Max: ptr(0), Timeout: 200 * time.Millisecond}, provider.Env{})
+	c, err = New(&Config{URL: slow.URL, Query: query, Max: ptr(0)}, provider.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond) // the check block's timeout
+	defer cancel()
 	began := time.Now()
-	res, err = c.Check(t.Context(), req)
+	res, err = c.Check(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want(t, res, provider.Unknown, "no answer in time")
+	want(t, res, provider.Unknown, "no answer in time", "did not answer before the check's timeout")
 	if d := time.Since(began); d > 5*time.Second {
-		t.Errorf("took %s with a 200ms timeout", d)
+		t.Errorf("took %s with a 200ms deadline", d)
 	}
+}
+
+// The check's only bound is its context's deadline, which the engine sets from the check
+// block's timeout (default 30s): a longer `timeout: 90s` reaches every request to Loki, with
+// no shorter bound of the check's own in front of it.
+func TestBoundIsTheContextsDeadline(t *testing.T) {
+	now := time.Date(2026, 11, 30, 22, 30, 0, 0, time.UTC)
+	s := &lokiServer{t: t, query: query, from: now.Add(-time.Hour), to: now, step: 5 * time.Minute, status: 200,
+		body: matrix(oneSeries(`{}`, secs(now), 0))}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	c, err := New(&Config{URL: srv.URL, Query: query, Max: ptr(0)}, provider.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &evidencetest.Deadlines{Next: c.server.Client.Transport}
+	c.server.Client.Transport = rec
+	want(t, rec.Check(t, c, provider.CheckRequest{Since: now.Add(-time.Hour), Now: now}), provider.Pass)
 }
 
 func TestValidate(t *testing.T) {
@@ -309,7 +330,6 @@ func TestValidate(t *testing.T) {
 		{"max", func(c *Config) { c.Max = nil }},
 		{"step", func(c *Config) { c.Step = 500 * time.Millisecond }},
 		{"window", func(c *Config) { c.Window = -1 }},
-		{"timeout", func(c *Config) { c.Timeout = -1 }},
 		{"tenant", func(c *Config) { c.Tenant = "a\nb" }},
 	} {
 		cfg := ok

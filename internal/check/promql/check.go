@@ -111,8 +111,8 @@ func New(cfg *Config, env provider.Env) (*Checker, error) {
 	if err := evidence.Validated(op, cfg); err != nil {
 		return nil, err
 	}
-	// No client timeout: the check's context bounds each query (see Check).
-	server, err := httpquery.New("Prometheus", cfg.URL, 0)
+	// The check's context bounds each query (see Check).
+	server, err := httpquery.New("Prometheus", cfg.URL)
 	if err != nil {
 		return nil, provider.Wrap(provider.Terminal, op, err)
 	}

@@ -15,6 +15,10 @@
 //     a while; new connections go to new workers.
 //
 // The worker processes are found in /proc (Linux), as the master's children.
+//
+// The test, the reload and the wait together are bounded by the context alone: the engine
+// gives it the reload block's `timeout` (default 2m). The reload has no bound of its own,
+// which would be a second, shorter one that the inventory could not raise.
 package nginx
 
 import (
@@ -41,19 +45,11 @@ type Config struct {
 	Prefix   string `yaml:"prefix" doc:"Prefix path passed to -p (relative to the inventory's folder)."`
 	ErrorLog string `yaml:"error_log" doc:"Log file passed to -e for the configuration test (nginx 1.19.5 or later), instead of nginx's compiled-in one."`
 	PIDFile  string `yaml:"pid_file" doc:"The master's pid file (relative to the inventory's folder): rotor sends it SIGHUP and waits for the new workers. Without it rotor runs nginx -s reload and cannot wait."`
-	Timeout  string `yaml:"timeout" doc:"How long the test and the reload may take together (default 30s)."`
 }
-
-const defaultTimeout = 30 * time.Second
 
 // Validate reports every problem with the configuration.
 func (c *Config) Validate() []provider.FieldError {
 	var out []provider.FieldError
-	if c.Timeout != "" {
-		if d, err := time.ParseDuration(c.Timeout); err != nil || d <= 0 {
-			out = append(out, provider.FieldError{Field: "timeout", Msg: "must be a duration such as 30s or 2m"})
-		}
-	}
 	for _, f := range []struct{ field, v string }{{"binary", c.Binary}, {"config", c.Config}, {"prefix", c.Prefix}, {"error_log", c.ErrorLog}, {"pid_file", c.PIDFile}} {
 		if strings.ContainsRune(f.v, 0) || strings.HasPrefix(f.v, "-") {
 			out = append(out, provider.FieldError{Field: f.field, Msg: "must be a path"})
@@ -67,7 +63,6 @@ type Reloader struct {
 	bin                     string // as configured, resolved per call
 	args                    []string
 	pidFile                 string
-	timeout                 time.Duration
 	poll                    time.Duration
 	config, prefix, baseDir string
 }
@@ -80,14 +75,11 @@ func New(cfg *Config, env provider.Env) (*Reloader, error) {
 		return nil, provider.Errorf(provider.Terminal, op, "invalid configuration: %v", errors.Join(fieldErrors(errs)...))
 	}
 	abs := env.Path
-	r := &Reloader{bin: cfg.Binary, pidFile: abs(cfg.PIDFile), timeout: defaultTimeout, poll: 20 * time.Millisecond}
+	r := &Reloader{bin: cfg.Binary, pidFile: abs(cfg.PIDFile), poll: 20 * time.Millisecond}
 	if r.bin == "" {
 		r.bin = "nginx"
 	} else if strings.Contains(r.bin, "/") {
 		r.bin = abs(r.bin)
-	}
-	if cfg.Timeout != "" {
-		r.timeout, _ = time.ParseDuration(cfg.Timeout)
 	}
 	if p := abs(cfg.Prefix); p != "" {
 		r.args = append(r.args, "-p", p)
@@ -130,10 +122,9 @@ func (r *Reloader) binary() (string, error) {
 	return "", provider.Errorf(provider.Terminal, op, "nginx binary %q not found in PATH or /usr/sbin: is nginx installed here? set binary to its path", r.bin)
 }
 
-// Reload implements provider.Reloader.
+// Reload implements provider.Reloader. ctx bounds all of it (see the package doc).
 func (r *Reloader) Reload(ctx context.Context, req provider.ReloadRequest) (provider.ReloadResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
+	start := time.Now()
 	bin, err := r.binary()
 	if err != nil {
 		return provider.ReloadResponse{}, err
@@ -186,9 +177,13 @@ func (r *Reloader) Reload(ctx context.Context, req provider.ReloadRequest) (prov
 		}
 		select {
 		case <-ctx.Done():
+			end := "the reload's timeout"
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				end = "the reload was cancelled"
+			}
 			return provider.ReloadResponse{}, provider.Errorf(provider.Terminal, op,
-				"nginx master %d did not start new workers with the new configuration within %s (%d new, %d old still accepting): the reload failed or hangs; nginx keeps serving the previous certificates; check its error log",
-				master, r.timeout, fresh, accepting)
+				"nginx master %d did not start new workers with the new configuration in %s, before %s (%d new, %d old still accepting): the reload failed or hangs; nginx keeps serving the previous certificates; check its error log",
+				master, time.Since(start).Round(time.Millisecond), end, fresh, accepting)
 		case <-time.After(r.poll):
 		}
 	}

@@ -97,7 +97,7 @@ func setup(t *testing.T) (*testenv.Nginx, *site, *site) {
 
 func reloader(t *testing.T, n *testenv.Nginx, pidFile bool) *nginx.Reloader {
 	t.Helper()
-	cfg := &nginx.Config{Binary: n.Binary, Config: n.ConfigFile, Prefix: n.Prefix, ErrorLog: n.ErrorLog, Timeout: "20s"}
+	cfg := &nginx.Config{Binary: n.Binary, Config: n.ConfigFile, Prefix: n.Prefix, ErrorLog: n.ErrorLog}
 	if pidFile {
 		cfg.PIDFile = n.PIDFile
 	}
@@ -106,6 +106,13 @@ func reloader(t *testing.T, n *testenv.Nginx, pidFile bool) *nginx.Reloader {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// bounded is the context a reload runs with: the engine gives it the reload block's timeout.
+func bounded(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 func served(t *testing.T, n *testenv.Nginx, name string) *x509.Certificate {
@@ -133,7 +140,7 @@ func TestReloadServesTheNewCertificate(t *testing.T) {
 	bCert := served(t, n, b.name)
 	for i := range 5 {
 		newA := a.rotate(t)
-		resp, err := r.Reload(t.Context(), provider.ReloadRequest{Credential: "a", Consumer: "nginx"})
+		resp, err := r.Reload(bounded(t), provider.ReloadRequest{Credential: "a", Consumer: "nginx"})
 		if err != nil {
 			t.Fatalf("reload %d: %v", i, err)
 		}
@@ -160,7 +167,7 @@ func TestBrokenConfigurationIsNotReloaded(t *testing.T) {
 	if err := os.WriteFile(n.ConfigFile, []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = r.Reload(t.Context(), provider.ReloadRequest{})
+	_, err = r.Reload(bounded(t), provider.ReloadRequest{})
 	if err == nil {
 		t.Fatal("Reload of a broken configuration succeeded")
 	}
@@ -178,7 +185,7 @@ func TestReloadWithoutPIDFile(t *testing.T) {
 	n, a, _ := setup(t)
 	r := reloader(t, n, false)
 	newA := a.rotate(t)
-	resp, err := r.Reload(t.Context(), provider.ReloadRequest{})
+	resp, err := r.Reload(bounded(t), provider.ReloadRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +211,7 @@ func TestMissingBinaryAndBadPIDFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = r.Reload(t.Context(), provider.ReloadRequest{})
+		_, err = r.Reload(bounded(t), provider.ReloadRequest{})
 		if provider.KindOf(err) != provider.Terminal || err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("binary %s: %v, want a terminal error saying %q", bin, err, want)
 		}
@@ -217,17 +224,40 @@ func TestMissingBinaryAndBadPIDFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Reload(t.Context(), provider.ReloadRequest{}); err == nil || !strings.Contains(err.Error(), "not an nginx master") {
+	if _, err := r.Reload(bounded(t), provider.ReloadRequest{}); err == nil || !strings.Contains(err.Error(), "not an nginx master") {
 		t.Errorf("pid file of a non-nginx process: %v", err)
 	}
 }
 
 func TestValidate(t *testing.T) {
-	errs := (&nginx.Config{Timeout: "soon", Config: "-g daemon"}).Validate()
+	errs := (&nginx.Config{Config: "-g daemon", PIDFile: "-x"}).Validate()
 	if len(errs) != 2 {
-		t.Fatalf("Validate = %v, want timeout and config", errs)
+		t.Fatalf("Validate = %v, want config and pid_file", errs)
 	}
-	if _, err := nginx.New(&nginx.Config{Timeout: "0s"}, provider.Env{}); provider.KindOf(err) != provider.Terminal {
-		t.Errorf("New accepted timeout 0s: %v", err)
+	if _, err := nginx.New(&nginx.Config{ErrorLog: "-e"}, provider.Env{}); provider.KindOf(err) != provider.Terminal {
+		t.Errorf("New accepted error_log -e: %v", err)
+	}
+}
+
+// The reload's bound is its context, the reload block's timeout: an nginx -t that hangs is
+// stopped when the context ends, and the reload may be tried again.
+func TestContextBoundsTheReload(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "nginx")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r, err := nginx.New(&nginx.Config{Binary: bin}, provider.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	_, err = r.Reload(ctx, provider.ReloadRequest{})
+	if provider.KindOf(err) != provider.Retryable || !strings.Contains(err.Error(), "nginx -t did not finish") {
+		t.Errorf("Reload = %v (%s), want a retryable error: nginx -t did not finish", err, provider.KindOf(err))
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("took %s with a 300ms deadline", d)
 	}
 }

@@ -4,7 +4,9 @@ package evidencetest
 
 import (
 	"context"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,4 +72,54 @@ func wantVerdict(t testing.TB, res provider.CheckResult, verdict provider.Verdic
 	if res.Verdict != verdict {
 		t.Fatalf("verdict %s (%s; %s), want %s", res.Verdict, res.Reason, res.Message, verdict)
 	}
+}
+
+// Deadlines is a transport that records the deadline each request's context carries on its
+// way to Next: what bounds the calls a check makes. It serves as an http.RoundTripper and as
+// an azcore Transporter (Do).
+type Deadlines struct {
+	Next http.RoundTripper
+	mu   sync.Mutex
+	got  []time.Time // zero: no deadline
+}
+
+// RoundTrip implements http.RoundTripper.
+func (d *Deadlines) RoundTrip(r *http.Request) (*http.Response, error) {
+	dl, _ := r.Context().Deadline()
+	d.mu.Lock()
+	d.got = append(d.got, dl)
+	d.mu.Unlock()
+	return d.Next.RoundTrip(r)
+}
+
+// Do is RoundTrip, for an azcore client's Transport.
+func (d *Deadlines) Do(r *http.Request) (*http.Response, error) { return d.RoundTrip(r) }
+
+// Check runs c, whose requests go through d, with req under a context whose deadline is 90s
+// away — as the engine would for a check block's `timeout: 90s`, longer than any check's own
+// default ever was — and fails the test unless at least one request went out and every one
+// carried exactly that deadline, with nothing shorter of the check's own in front of it.
+func (d *Deadlines) Check(t testing.TB, c provider.Checker, req provider.CheckRequest) provider.CheckResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	want, _ := ctx.Deadline()
+	res, err := c.Check(ctx, req)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.got) == 0 {
+		t.Fatal("no request went out")
+	}
+	for i, got := range d.got {
+		switch {
+		case got.IsZero():
+			t.Errorf("request %d had no deadline, want the check's context's", i+1)
+		case !got.Equal(want):
+			t.Errorf("request %d was bounded %s before the check's context's deadline: something of the check's own is shorter", i+1, want.Sub(got).Round(time.Second))
+		}
+	}
+	return res
 }
