@@ -2,11 +2,12 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -16,14 +17,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/builtin"
 	checktls "github.com/rotorhq/rotor/internal/check/tls"
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/pki"
+	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/rotation"
 	"github.com/rotorhq/rotor/internal/scan"
 	"github.com/rotorhq/rotor/internal/state"
 	"github.com/rotorhq/rotor/internal/state/sqlite"
-	"github.com/rotorhq/rotor/internal/store/pemfiles"
 	"github.com/spf13/cobra"
 )
 
@@ -43,19 +45,21 @@ Targets are host:port ([::1]:443 for IPv6), host:port-port (every port of the ra
 @FILE (one target per line, # comments).
 
 Each certificate is matched with what rotor knows: a version rotor minted (its fingerprint is
-the AuthorityRef of a version in a run of the state database, --db), a certificate kept by a
-pem-files store of the inventory, or an address declared by a tls check of the inventory.
-Certificates matching none are the forgotten certificates: listed at the end, with the ones
-expired or expiring within --warn-days flagged. Nothing is written anywhere; a missing state
-database or inventory only means nothing is known.
+the AuthorityRef of a version in a run of the state database, --db), the current or pending
+version of a credential as its store keeps it (a store that can list its certificates:
+pem-files), or an address declared by a tls check of the inventory. Certificates matching none
+are the forgotten certificates: listed at the end, with the ones expired or expiring within
+--warn-days flagged. A certificate its store keeps as a replaced version (previous, or older)
+is a finding too, whatever else knows it: the endpoint missed a rotation. Nothing is written
+anywhere; a missing state database or inventory only means nothing is known.
 
 Closed ports of a port range are counted, not listed: a range is a search.
 
 Exit status: 0 when every target named on its own (host:port, or a line of a file) served a
-certificate — whatever the certificate; forgotten, expired or unverified certificates are
-findings of the report, not failures of the scan. 1 when a target named on its own did not
-answer (refused, no TLS, timeout), or the state cannot be read. 2 for a bad target, flag or
-inventory. Ports of a range never make the scan fail.`,
+certificate — whatever the certificate; forgotten, replaced, expired or unverified
+certificates are findings of the report, not failures of the scan. 1 when a target named on
+its own did not answer (refused, no TLS, timeout), or the state cannot be read. 2 for a bad
+target, flag or inventory. Ports of a range never make the scan fail.`,
 		Example: `  rotor scan shop.example.com:443 api.example.com:443
   rotor scan 10.0.4.0:8440-8450 --ca-file internal-ca.pem
   rotor scan @endpoints.txt -o json --concurrency 128`,
@@ -89,6 +93,12 @@ type scanRow struct {
 	// how ("credential web-cert: current version v7 (run r-…)", "declared by check shop-tls").
 	Known   bool     `json:"known"`
 	KnownAs []string `json:"known_as,omitempty"`
+	// Replaced: a store of the inventory keeps this certificate as a version its credential has
+	// moved past ("serves a replaced version of web-cert (version v6, previous)"). The row is
+	// then a finding and not Known, whatever KnownAs says: a run's record or a check's address
+	// only tell that rotor once knew the certificate or the endpoint, the store tells that the
+	// endpoint did not follow the last rotation.
+	Replaced []string `json:"replaced,omitempty"`
 	// Expired / Expiring: not-after has passed, or falls within --warn-days.
 	Expired  bool `json:"expired,omitempty"`
 	Expiring bool `json:"expiring,omitempty"`
@@ -102,6 +112,7 @@ type scanReport struct {
 	NotAnswered    int       `json:"not_answered"`
 	ClosedInRanges int       `json:"closed_in_ranges"`
 	Forgotten      int       `json:"forgotten"`
+	Replaced       int       `json:"replaced,omitempty"`
 	Expiring       int       `json:"expiring"`
 	Expired        int       `json:"expired"`
 	Unverified     int       `json:"unverified"`
@@ -134,9 +145,9 @@ func (g *globals) scan(ctx context.Context, specs []string, o scanOptions) error
 			return withHint(ExitUsage, fmt.Errorf("--ca-file: %w", err), "give a PEM file of CA certificates")
 		}
 	}
-	known := knowledge{refs: map[string][]string{}, addrs: map[string][]string{}}
+	known := knowledge{refs: map[string][]string{}, addrs: map[string][]string{}, replaced: map[string][]string{}}
 	rep := scanReport{WarnDays: o.warnDays, At: g.env.Now().UTC()}
-	if rep.Inventory, err = g.inventoryKnowledge(&known, o.inventorySet); err != nil {
+	if rep.Inventory, err = g.inventoryKnowledge(ctx, &known, o.inventorySet); err != nil {
 		return err
 	}
 	if rep.State, err = g.stateKnowledge(ctx, &known); err != nil {
@@ -167,10 +178,14 @@ func (g *globals) scan(ctx context.Context, specs []string, o scanOptions) error
 		}
 		rep.Answered++
 		row.KnownAs = append(slices.Clone(known.refs[r.Ref]), known.addrs[r.Target]...)
-		row.Known = len(row.KnownAs) > 0
+		row.Replaced = known.replaced[r.Ref]
+		row.Known = len(row.KnownAs) > 0 && len(row.Replaced) == 0
 		row.Expired = r.DaysLeft < 0
 		row.Expiring = !row.Expired && r.DaysLeft < o.warnDays
-		if !row.Known {
+		switch {
+		case len(row.Replaced) > 0:
+			rep.Replaced++
+		case !row.Known:
 			rep.Forgotten++
 		}
 		if row.Expired {
@@ -200,22 +215,26 @@ func (g *globals) scan(ctx context.Context, specs []string, o scanOptions) error
 	return nil
 }
 
-// knowledge is what rotor knows of certificates (by ref) and endpoints (by address).
+// knowledge is what rotor knows of certificates (by ref) and endpoints (by address), and
+// which certificates are replaced versions (by ref).
 type knowledge struct {
-	refs  map[string][]string
-	addrs map[string][]string
+	refs     map[string][]string
+	addrs    map[string][]string
+	replaced map[string][]string
 }
 
-func (k *knowledge) addRef(ref, how string) {
-	if !slices.Contains(k.refs[ref], how) {
-		k.refs[ref] = append(k.refs[ref], how)
+func (k *knowledge) addRef(ref, how string) { addOnce(k.refs, ref, how) }
+
+func addOnce(m map[string][]string, key, s string) {
+	if !slices.Contains(m[key], s) {
+		m[key] = append(m[key], s)
 	}
 }
 
 // inventoryKnowledge reads the inventory's tls check addresses and the certificates its
-// pem-files stores keep. The default inventory folder may be absent: nothing is then known
-// from it. A named one (-i) must load.
-func (g *globals) inventoryKnowledge(k *knowledge, named bool) (string, error) {
+// stores keep. The default inventory folder may be absent: nothing is then known from it. A
+// named one (-i) must load.
+func (g *globals) inventoryKnowledge(ctx context.Context, k *knowledge, named bool) (string, error) {
 	if _, err := os.Stat(g.inventory); errors.Is(err, os.ErrNotExist) && !named {
 		return "none (" + g.inventory + " does not exist)", nil
 	}
@@ -248,21 +267,10 @@ func (g *globals) inventoryKnowledge(k *knowledge, named bool) (string, error) {
 			if err != nil || len(ts) != 1 {
 				continue
 			}
-			addr := ts[0].Address() // the scanner's spelling: [::1]:443
-			if !slices.Contains(k.addrs[addr], how) {
-				k.addrs[addr] = append(k.addrs[addr], how)
-			}
+			addOnce(k.addrs, ts[0].Address(), how) // the scanner's spelling: [::1]:443
 		}
 	}
-	for _, c := range inv.Credentials {
-		cfg, ok := c.Store.Config.(*pemfiles.Config)
-		if !ok {
-			continue
-		}
-		for ref, where := range pemFilesRefs(base, cfg) {
-			k.addRef(ref, fmt.Sprintf("credential %s: %s", c.ID, where))
-		}
-	}
+	g.storeKnowledge(ctx, k, inv, base)
 	return fmt.Sprintf("%s (%d credentials, %d checks)", g.inventory, len(inv.Credentials), len(inv.Checks)), nil
 }
 
@@ -287,39 +295,58 @@ func checkUsers(inv *inventory.Inventory) map[string][]string {
 	return out
 }
 
-// pemFilesRefs reads the leaf certificates a pem-files store keeps: the one its consumers
-// read (the visible cert file) and every version kept beside it. Certificate files only — the
-// key file is never opened. Unreadable files are skipped: the store may not exist yet.
-func pemFilesRefs(base string, cfg *pemfiles.Config) map[string]string {
-	dir := cfg.Dir
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(base, dir)
-	}
-	name := cfg.Cert
-	if name == "" {
-		name = pemfiles.DefaultCert
-	}
-	out := map[string]string{}
-	read := func(path, where string) {
-		data, err := os.ReadFile(path)
+// storeKnowledge asks the store of every credential, built as a run builds it, for the
+// certificates it keeps (provider.CertificateLister): the current and pending versions are
+// known, an older one served is a finding. A store that cannot list them — it holds no
+// certificates, or could but does not implement the capability — teaches scan nothing: its
+// certificates show as forgotten, which is the honest answer when rotor cannot tell. A store
+// that fails to build or to list is said on stderr and skipped: the scan still reports what
+// it can.
+func (g *globals) storeKnowledge(ctx context.Context, k *knowledge, inv *inventory.Inventory, base string) {
+	// Listing is a read with no reader's identity: the environment needs no fingerprint key,
+	// no shared pools and no other credential. Now and Rand are there because builders refuse
+	// an environment without them (a store's writes use them; a listing does not).
+	env := provider.Env{Now: g.env.Now, Rand: rand.Reader, Getenv: g.env.Getenv, BaseDir: base,
+		Log: slog.New(slog.DiscardHandler)}
+	cat := builtin.New()
+	for _, c := range inv.Credentials {
+		st, err := cat.Store(c.Store.Type, c.Store.Config, env)
+		var ni *builtin.ErrNotImplemented
+		if errors.As(err, &ni) {
+			continue
+		}
 		if err != nil {
-			return
+			fmt.Fprintf(g.env.Stderr, "warning: credential %s: store %s: %v: its certificates are not counted as known\n", c.ID, c.Store.Type, err)
+			continue
 		}
-		blk, _ := pem.Decode(data)
-		if blk == nil || blk.Type != "CERTIFICATE" {
-			return
+		lister, ok := st.(provider.CertificateLister)
+		if !ok {
+			continue
 		}
-		ref := pki.RefDER(blk.Bytes)
-		if _, seen := out[ref]; !seen {
-			out[ref] = where
+		resp, err := lister.Certificates(ctx, provider.CertificatesRequest{Credential: c.ID})
+		if err != nil {
+			fmt.Fprintf(g.env.Stderr, "warning: credential %s: listing the certificates of its store: %v: they are not counted as known\n", c.ID, err)
+			continue
+		}
+		for _, cert := range resp.Certificates {
+			ref, v := pki.RefDER(cert.Leaf), cert.Version
+			switch {
+			case v.ID == "":
+				k.addRef(ref, fmt.Sprintf("credential %s: served from %s", c.ID, cert.Where))
+			case v.Stage == provider.StageCurrent || v.Stage == provider.StagePending:
+				k.addRef(ref, fmt.Sprintf("credential %s: %s version %s in %s", c.ID, v.Stage, v.ID, cert.Where))
+			default:
+				detail := "retired"
+				if v.Stage != provider.StageRetired {
+					detail = string(v.Stage)
+				}
+				if !v.Enabled {
+					detail += ", disabled"
+				}
+				addOnce(k.replaced, ref, fmt.Sprintf("serves a replaced version of %s (version %s, %s)", c.ID, v.ID, detail))
+			}
 		}
 	}
-	read(filepath.Join(dir, name), "served from "+filepath.Join(dir, name))
-	versions, _ := filepath.Glob(filepath.Join(dir, ".versions", "*", name))
-	for _, p := range versions {
-		read(p, "kept by pem-files "+dir+" (version "+filepath.Base(filepath.Dir(p))+")")
-	}
-	return out
 }
 
 // stateKnowledge reads the certificate versions rotor recorded in its runs. A database that
@@ -365,7 +392,7 @@ func (g *globals) stateKnowledge(ctx context.Context, k *knowledge) (string, err
 }
 
 func printScan(w io.Writer, rep *scanReport) {
-	var forgotten, failed []*scanRow
+	var forgotten, replaced, failed []*scanRow
 	for i := range rep.Results {
 		r := &rep.Results[i]
 		if !r.Answered() {
@@ -386,9 +413,16 @@ func printScan(w io.Writer, rep *scanReport) {
 		} else {
 			fmt.Fprintf(w, "  chain        NOT VERIFIED: %s (%s)\n", r.VerifyReason, r.VerifyError)
 		}
-		if r.Known {
+		switch {
+		case len(r.Replaced) > 0:
+			fmt.Fprintf(w, "  inventory    REPLACED: %s\n", strings.Join(r.Replaced, "; "))
+			if len(r.KnownAs) > 0 {
+				fmt.Fprintf(w, "               known: %s\n", strings.Join(r.KnownAs, "; "))
+			}
+			replaced = append(replaced, r)
+		case r.Known:
 			fmt.Fprintf(w, "  inventory    known: %s\n", strings.Join(r.KnownAs, "; "))
-		} else {
+		default:
 			fmt.Fprintf(w, "  inventory    UNKNOWN\n")
 			forgotten = append(forgotten, r)
 		}
@@ -419,11 +453,22 @@ func printScan(w io.Writer, rep *scanReport) {
 		}
 		fmt.Fprintln(w)
 	}
+	if len(replaced) > 0 {
+		fmt.Fprintf(w, "Replaced versions — served, but their credential has moved on to a newer version (%d):\n", len(replaced))
+		for _, r := range replaced {
+			fmt.Fprintf(w, "  %s  serial %s  %s  %s\n", endpointName(r), r.Serial, r.Subject, strings.Join(r.Replaced, "; "))
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "%d %s: %d answered, %d did not", rep.Targets, plural(rep.Targets, "target", "targets"), rep.Answered, rep.NotAnswered)
 	if rep.ClosedInRanges > 0 {
 		fmt.Fprintf(w, ", %d closed %s of ranges not shown", rep.ClosedInRanges, plural(rep.ClosedInRanges, "port", "ports"))
 	}
-	fmt.Fprintf(w, "; %d forgotten, %d expired, %d expiring within %d days, %d not verified\n", rep.Forgotten, rep.Expired, rep.Expiring, rep.WarnDays, rep.Unverified)
+	fmt.Fprintf(w, "; %d forgotten", rep.Forgotten)
+	if rep.Replaced > 0 { // only when there is one, as closed ports: other scans read as before
+		fmt.Fprintf(w, ", %d replaced", rep.Replaced)
+	}
+	fmt.Fprintf(w, ", %d expired, %d expiring within %d days, %d not verified\n", rep.Expired, rep.Expiring, rep.WarnDays, rep.Unverified)
 	fmt.Fprintf(w, "inventory: %s\nstate: %s\n", rep.Inventory, rep.State)
 }
 

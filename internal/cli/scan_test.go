@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -10,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +24,7 @@ import (
 	"github.com/rotorhq/rotor/internal/scan/scantest"
 	"github.com/rotorhq/rotor/internal/state"
 	"github.com/rotorhq/rotor/internal/state/sqlite"
+	"github.com/rotorhq/rotor/internal/store/pemfiles"
 )
 
 // scanWorld is a set of real TLS endpoints on 127.0.0.1, an inventory and a state database
@@ -264,4 +268,116 @@ stderr 'out of range 1-65535'
 		},
 		Cmds: scriptCmds,
 	})
+}
+
+// TestScanReplacedVersion: a pem-files store that went through three rotations, each version
+// served by its own endpoint. The current and the pending versions are known; the previous and
+// the retired ones are findings — an endpoint that missed a rotation — even when a run of the
+// state names the previous one, and they are neither forgotten nor known.
+func TestScanReplacedVersion(t *testing.T) {
+	dir := t.TempDir()
+	ca := scantest.NewCA(t, "scan replaced root")
+	ca.Intermediate(t)
+	caFile := ca.WriteRoot(t, dir)
+	inv := filepath.Join(dir, "inventory")
+	store, err := pemfiles.New(pemfiles.Config{Dir: "certs/rot"}, provider.Env{Now: time.Now, Rand: rand.Reader, BaseDir: inv})
+	must(t, err)
+	ctx := context.Background()
+	stages := []string{"retired", "previous", "current", "pending"}
+	certs, addrs, ids := map[string]tls.Certificate{}, map[string]string{}, map[string]string{}
+	for i, stage := range stages {
+		c := ca.Issue(t, scantest.Leaf{DNS: []string{"rot.test"}})
+		var chain []*x509.Certificate
+		for _, der := range c.Certificate[1:] {
+			ic, err := x509.ParseCertificate(der)
+			must(t, err)
+			chain = append(chain, ic)
+		}
+		v, err := pki.Encode(pki.Bundle{Leaf: c.Leaf, Chain: chain, Key: c.PrivateKey.(crypto.Signer)})
+		must(t, err)
+		put, err := store.Put(ctx, provider.PutRequest{Credential: "rot-cert", Value: v, Key: fmt.Sprintf("run-%d", i+1)})
+		must(t, err)
+		if stage != "pending" {
+			_, err = store.Promote(ctx, provider.PromoteRequest{Credential: "rot-cert", Version: put.Version.ID})
+			must(t, err)
+		}
+		certs[stage], addrs[stage], ids[stage] = c, scantest.Serve(t, c).Addr, put.Version.ID
+	}
+	must(t, os.WriteFile(filepath.Join(inv, "rotor.yaml"), []byte(`teams:
+  team-web: {contact: "#web", approvers: [a@example.com]}
+credentials:
+  rot-cert:
+    kind: certificate
+    owner: team-web
+    store: {type: pem-files, dir: certs/rot}
+    authority: {type: manual, instructions: "ask the CA"}
+    consumers:
+      web: {kind: service, reads: at-start}
+`), 0o644))
+	// The run that made the current version, as the state records it: it names the previous
+	// version too, which must not make that one known.
+	dbPath := filepath.Join(dir, "rotor.db")
+	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{})
+	must(t, err)
+	run := rotation.Run{ID: "run-3", Credential: "rot-cert", Phase: rotation.Done, StartedAt: time.Now(), UpdatedAt: time.Now(),
+		New:      &provider.Version{ID: ids["current"], AuthorityRef: scantest.Ref(certs["current"])},
+		Previous: &provider.Version{ID: ids["previous"], AuthorityRef: scantest.Ref(certs["previous"])}}
+	data, err := json.Marshal(run)
+	must(t, err)
+	_, err = db.CreateRun(ctx, state.RunRecord{ID: run.ID, Credential: run.Credential, Phase: string(run.Phase), Data: data}, nil)
+	must(t, err)
+	db.Close()
+
+	base := []string{"scan", "-i", inv, "--db", dbPath, "--ca-file", caFile}
+	args := append(slices.Clone(base), "-o", "json")
+	for _, s := range stages {
+		args = append(args, addrs[s])
+	}
+	code, out, errs := runMain(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep scanReport
+	must(t, json.Unmarshal([]byte(out), &rep))
+	if rep.Replaced != 2 || rep.Forgotten != 0 || rep.Answered != 4 {
+		t.Errorf("summary: %d replaced, %d forgotten, %d answered; want 2, 0, 4", rep.Replaced, rep.Forgotten, rep.Answered)
+	}
+	certDir := filepath.Join(inv, "certs", "rot")
+	want := map[string]struct {
+		known    bool
+		replaced string
+		knownAs  string
+	}{
+		"current": {known: true, knownAs: "credential rot-cert: current version " + ids["current"] + " in " + filepath.Join(certDir, "cert.pem") +
+			"; credential rot-cert: version " + ids["current"] + " minted by run run-3"},
+		"pending":  {known: true, knownAs: "credential rot-cert: pending version " + ids["pending"] + " in " + filepath.Join(certDir, ".versions", ids["pending"], "cert.pem")},
+		"previous": {replaced: "serves a replaced version of rot-cert (version " + ids["previous"] + ", previous)", knownAs: "credential rot-cert: version " + ids["previous"] + ", replaced by run run-3"},
+		"retired":  {replaced: "serves a replaced version of rot-cert (version " + ids["retired"] + ", retired)"},
+	}
+	for i, s := range stages {
+		r, w := rep.Results[i], want[s]
+		if r.Ref != scantest.Ref(certs[s]) {
+			t.Fatalf("%s: result %d is %s, want %s", s, i, r.Ref, scantest.Ref(certs[s]))
+		}
+		if r.Known != w.known || strings.Join(r.Replaced, "; ") != w.replaced || strings.Join(r.KnownAs, "; ") != w.knownAs {
+			t.Errorf("%s: known %v %q, replaced %q; want %v %q, %q", s, r.Known, r.KnownAs, r.Replaced, w.known, w.knownAs, w.replaced)
+		}
+	}
+
+	// The table says it on the endpoint, in a list of its own and in the summary.
+	code, out, errs = runMain(t, append(slices.Clone(base), "-o", "table", addrs["previous"], addrs["current"])...)
+	if code != 0 {
+		t.Fatalf("table: exit %d: %s", code, errs)
+	}
+	for _, line := range []string{
+		"  inventory    REPLACED: serves a replaced version of rot-cert (version " + ids["previous"] + ", previous)\n" +
+			"               known: credential rot-cert: version " + ids["previous"] + ", replaced by run run-3\n",
+		"Replaced versions — served, but their credential has moved on to a newer version (1):\n  " + addrs["previous"] +
+			"  serial " + pki.Serial(certs["previous"].Leaf) + "  CN=rot.test  serves a replaced version of rot-cert (version " + ids["previous"] + ", previous)\n",
+		"2 targets: 2 answered, 0 did not; 0 forgotten, 1 replaced, 0 expired",
+	} {
+		if !strings.Contains(out, line) {
+			t.Errorf("the table lacks %q:\n%s", line, out)
+		}
+	}
 }

@@ -185,6 +185,42 @@ type CheckWriteRequest struct {
 	As         Identity
 }
 
+// CertificateLister is a store that holds certificates and can name them without a reader's
+// identity: the leaf certificate of each version it keeps. A leaf is public — every TLS
+// client is shown it — so listing it is not reading the value; the key, and anything else of
+// the value, is never part of the answer. `rotor scan` asks it to tell a served certificate
+// the inventory knows from a forgotten one, and a replaced version from the current one,
+// without knowing how the store lays its versions out.
+//
+// Certificates lists one entry per version that Versions lists, with that same Version,
+// newest first (a disabled version included: serving it is worth knowing). After them comes at
+// most one entry with an empty Version.ID and Stage current: a certificate the store's
+// consumers read that is none of its versions (files in place before the store's first
+// promote). A store that holds nothing yet — not even created — returns an empty list, not an
+// error. Listing writes nothing and takes no lock, so it may run beside a rotation: a version
+// removed meanwhile is left out. A version whose certificate cannot be read is an error, of
+// kind NeedsHuman when the store is damaged.
+type CertificateLister interface {
+	Certificates(ctx context.Context, req CertificatesRequest) (CertificatesResponse, error)
+}
+
+// CertificatesRequest lists the certificates a store holds for a credential.
+type CertificatesRequest struct{ Credential string }
+
+// CertificatesResponse lists them, in the order of CertificateLister's contract.
+type CertificatesResponse struct{ Certificates []Certificate }
+
+// Certificate is the leaf certificate of one version a store keeps.
+type Certificate struct {
+	Version Version
+	// Leaf is the leaf certificate alone, DER: fingerprint it (pki.RefDER, what `scan`
+	// shows) or parse it. Never the chain, never the key.
+	Leaf []byte
+	// Where says, for people, where the store keeps it or its consumers read it (a path);
+	// not meant to be parsed.
+	Where string
+}
+
 // Authority is the system that must accept a value. The engine calls Mint, stores the value,
 // then Enable: with overlap in prepare (new beside old), with in-place at cutover (new instead
 // of old). Revoke makes the previous value invalid once verify has passed.

@@ -7,6 +7,7 @@ package providertest
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
@@ -53,6 +54,7 @@ func StoreSuite(t *testing.T, newFixture func(t *testing.T) StoreFixture) {
 		{"PinUnpin", testPinUnpin},
 		{"Delete", testDelete},
 		{"CheckWrite", testCheckWrite},
+		{"CertificatesMatchVersions", testCertificates},
 		{"ValuesNeverInErrors", testCanary},
 		{"ConcurrentPutsDifferentKeys", testConcurrentPuts},
 	}
@@ -500,6 +502,68 @@ func testCheckWrite(t *testing.T, f StoreFixture) {
 	}
 	if after := versions(t, f); len(after) != len(before) {
 		t.Errorf("CheckWrite wrote a version: %d -> %d", len(before), len(after))
+	}
+}
+
+// testCertificates holds a store that lists its certificates (provider.CertificateLister) to
+// its contract: nothing while empty; then one entry per version Versions lists — pending,
+// current, previous (disabled, when the store can disable), retired — in the same order, with
+// the same version, each with its own leaf; and nothing of a value but that leaf.
+func testCertificates(t *testing.T, f StoreFixture) {
+	cl, ok := f.Store.(provider.CertificateLister)
+	if !ok {
+		t.Log("the store does not list certificates (no provider.CertificateLister)")
+		return
+	}
+	ctx := context.Background()
+	list := func() []provider.Certificate {
+		t.Helper()
+		resp, err := cl.Certificates(ctx, provider.CertificatesRequest{Credential: f.Credential})
+		if err != nil {
+			t.Fatalf("Certificates: %v", err)
+		}
+		return resp.Certificates
+	}
+	if got := list(); len(got) != 0 {
+		t.Fatalf("Certificates of an empty store: %d entries, want none", len(got))
+	}
+	var ids []string
+	for i := range 3 {
+		v := put(t, f, fmt.Sprintf("run-%d", i), newValue())
+		promote(t, f, v.ID)
+		ids = append(ids, v.ID)
+	}
+	put(t, f, "run-3", newValue())
+	if tg, ok := f.Store.(provider.VersionToggler); ok {
+		if err := tg.Disable(ctx, provider.ToggleRequest{Credential: f.Credential, Version: ids[1]}); err != nil {
+			t.Fatalf("Disable(previous): %v", err)
+		}
+	}
+	vs := versions(t, f)
+	certs := list()
+	if len(certs) != len(vs) {
+		t.Fatalf("Certificates lists %d entries, Versions %d", len(certs), len(vs))
+	}
+	leaves := map[string]string{}
+	for i, c := range certs {
+		v := vs[i]
+		if got := c.Version; got.ID != v.ID || got.Stage != v.Stage || got.Enabled != v.Enabled || got.Key != v.Key ||
+			got.Fingerprint != v.Fingerprint || got.AuthorityRef != v.AuthorityRef || !got.Expires.Equal(v.Expires) {
+			t.Errorf("entry %d: version %+v, Versions has %+v", i, got, v)
+		}
+		// ParseCertificate refuses trailing data: Leaf is one certificate and nothing else
+		// (no chain, no key behind it).
+		if _, err := x509.ParseCertificate(c.Leaf); err != nil {
+			t.Errorf("entry %d (version %s): Leaf is not one DER certificate: %v", i, v.ID, err)
+		}
+		if other, dup := leaves[string(c.Leaf)]; dup {
+			t.Errorf("versions %s and %s are listed with the same certificate: each version's own leaf is wanted", other, v.ID)
+		}
+		leaves[string(c.Leaf)] = v.ID
+		c.Leaf = nil
+		if s := fmt.Sprintf("%+v", c); strings.Contains(s, canary) || strings.Contains(s, "PRIVATE KEY") {
+			t.Errorf("entry %d shows a value or a key: %s", i, s)
+		}
 	}
 }
 

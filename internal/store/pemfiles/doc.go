@@ -70,6 +70,14 @@
 // previous one always included; the current one and pending versions newer than it never
 // counted, nor a pinned one) are removed after a Put or a Promote.
 //
+// # Listing the certificates
+//
+// Certificates (provider.CertificateLister) names the leaf of every version from its cert
+// file, with the version's stage, and — before the first promote, while the visible cert name
+// is still the operator's file — the certificate that file holds: `rotor scan` learns what
+// the store holds without knowing this layout. It opens no key file, takes no lock and writes
+// nothing.
+//
 // # Reading as a consumer
 //
 // Read proves access with the consumer's own identity, an os-user. When rotor runs as root it

@@ -54,10 +54,11 @@ type Store struct {
 
 // The store's optional powers.
 var (
-	_ provider.Store          = (*Store)(nil)
-	_ provider.VersionToggler = (*Store)(nil)
-	_ provider.WriteChecker   = (*Store)(nil)
-	_ provider.Pinner         = (*Store)(nil)
+	_ provider.Store             = (*Store)(nil)
+	_ provider.VersionToggler    = (*Store)(nil)
+	_ provider.WriteChecker      = (*Store)(nil)
+	_ provider.Pinner            = (*Store)(nil)
+	_ provider.CertificateLister = (*Store)(nil)
 )
 
 // New returns the store for cfg. A relative cfg.Dir is relative to env.BaseDir. env.Now and
