@@ -44,7 +44,7 @@ func TestRegistry(t *testing.T) {
 		has  provider.Capability
 	}{
 		{provider.KindStore, "file", provider.CanToggle | provider.CanDelete | provider.CanCheckWrite},
-		{provider.KindStore, "pem-files", provider.CanToggle | provider.CanPin | provider.CanCheckWrite},
+		{provider.KindStore, "pem-files", provider.CanToggle | provider.CanPin | provider.CanCheckWrite | provider.CanListCertificates},
 		{provider.KindAuthority, "postgres", provider.CanReportUsage | provider.CanRestore | provider.CanCheckManage},
 		{provider.KindAuthority, "acme", provider.CanAdviseRenewal},
 		{provider.KindCheck, "tls", provider.CanReportUsage},

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,13 +10,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/rotorhq/rotor/internal/builtin"
 	checktls "github.com/rotorhq/rotor/internal/check/tls"
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/pki"
@@ -25,7 +22,6 @@ import (
 	"github.com/rotorhq/rotor/internal/rotation"
 	"github.com/rotorhq/rotor/internal/scan"
 	"github.com/rotorhq/rotor/internal/state"
-	"github.com/rotorhq/rotor/internal/state/sqlite"
 	"github.com/spf13/cobra"
 )
 
@@ -242,12 +238,6 @@ func (g *globals) inventoryKnowledge(ctx context.Context, k *knowledge, named bo
 	if err != nil {
 		return "", err
 	}
-	base := g.inventory
-	if st, err := os.Stat(base); err == nil && !st.IsDir() {
-		base = filepath.Dir(base)
-	}
-	base, _ = filepath.Abs(base)
-
 	users := checkUsers(inv)
 	for _, c := range inv.Checks {
 		cfg, ok := c.Config.(*checktls.Config)
@@ -270,7 +260,7 @@ func (g *globals) inventoryKnowledge(ctx context.Context, k *knowledge, named bo
 			addOnce(k.addrs, ts[0].Address(), how) // the scanner's spelling: [::1]:443
 		}
 	}
-	g.storeKnowledge(ctx, k, inv, base)
+	g.storeKnowledge(ctx, k, inv)
 	return fmt.Sprintf("%s (%d credentials, %d checks)", g.inventory, len(inv.Credentials), len(inv.Checks)), nil
 }
 
@@ -302,28 +292,22 @@ func checkUsers(inv *inventory.Inventory) map[string][]string {
 // certificates show as forgotten, which is the honest answer when rotor cannot tell. A store
 // that fails to build or to list is said on stderr and skipped: the scan still reports what
 // it can.
-func (g *globals) storeKnowledge(ctx context.Context, k *knowledge, inv *inventory.Inventory, base string) {
+func (g *globals) storeKnowledge(ctx context.Context, k *knowledge, inv *inventory.Inventory) {
 	// Listing is a read with no reader's identity: the environment needs no fingerprint key,
 	// no shared pools and no other credential. Now and Rand are there because builders refuse
 	// an environment without them (a store's writes use them; a listing does not).
-	env := provider.Env{Now: g.env.Now, Rand: rand.Reader, Getenv: g.env.Getenv, BaseDir: base,
+	env := provider.Env{Now: g.env.Now, Rand: rand.Reader, Getenv: g.env.Getenv, BaseDir: g.baseDir(),
 		Log: slog.New(slog.DiscardHandler)}
-	cat := builtin.New()
 	for _, c := range inv.Credentials {
-		st, err := cat.Store(c.Store.Type, c.Store.Config, env)
-		var ni *builtin.ErrNotImplemented
-		if errors.As(err, &ni) {
+		if !g.registry.Capabilities(provider.KindStore, c.Store.Type).Has(provider.CanListCertificates) {
 			continue
 		}
+		st, err := g.registry.Store(c.Store.Type, c.Store.Config, env)
 		if err != nil {
 			fmt.Fprintf(g.env.Stderr, "warning: credential %s: store %s: %v: its certificates are not counted as known\n", c.ID, c.Store.Type, err)
 			continue
 		}
-		lister, ok := st.(provider.CertificateLister)
-		if !ok {
-			continue
-		}
-		resp, err := lister.Certificates(ctx, provider.CertificatesRequest{Credential: c.ID})
+		resp, err := st.(provider.CertificateLister).Certificates(ctx, provider.CertificatesRequest{Credential: c.ID})
 		if err != nil {
 			fmt.Fprintf(g.env.Stderr, "warning: credential %s: listing the certificates of its store: %v: they are not counted as known\n", c.ID, err)
 			continue
@@ -352,17 +336,9 @@ func (g *globals) storeKnowledge(ctx context.Context, k *knowledge, inv *invento
 // stateKnowledge reads the certificate versions rotor recorded in its runs. A database that
 // does not exist yet knows nothing.
 func (g *globals) stateKnowledge(ctx context.Context, k *knowledge) (string, error) {
-	loc, err := state.ParseURL(g.db)
+	db, loc, err := g.openStateReadOnly(ctx)
 	if err != nil {
-		return "", withHint(ExitUsage, err, "--db takes a SQLite path, sqlite:PATH or postgres://…")
-	}
-	if loc.Driver != state.DriverSQLite {
-		return "", withHint(ExitError, fmt.Errorf("--db %s: the PostgreSQL state store is not available in this build yet", loc),
-			"use the embedded SQLite database (the default) for now")
-	}
-	db, err := sqlite.Open(ctx, loc.Path, sqlite.Options{ReadOnly: true})
-	if err != nil {
-		return "", err // a *state.FormatError says what to do for each kind of file
+		return "", err
 	}
 	defer db.Close()
 	if db.Absent() {
@@ -374,9 +350,9 @@ func (g *globals) stateKnowledge(ctx context.Context, k *knowledge) (string, err
 	}
 	versions := 0
 	for _, rec := range recs {
-		var r rotation.Run
-		if err := json.Unmarshal(rec.Data, &r); err != nil {
-			fmt.Fprintf(g.env.Stderr, "warning: run %s does not decode (%v): its versions are not counted as known\n", rec.ID, err)
+		r, err := rotation.DecodeRun(rec.ID, rec.Data)
+		if err != nil {
+			fmt.Fprintf(g.env.Stderr, "warning: %v: its versions are not counted as known\n", err)
 			continue
 		}
 		if r.New != nil && r.New.AuthorityRef != "" {

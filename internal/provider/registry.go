@@ -47,6 +47,7 @@ const (
 	CanCheckManage                          // Authority: ManageChecker
 	CanAdviseRenewal                        // Authority: RenewalAdvisor
 	CanReportUsage                          // Authority or Checker: UsageReporter
+	CanListCertificates                     // Store: CertificateLister
 )
 
 // capabilities maps each capability to the interface test that grants it and its name.
@@ -63,6 +64,7 @@ var capabilities = []struct {
 	{CanCheckManage, "check-manage", implements[ManageChecker]},
 	{CanAdviseRenewal, "renewal-advice", implements[RenewalAdvisor]},
 	{CanReportUsage, "usage", implements[UsageReporter]},
+	{CanListCertificates, "list-certificates", implements[CertificateLister]},
 }
 
 func implements[I any](v any) bool { _, ok := v.(I); return ok }
