@@ -39,15 +39,15 @@ type Capability uint16
 
 // The capabilities, each named for the optional interface that grants it.
 const (
-	CanToggle        Capability = 1 << iota // Store: VersionToggler
-	CanDelete                               // Store: VersionDeleter
-	CanPin                                  // Store: Pinner
-	CanCheckWrite                           // Store: WriteChecker
-	CanRestore                              // Authority: Restorer
-	CanCheckManage                          // Authority: ManageChecker
-	CanAdviseRenewal                        // Authority: RenewalAdvisor
-	CanReportUsage                          // Authority or Checker: UsageReporter
-	CanListCertificates                     // Store: CertificateLister
+	CanToggle           Capability = 1 << iota // Store: VersionToggler
+	CanDelete                                  // Store: VersionDeleter
+	CanPin                                     // Store: Pinner
+	CanCheckWrite                              // Store: WriteChecker
+	CanRestore                                 // Authority: Restorer
+	CanCheckManage                             // Authority: ManageChecker
+	CanAdviseRenewal                           // Authority: RenewalAdvisor
+	CanReportUsage                             // Authority or Checker: UsageReporter
+	CanListCertificates                        // Store: CertificateLister
 )
 
 // capabilities maps each capability to the interface test that grants it and its name.
