@@ -502,6 +502,39 @@ func (m keyPositions) lineCol(key string) lineCol {
 // setPos fills a field of type Pos without boxing the value.
 func setPos(field reflect.Value, p Pos) { *field.Addr().Interface().(*Pos) = p }
 
+// providerConfig finds the type of a provider block (n, decoded into v), sets v's config
+// field to a new config of that type, and returns it with its description; typeKnown is false when
+// the block names a type the catalog does not have (reported here) or names none. For any
+// other struct it returns nil, true.
+func (d *decoder) providerConfig(n *yaml.Node, v reflect.Value, si *structInfo) (cfg reflect.Value, cfgInfo *structInfo, typeKnown bool) {
+	if si.config < 0 || si.typeField < 0 {
+		return cfg, nil, true
+	}
+	tf := &si.fields[si.typeField]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value != tf.key {
+			continue
+		}
+		tn, ok := d.resolve(n.Content[i+1])
+		if !ok || tn.Kind != yaml.ScalarNode || tn.Tag != "!!str" {
+			return cfg, nil, false // reported when the field itself is decoded
+		}
+		c, ok := d.cat.NewConfig(tf.provider, tn.Value)
+		if !ok {
+			d.errorAt(tf.key, tn, "unknown %s type %q%s", tf.provider, tn.Value, hint(tn.Value, d.cat.Types(tf.provider)))
+			return cfg, nil, false
+		}
+		cfg = reflect.ValueOf(c)
+		cfgInfo = infoOf(cfg.Elem().Type())
+		v.Field(si.config).Set(cfg)
+		if key := collision(v.Type(), cfg.Elem().Type(), si, cfgInfo); key != "" {
+			d.errorAt(tf.key, tn, "%s", collisionMsg(tf.provider, tn.Value, key))
+		}
+		return cfg, cfgInfo, true
+	}
+	return cfg, nil, false
+}
+
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, si *structInfo) {
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, "expected a mapping with keys %s, got %s", strings.Join(si.keys, ", "), describe(n))
@@ -512,34 +545,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, si *structInfo) {
 	}
 
 	// A provider block: find its type first, so its own keys can be decoded strictly.
-	var cfg reflect.Value
-	var cfgInfo *structInfo
-	typeKnown := true
-	if si.config >= 0 && si.typeField >= 0 {
-		tf := &si.fields[si.typeField]
-		typeKnown = false
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value != tf.key {
-				continue
-			}
-			tn, ok := d.resolve(n.Content[i+1])
-			if !ok || tn.Kind != yaml.ScalarNode || tn.Tag != "!!str" {
-				break // reported when the field itself is decoded
-			}
-			if c, ok := d.cat.NewConfig(tf.provider, tn.Value); ok {
-				cfg = reflect.ValueOf(c)
-				cfgInfo = infoOf(cfg.Elem().Type())
-				v.Field(si.config).Set(cfg)
-				typeKnown = true
-				if key := collision(v.Type(), cfg.Elem().Type(), si, cfgInfo); key != "" {
-					d.errorAt(tf.key, tn, "%s", collisionMsg(tf.provider, tn.Value, key))
-				}
-			} else {
-				d.errorAt(tf.key, tn, "unknown %s type %q%s", tf.provider, tn.Value, hint(tn.Value, d.cat.Types(tf.provider)))
-			}
-			break
-		}
-	}
+	cfg, cfgInfo, typeKnown := d.providerConfig(n, v, si)
 
 	var presentBuf, cfgPresentBuf [32]bool // most structs have fewer keys: no allocation
 	present := boolsOf(presentBuf[:], len(si.fields))
