@@ -1,7 +1,7 @@
 // Package providertest holds the conformance suites of the provider contracts: every store
-// (the file store, Vault KV, a cloud secret manager) and every authority runs the same tests
-// against its real backend, so the engine can rely on one behaviour whatever the inventory
-// names. The suites drive the provider interfaces only; they know nothing of a backend's
+// (today the file and pem-files stores) and every authority (generated, none, postgres, x509-ca,
+// acme) runs the same tests against its real backend, and every store or authority added later
+// must pass them too, so the engine can rely on one behaviour whatever the inventory names. The suites drive the provider interfaces only; they know nothing of a backend's
 // layout, and nothing in them is a fake of the thing under test.
 package providertest
 
