@@ -210,7 +210,7 @@ type countingStore struct {
 	state.Store
 	db           *sqlite.DB
 	txs, entries atomic.Int64 // writes, and journal entries in them
-	runTxs       atomic.Int64 // of which CreateRun and SaveRun: a run and its journal (and what goes with it)
+	runTxs       atomic.Int64 // of which SaveRun: a run and its journal (and what goes with it)
 }
 
 func (s *countingStore) write(entries int, fn func() error) error {
@@ -223,25 +223,10 @@ func (s *countingStore) write(entries int, fn func() error) error {
 func (s *countingStore) busyTime() time.Duration { return s.db.WriteStats().Busy }
 func (s *countingStore) commits() int64          { return s.db.WriteStats().Commits }
 
-func (s *countingStore) CreateRun(ctx context.Context, r state.RunRecord, entries []state.JournalEntry) (out state.RunRecord, err error) {
-	s.runTxs.Add(1)
-	err = s.write(len(entries), func() error { out, err = s.Store.CreateRun(ctx, r, entries); return err })
-	return out, err
-}
-
 func (s *countingStore) SaveRun(ctx context.Context, sv state.RunSave) (out state.RunRecord, err error) {
 	s.runTxs.Add(1)
 	err = s.write(len(sv.Entries), func() error { out, err = s.Store.SaveRun(ctx, sv); return err })
 	return out, err
-}
-
-func (s *countingStore) PutCredentialState(ctx context.Context, c state.CredentialState) (out state.CredentialState, err error) {
-	err = s.write(0, func() error { out, err = s.Store.PutCredentialState(ctx, c); return err })
-	return out, err
-}
-
-func (s *countingStore) AppendRotation(ctx context.Context, r state.RotationRecord) error {
-	return s.write(0, func() error { return s.Store.AppendRotation(ctx, r) })
 }
 
 func (s *countingStore) Lock(ctx context.Context, credential string, h state.LockHolder) error {

@@ -177,8 +177,8 @@ type event struct {
 	kind    evKind
 	at      time.Time
 	op      string               // evCall, evReturn: the state.Store method; evClock: the engine function; evEffect: the step
-	entries []state.JournalEntry // evCall of CreateRun and SaveRun
-	dataLen int                  // evCall of CreateRun and SaveRun: bytes of the run's JSON
+	entries []state.JournalEntry // evCall of SaveRun
+	dataLen int                  // evCall of SaveRun: bytes of the run's JSON
 	err     error                // evReturn
 }
 
@@ -296,19 +296,12 @@ func (s timedStore) ret(op string, err error) {
 	s.r.add(event{kind: evReturn, op: op, err: err, at: now})
 }
 
-// SaveRun is how the engine saves a run it has created (CreateRun) and everything that goes
-// with a save: the one synced transaction of a save, whatever it carries.
+// SaveRun is how the engine creates a run, saves it and everything that goes with a save:
+// the one synced transaction of a save, whatever it carries.
 func (s timedStore) SaveRun(ctx context.Context, sv state.RunSave) (state.RunRecord, error) {
 	s.call("SaveRun", sv.Entries, len(sv.Run.Data))
 	out, err := s.Store.SaveRun(ctx, sv)
 	s.ret("SaveRun", err)
-	return out, err
-}
-
-func (s timedStore) CreateRun(ctx context.Context, r state.RunRecord, entries []state.JournalEntry) (state.RunRecord, error) {
-	s.call("CreateRun", entries, len(r.Data))
-	out, err := s.Store.CreateRun(ctx, r, entries)
-	s.ret("CreateRun", err)
 	return out, err
 }
 
@@ -345,20 +338,6 @@ func (s timedStore) CredentialState(ctx context.Context, id string) (state.Crede
 	out, err := s.Store.CredentialState(ctx, id)
 	s.ret("CredentialState", err)
 	return out, err
-}
-
-func (s timedStore) PutCredentialState(ctx context.Context, c state.CredentialState) (state.CredentialState, error) {
-	s.call("PutCredentialState", nil, 0)
-	out, err := s.Store.PutCredentialState(ctx, c)
-	s.ret("PutCredentialState", err)
-	return out, err
-}
-
-func (s timedStore) AppendRotation(ctx context.Context, rr state.RotationRecord) error {
-	s.call("AppendRotation", nil, 0)
-	err := s.Store.AppendRotation(ctx, rr)
-	s.ret("AppendRotation", err)
-	return err
 }
 
 // --- from events to durable steps ---
@@ -438,7 +417,7 @@ type observed struct {
 	// within exactly one step's boundaries, so it equals the sum of the steps' saves.
 	stepSaves int
 	// other holds the store calls that are not part of a durable step, by label: the
-	// per-rotate calls (Lock, Runs, CreateRun, Unlock) and the saves that are not step
+	// per-rotate calls (Lock, Runs, Unlock) and the saves that are not step
 	// boundaries (a gate recorded, a sign-off, a phase).
 	other map[string][]time.Duration
 }

@@ -96,7 +96,7 @@ credentials:
 		Previous: &provider.Version{ID: "v1", AuthorityRef: scantest.Ref(w.cert["previous"])}}
 	data, err := json.Marshal(run)
 	must(t, err)
-	_, err = db.CreateRun(ctx, state.RunRecord{ID: run.ID, Credential: run.Credential, Phase: string(run.Phase), Data: data}, nil)
+	_, err = db.SaveRun(ctx, state.RunSave{Run: state.RunRecord{ID: run.ID, Credential: run.Credential, Phase: string(run.Phase), Data: data}})
 	must(t, err)
 	return w
 }
@@ -324,7 +324,7 @@ credentials:
 		Previous: &provider.Version{ID: ids["previous"], AuthorityRef: scantest.Ref(certs["previous"])}}
 	data, err := json.Marshal(run)
 	must(t, err)
-	_, err = db.CreateRun(ctx, state.RunRecord{ID: run.ID, Credential: run.Credential, Phase: string(run.Phase), Data: data}, nil)
+	_, err = db.SaveRun(ctx, state.RunSave{Run: state.RunRecord{ID: run.ID, Credential: run.Credential, Phase: string(run.Phase), Data: data}})
 	must(t, err)
 	db.Close()
 

@@ -25,6 +25,7 @@ import (
 	"github.com/rotorhq/rotor/internal/secret"
 	"github.com/rotorhq/rotor/internal/state"
 	"github.com/rotorhq/rotor/internal/state/sqlite"
+	"github.com/rotorhq/rotor/internal/state/statetest"
 )
 
 // The engine tests run real rotations in-process: the real file store (age-encrypted files),
@@ -342,13 +343,14 @@ func TestWindowBlocksOutsideAndFinishesInside(t *testing.T) {
 	}
 }
 
-// savesStore is the fixture's state store, counting the writes the engine makes outside a
-// run's save, and keeping what each save carried besides the run.
+// savesStore is the fixture's state store, counting the unlocks the engine makes outside a
+// run's save, and keeping what each save carried besides the run. (A credential state or a
+// history line can only be written by a save: the Store has no other write for them.)
 type savesStore struct {
 	state.Store
-	mu                      sync.Mutex
-	unlocks, puts, rotation int
-	carried                 []state.RunSave
+	mu      sync.Mutex
+	unlocks int
+	carried []state.RunSave
 }
 
 func (s *savesStore) SaveRun(ctx context.Context, sv state.RunSave) (state.RunRecord, error) {
@@ -365,20 +367,6 @@ func (s *savesStore) Unlock(ctx context.Context, c string, h state.LockHolder) e
 	return s.Store.Unlock(ctx, c, h)
 }
 
-func (s *savesStore) PutCredentialState(ctx context.Context, c state.CredentialState) (state.CredentialState, error) {
-	s.mu.Lock()
-	s.puts++
-	s.mu.Unlock()
-	return s.Store.PutCredentialState(ctx, c)
-}
-
-func (s *savesStore) AppendRotation(ctx context.Context, r state.RotationRecord) error {
-	s.mu.Lock()
-	s.rotation++
-	s.mu.Unlock()
-	return s.Store.AppendRotation(ctx, r)
-}
-
 // TestDoneSaveRecordsAndUnlocks: the save that makes a run done carries the credential's new
 // state, its history line and the release of the lock, in one transaction; nothing of it is
 // written on its own. A run that stops short of done releases its lock on its own.
@@ -388,8 +376,8 @@ func TestDoneSaveRecordsAndUnlocks(t *testing.T) {
 	e := f.engine("alice")
 	e.State = s
 	res := f.rotateDone(e)
-	if s.unlocks != 0 || s.puts != 0 || s.rotation != 0 {
-		t.Fatalf("written on their own: %d unlocks, %d credential states, %d history lines; want all in the done save", s.unlocks, s.puts, s.rotation)
+	if s.unlocks != 0 {
+		t.Fatalf("%d unlocks on their own; want the release in the done save", s.unlocks)
 	}
 	last := s.carried[len(s.carried)-1]
 	if last.Run.Phase != string(rotation.Done) || last.Credential == nil || last.Rotation == nil || last.Unlock == nil {
@@ -408,7 +396,7 @@ func TestDoneSaveRecordsAndUnlocks(t *testing.T) {
 	if hist, err := f.db.Rotations(ctx, "api-key", 0); err != nil || len(hist) != 1 || hist[0].RunID != res.Run.ID {
 		t.Fatalf("history %+v, %v; want this run's rotation", hist, err)
 	}
-	if h, held, err := f.db.Lockholder(ctx, "api-key"); err != nil || held {
+	if h, held, err := statetest.Holder(ctx, f.db, "api-key"); err != nil || held {
 		t.Fatalf("lock after a done run: %v, %v, %v; want free", h, held, err)
 	}
 
@@ -417,7 +405,7 @@ func TestDoneSaveRecordsAndUnlocks(t *testing.T) {
 	if err != nil || res.Run.Phase == rotation.Done {
 		t.Fatalf("rotate through prepare: phase %s, %v", res.Run.Phase, err)
 	}
-	if h, held, err := f.db.Lockholder(ctx, "api-key"); err != nil || held || s.unlocks != 1 {
+	if h, held, err := statetest.Holder(ctx, f.db, "api-key"); err != nil || held || s.unlocks != 1 {
 		t.Fatalf("lock after a paused run: %v, %v, %v, %d unlocks; want free, by one unlock", h, held, err, s.unlocks)
 	}
 }
@@ -454,13 +442,14 @@ func TestLockOfADeadRotorIsTakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.rotateDone(e)
-	if h, held, err := f.db.Lockholder(ctx, "api-key"); err != nil || held {
+	if h, held, err := statetest.Holder(ctx, f.db, "api-key"); err != nil || held {
 		t.Fatalf("lock after the run: %v, %v, %v; want free", h, held, err)
 	}
 }
 
 // raceStore changes the credential's state behind the engine's back right before the first
-// save that writes it, as another writer would between record's read and its save.
+// save that writes it, as another writer (a run of its own) would between record's read and
+// its save.
 type raceStore struct {
 	state.Store
 	raced int
@@ -474,7 +463,7 @@ func (s *raceStore) SaveRun(ctx context.Context, sv state.RunSave) (state.RunRec
 			return state.RunRecord{}, err
 		}
 		cur.CurrentFingerprint = "raced"
-		if _, err := s.Store.PutCredentialState(ctx, cur); err != nil {
+		if err := statetest.SaveState(ctx, s.Store, "racer", cur); err != nil {
 			return state.RunRecord{}, err
 		}
 	}

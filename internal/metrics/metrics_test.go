@@ -31,6 +31,7 @@ import (
 	"github.com/rotorhq/rotor/internal/secret"
 	"github.com/rotorhq/rotor/internal/state"
 	"github.com/rotorhq/rotor/internal/state/sqlite"
+	"github.com/rotorhq/rotor/internal/state/statetest"
 	"github.com/rotorhq/rotor/internal/store/file"
 )
 
@@ -218,7 +219,8 @@ func (f *fixture) exporter() *metrics.Exporter {
 //	             until 20:00 (owner bob)
 //	batch-token  first run at 16:00 waits for its nightly job's proof (02:00)
 //	bad-key      first run at 16:00 stopped at its consumer's failing check
-//	legacy-cert  no run; its history imported: rotated 80 days ago, expires in 10 days
+//	legacy-cert  no rotation by rotor; a bare done run saved its state: rotated 80 days ago,
+//	             expires in 10 days
 //
 // and returns the runs in progress by credential. The scrape is at 17:00.
 func platform(t *testing.T) (*fixture, map[string]rotation.Run) {
@@ -260,7 +262,7 @@ func platform(t *testing.T) (*fixture, map[string]rotation.Run) {
 		t.Fatalf("bad-key: %s %+v", res.Run.Phase, res.Action.Gate)
 	}
 	runs["bad-key"] = res.Run
-	if _, err := f.db.PutCredentialState(context.Background(), state.CredentialState{ID: "legacy-cert",
+	if err := statetest.SaveState(context.Background(), f.db, "legacy", state.CredentialState{ID: "legacy-cert",
 		CurrentVersion: "legacy-v7", CurrentFingerprint: "fp1:legacyfingerprint0123456789",
 		LastRotated: t0.Add(-80 * 24 * time.Hour), Expires: t0.Add(10 * 24 * time.Hour)}); err != nil {
 		t.Fatal(err)

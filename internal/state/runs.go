@@ -146,9 +146,8 @@ func (e JournalEntry) Validate() error {
 }
 
 // CheckRunWrite validates a run and the journal entries written with it:
-// every field, and every entry's RunID equal to r.ID. Implementations call it
-// before CreateRun and UpdateRun write anything; its errors satisfy
-// errors.Is(err, ErrInvalid).
+// every field, and every entry's RunID equal to r.ID. RunSave.Check calls it;
+// its errors satisfy errors.Is(err, ErrInvalid).
 func CheckRunWrite(r RunRecord, entries []JournalEntry) error {
 	errs := []error{r.Validate()}
 	for i, e := range entries {
@@ -184,11 +183,12 @@ func CheckChain(runID string, storedLen int64, storedHead string, entries []Jour
 type RunSave struct {
 	Run     RunRecord
 	Entries []JournalEntry
-	// Credential, when set, is written as PutCredentialState writes it (its
-	// CAS included); its ID must be Run.Credential.
+	// Credential, when set, is the new state of Run.Credential (its ID),
+	// written under compare-and-swap on its Revision; its UpdatedAt is
+	// ignored, the store sets it.
 	Credential *CredentialState
-	// Rotation, when set, is appended as AppendRotation appends it; it must
-	// be of Run.Credential and by Run.ID.
+	// Rotation, when set, is Run's line of history: of Run.Credential, by
+	// Run.ID, idempotent per run (see Store.SaveRun).
 	Rotation *RotationRecord
 	// Unlock, when set, releases Run.Credential's lock as Unlock does: a
 	// no-op unless this holder holds it.

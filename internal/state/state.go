@@ -25,16 +25,22 @@ import (
 // Store persists credential state, rotation history, runs, their journals
 // and credential locks.
 //
+// A run, its journal entries, a credential's state and its history lines are
+// all written by SaveRun, in one transaction per save; locks have Lock,
+// StealLock and Unlock. There is no separate write for a credential's state
+// or history: rotor changes them only as the outcome of a run, and the run
+// that says so is saved with them.
+//
 // Contract, for every implementation:
 //
-//   - Not found: CredentialState returns an error satisfying
+//   - Not found: CredentialState and Run return an error satisfying
 //     errors.Is(err, ErrNotFound) when the id is unknown. Listing methods
 //     return an empty slice and a nil error when there is nothing to list.
-//   - Compare-and-swap: PutCredentialState writes only if the caller saw the
-//     latest record. Revision 0 means "I believe it does not exist yet" and
-//     inserts; any other revision must equal the stored one. On success the
-//     stored record comes back with Revision incremented and UpdatedAt set by
-//     the store's clock; on a lost race the error satisfies
+//   - Compare-and-swap: a run and a credential state are written only if the
+//     caller saw the latest record. Revision 0 means "I believe it does not
+//     exist yet" and inserts; any other revision must equal the stored one.
+//     On success the stored record has Revision incremented and UpdatedAt set
+//     by the store's clock; on a lost race the error satisfies
 //     errors.Is(err, ErrConflict) and nothing is written. The caller re-reads,
 //     re-decides and retries (take the lock, then re-check).
 //   - Concurrency: all methods are safe for concurrent use by goroutines, and
@@ -47,11 +53,10 @@ import (
 //     < gives strings), so every backend lists the same way.
 //   - Read-only handles (a `rotor plan` that must write nothing) return an error
 //     satisfying errors.Is(err, ErrReadOnly) from the write methods.
-//   - Runs follow the same CAS as credential states (CreateRun is the insert,
-//     UpdateRun the update). The journal is written only together with its
-//     run, in the same transaction: the run's new revision and the entries
-//     land together or not at all, so "intent recorded" and "run says the
-//     step is in progress" can never disagree after a crash.
+//   - The journal is written only together with its run, in the same
+//     transaction: the run's new revision and the entries land together or
+//     not at all, so "intent recorded" and "run says the step is in progress"
+//     can never disagree after a crash.
 //   - Journals are append-only: no method changes or removes an entry, and an
 //     entry is accepted only if it continues the chain (see CheckChain). The
 //     run keeps the Hash and Seq of its last entry (JournalHead, JournalLen),
@@ -69,41 +74,45 @@ type Store interface {
 	// one round trip: `rotor plan` calls it once for the whole inventory.
 	CredentialStates(ctx context.Context) ([]CredentialState, error)
 
-	// PutCredentialState inserts (s.Revision == 0, id absent) or updates
-	// (s.Revision equals the stored revision) the state of s.ID, and returns
-	// the record as stored. Otherwise it returns ErrConflict and writes
-	// nothing. s.UpdatedAt is ignored: the store sets it.
-	PutCredentialState(ctx context.Context, s CredentialState) (CredentialState, error)
-
-	// AppendRotation adds one line of history. It is idempotent per run: a
-	// record whose non-empty RunID is already stored with the same content is
-	// a no-op (a retried step after a crash), and with different content it is
-	// ErrConflict (a run rotates one credential once).
-	AppendRotation(ctx context.Context, r RotationRecord) error
-
 	// Rotations returns up to limit records of credentialID, newest
-	// CompletedAt first (ties: the later append first). limit <= 0 means all.
+	// CompletedAt first (ties: the later save first). limit <= 0 means all.
+	// No command reads history yet; it stays because it is the only way to
+	// read back what SaveRun's Rotation wrote, which the conformance suite
+	// must check and `rotor serve` is to show.
 	Rotations(ctx context.Context, credentialID string, limit int) ([]RotationRecord, error)
 
-	// CreateRun stores a new run with its first journal entries, and returns
-	// it as stored: Revision 1, CreatedAt = UpdatedAt set by the store's
-	// clock, JournalHead and JournalLen those of the last entry. r.Revision
-	// must be 0. entries may be empty; if not, they start at Seq 1 with
-	// PrevHash "" and chain (CheckChain), else ErrConflict. A run with the
-	// same id is ErrConflict (its stored record and journal are untouched):
-	// the caller re-reads it with Run, which is how a retried creation finds
-	// the run it already made.
-	CreateRun(ctx context.Context, r RunRecord, entries []JournalEntry) (RunRecord, error)
-
-	// SaveRun is CreateRun (s.Run.Revision == 0) or UpdateRun (otherwise)
-	// together with the writes s adds — a credential state put, a rotation
-	// record, the release of the credential's lock — in one transaction,
-	// each with its own method's rules: all land or none does. A lost CAS
-	// on the run or on the credential state is ErrConflict and nothing is
-	// written. The added writes must concern s.Run's credential (and the
-	// rotation record s.Run's id), else ErrInvalid. It is how the engine
-	// records a step whose effect is rotor's own state in the same synced
-	// write as the step's outcome.
+	// SaveRun writes the run s.Run, the journal entries s.Entries that
+	// continue it, and what else s carries, in one transaction: all of it
+	// lands or none does. It returns the run as stored: Revision, CreatedAt,
+	// UpdatedAt, JournalHead and JournalLen set by the store (s.Run's own
+	// values of them are ignored).
+	//
+	// s.Run.Revision 0 creates the run: Revision 1, CreatedAt = UpdatedAt
+	// from the store's clock. s.Entries may be empty; if not, they start at
+	// Seq 1 with PrevHash "" and chain (CheckChain), else ErrConflict. A run
+	// with the same id is ErrConflict (its stored record and journal are
+	// untouched): the caller re-reads it with Run, which is how a retried
+	// creation finds the run it already made.
+	//
+	// Any other revision updates the run (Phase, Data) if it equals the
+	// stored one, appending s.Entries, which must continue the stored
+	// journal (entries[0].Seq == JournalLen+1, entries[0].PrevHash ==
+	// JournalHead, then each chaining on the previous). A stale revision, an
+	// absent run or a broken chain is ErrConflict. s.Run.Credential must be
+	// the stored one (a run rotates one credential), else ErrInvalid.
+	//
+	// The writes s adds must concern s.Run's credential (and the rotation
+	// record s.Run's id), else ErrInvalid:
+	//   - s.Credential is the credential's new state, under the CAS above.
+	//   - s.Rotation is the run's line of history. It is idempotent per
+	//     run: the same record already stored for s.Run's id is a no-op (a
+	//     save retried after a crash), a different one ErrConflict (a run
+	//     rotates one credential once).
+	//   - s.Unlock releases the credential's lock as Unlock does.
+	//
+	// A lost CAS on the run or on the credential state is ErrConflict and
+	// nothing is written. It is how the engine records a step whose effect
+	// is rotor's own state in the same synced write as the step's outcome.
 	SaveRun(ctx context.Context, s RunSave) (RunRecord, error)
 
 	// Run returns one run, or ErrNotFound.
@@ -115,18 +124,6 @@ type Store interface {
 	// store does not know which phases are terminal, the caller says.
 	Runs(ctx context.Context, f RunFilter) ([]RunRecord, error)
 
-	// UpdateRun writes r (Phase, Data) if r.Revision equals the stored
-	// revision, and appends entries in the same transaction; entries must
-	// continue the stored journal (entries[0].Seq == JournalLen+1,
-	// entries[0].PrevHash == JournalHead, then each chaining on the
-	// previous). A stale revision, an absent run or a broken chain is
-	// ErrConflict and nothing is written. r.Credential must be the stored
-	// one (a run rotates one credential), else ErrInvalid; r.Revision 0 is
-	// ErrInvalid (use CreateRun). r.CreatedAt, UpdatedAt, JournalHead and
-	// JournalLen are ignored. Returns the run as stored: Revision + 1, new
-	// UpdatedAt, JournalHead and JournalLen.
-	UpdateRun(ctx context.Context, r RunRecord, entries []JournalEntry) (RunRecord, error)
-
 	// Journal returns a run's entries in Seq order, Body byte for byte; an
 	// empty slice (and a nil error) for an unknown run.
 	Journal(ctx context.Context, runID string) ([]JournalEntry, error)
@@ -134,24 +131,22 @@ type Store interface {
 	// Lock takes the credential's lock for h if it is free, setting Since
 	// from the store's clock. If h already holds it (same Host, PID and
 	// RunID) it is a no-op that keeps the original Since. Otherwise it
-	// returns a *LockedError naming the holder (errors.Is(err, ErrLocked)).
+	// returns a *LockedError naming the holder (errors.Is(err, ErrLocked)):
+	// that is how a caller learns who holds a lock.
 	Lock(ctx context.Context, credential string, h LockHolder) error
 
 	// StealLock hands the lock to h only if it is still held by stale, all
-	// four fields equal (pass the holder as read from Lockholder or a
-	// LockedError). Otherwise, the lock free or held by anyone else, it is
-	// ErrConflict and nothing changes: re-read and re-decide. After a
-	// successful steal Since is the store's clock. A caller that does not
-	// know whether its steal went through asks Lock(h): a no-op if it did.
+	// four fields equal (pass the holder as a LockedError named it).
+	// Otherwise, the lock free or held by anyone else, it is ErrConflict and
+	// nothing changes: re-read and re-decide. After a successful steal Since
+	// is the store's clock. A caller that does not know whether its steal
+	// went through asks Lock(h): a no-op if it did.
 	StealLock(ctx context.Context, credential string, stale, h LockHolder) error
 
 	// Unlock releases the lock if h holds it (Host, PID, RunID; Since is not
 	// compared) and is a no-op otherwise, so a retried or late Unlock can
 	// never release someone else's lock.
 	Unlock(ctx context.Context, credential string, h LockHolder) error
-
-	// Lockholder reports who holds the credential's lock; false if nobody.
-	Lockholder(ctx context.Context, credential string) (LockHolder, bool, error)
 
 	// Close releases the store. It is safe to call more than once.
 	Close() error
@@ -171,7 +166,7 @@ type CredentialState struct {
 // RotationRecord is one completed rotation: the history lines of plan and status.
 type RotationRecord struct {
 	CredentialID  string
-	RunID         string // the run that did it; empty for history recorded outside a run
+	RunID         string // the run that did it (SaveRun writes history only with its run)
 	FromVersion   string // version id replaced; empty for a first version
 	ToVersion     string
 	ToFingerprint string

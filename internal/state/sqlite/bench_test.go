@@ -11,30 +11,32 @@ import (
 	"github.com/rotorhq/rotor/internal/state/sqlite"
 )
 
-// BenchmarkPutCredentialState is one CAS update per iteration, fsync on
+// BenchmarkSaveRunCredentialState is one save per iteration of a run with
+// its credential's new state, both through their CAS, fsync on
 // (synchronous=FULL): the cost the engine pays per durable state change.
-func BenchmarkPutCredentialState(b *testing.B) {
+func BenchmarkSaveRunCredentialState(b *testing.B) {
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "rotor.db"), sqlite.Options{Clock: tickClock()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	cur, err := db.PutCredentialState(ctx, state.CredentialState{ID: "bench", CurrentVersion: "v0", LastRotated: epoch})
+	cur := state.CredentialState{ID: "bench", CurrentVersion: "v0", LastRotated: epoch}
+	run, err := db.SaveRun(ctx, state.RunSave{Run: state.RunRecord{ID: "bench-run", Credential: "bench", Phase: "p", Data: []byte(`{}`)}, Credential: &cur})
 	if err != nil {
 		b.Fatal(err)
 	}
 	i := 0
 	for b.Loop() {
 		i++
-		cur.CurrentVersion = fmt.Sprint("v", i)
-		if cur, err = db.PutCredentialState(ctx, cur); err != nil {
+		cur.Revision, cur.CurrentVersion = cur.Revision+1, fmt.Sprint("v", i)
+		if run, err = db.SaveRun(ctx, state.RunSave{Run: run, Credential: &cur}); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// BenchmarkBareInsert is the floor under BenchmarkPutCredentialState: one
+// BenchmarkBareInsert is the floor under BenchmarkSaveRunCredentialState: one
 // autocommit INSERT per iteration on the same driver, journal and pragmas
 // (WAL, synchronous=FULL, busy_timeout), without rotor's transaction, CAS and
 // validation.

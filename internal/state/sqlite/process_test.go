@@ -15,6 +15,7 @@ import (
 
 	"github.com/rotorhq/rotor/internal/state"
 	"github.com/rotorhq/rotor/internal/state/sqlite"
+	"github.com/rotorhq/rotor/internal/state/statetest"
 )
 
 // The test binary doubles as a second rotor process: with ROTOR_STATE_HELPER
@@ -43,8 +44,9 @@ func exitOn(err error) {
 	os.Exit(0)
 }
 
-// bumpCounter is a writer's life: n times, read the counter, write it back
-// through the CAS (retrying when another writer won), and record a rotation.
+// bumpCounter is a writer's life: n times, read the counter and save a run
+// that writes it back through the CAS and records a rotation, retrying when
+// another writer won (a lost save writes nothing, so the retry reuses the run id).
 func bumpCounter(path, who string, n int) error {
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, path, sqlite.Options{})
@@ -60,17 +62,16 @@ func bumpCounter(path, who string, n int) error {
 			} else if err != nil {
 				return err
 			}
-			cur.CurrentVersion = fmt.Sprintf("%s-%d", who, i)
-			if _, err = db.PutCredentialState(ctx, cur); err == nil {
+			id := fmt.Sprintf("%s-%d", who, i)
+			cur.CurrentVersion = id
+			run := state.RunRecord{ID: id, Credential: "counter", Phase: "done", Data: []byte(`{}`)}
+			rec := state.RotationRecord{CredentialID: "counter", RunID: id, ToVersion: id, CompletedAt: epoch}
+			if _, err = db.SaveRun(ctx, state.RunSave{Run: run, Credential: &cur, Rotation: &rec}); err == nil {
 				break
 			}
 			if !errors.Is(err, state.ErrConflict) || attempt > 10_000 {
 				return err
 			}
-		}
-		if err := db.AppendRotation(ctx, state.RotationRecord{CredentialID: "counter", RunID: fmt.Sprintf("%s-%d", who, i),
-			ToVersion: fmt.Sprintf("%s-%d", who, i), CompletedAt: epoch}); err != nil {
-			return err
 		}
 	}
 	return db.Close()
@@ -174,7 +175,7 @@ func TestReadOnlyDirectory(t *testing.T) {
 	p := filepath.Join(dir, "rotor.db")
 	db := openRW(t, p)
 	for _, id := range []string{"a", "b", "c"} {
-		if _, err := db.PutCredentialState(context.Background(), state.CredentialState{ID: id}); err != nil {
+		if err := statetest.SaveState(context.Background(), db, "run-"+id, state.CredentialState{ID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}

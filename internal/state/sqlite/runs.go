@@ -86,24 +86,6 @@ func journalEnd(len0 int64, head0 string, entries []state.JournalEntry) (int64, 
 	return last.Seq, last.Hash
 }
 
-// CreateRun is SaveRun of a new run with nothing added.
-func (db *DB) CreateRun(ctx context.Context, r state.RunRecord, entries []state.JournalEntry) (state.RunRecord, error) {
-	if r.Revision != 0 {
-		return state.RunRecord{}, fmt.Errorf("run %q: CreateRun with revision %d: a new run has revision 0 (UpdateRun writes a stored one): %w",
-			r.ID, r.Revision, state.ErrInvalid)
-	}
-	return db.SaveRun(ctx, state.RunSave{Run: r, Entries: entries})
-}
-
-// UpdateRun is SaveRun of a stored run with nothing added.
-func (db *DB) UpdateRun(ctx context.Context, r state.RunRecord, entries []state.JournalEntry) (state.RunRecord, error) {
-	if r.Revision == 0 {
-		return state.RunRecord{}, fmt.Errorf("run %q: UpdateRun with revision 0: the run is not stored yet (CreateRun stores a new run): %w",
-			r.ID, state.ErrInvalid)
-	}
-	return db.SaveRun(ctx, state.RunSave{Run: r, Entries: entries})
-}
-
 // SaveRun writes the run and everything s adds in one BEGIN IMMEDIATE transaction (one write
 // job of the batch: its savepoint undoes all of it when any part fails).
 func (db *DB) SaveRun(ctx context.Context, s state.RunSave) (_ state.RunRecord, err error) {
@@ -408,18 +390,4 @@ func (db *DB) unlock(ctx context.Context, tx *sql.Tx, credential string, h state
 		return db.wrap(fmt.Sprintf("unlocking credential %q", credential), err)
 	}
 	return nil
-}
-
-func (db *DB) Lockholder(ctx context.Context, credential string) (state.LockHolder, bool, error) {
-	if db.noRuns() {
-		return state.LockHolder{}, false, nil
-	}
-	h, err := scanHolder(db.r.QueryRowContext(ctx, "SELECT "+lockColumns+" FROM credential_lock WHERE credential = ?", credential))
-	if errors.Is(err, sql.ErrNoRows) {
-		return state.LockHolder{}, false, nil
-	}
-	if err != nil {
-		return state.LockHolder{}, false, db.wrap(fmt.Sprintf("reading the lock of credential %q", credential), err)
-	}
-	return h, true, nil
 }

@@ -255,11 +255,8 @@ func TestReadOnlyMissingCreatesNothing(t *testing.T) {
 	if rs, err := db.Rotations(ctx, "x", 5); err != nil || len(rs) != 0 {
 		t.Errorf("Rotations = %v, %v; want empty", rs, err)
 	}
-	if _, err := db.PutCredentialState(ctx, state.CredentialState{ID: "x"}); !errors.Is(err, state.ErrReadOnly) {
-		t.Errorf("Put = %v, want ErrReadOnly", err)
-	}
-	if err := db.AppendRotation(ctx, state.RotationRecord{CredentialID: "x", ToVersion: "v", CompletedAt: epoch}); !errors.Is(err, state.ErrReadOnly) {
-		t.Errorf("AppendRotation = %v, want ErrReadOnly", err)
+	if err := statetest.SaveState(ctx, db, "r", state.CredentialState{ID: "x"}); !errors.Is(err, state.ErrReadOnly) {
+		t.Errorf("SaveRun = %v, want ErrReadOnly", err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("read-only open created %v", entries)
@@ -288,7 +285,7 @@ func TestReadOnlyReadsAndWritesNothing(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "rotor.db")
 	rw := openRW(t, p)
-	if _, err := rw.PutCredentialState(ctx, state.CredentialState{ID: "a", CurrentVersion: "v1"}); err != nil {
+	if err := statetest.SaveState(ctx, rw, "r1", state.CredentialState{ID: "a", CurrentVersion: "v1"}); err != nil {
 		t.Fatal(err)
 	}
 	rw.Close()
@@ -304,8 +301,8 @@ func TestReadOnlyReadsAndWritesNothing(t *testing.T) {
 	if s, err := db.CredentialState(ctx, "a"); err != nil || s.CurrentVersion != "v1" {
 		t.Errorf("CredentialState = %+v, %v", s, err)
 	}
-	if _, err := db.PutCredentialState(ctx, state.CredentialState{ID: "b"}); !errors.Is(err, state.ErrReadOnly) {
-		t.Errorf("Put = %v, want ErrReadOnly", err)
+	if err := statetest.SaveState(ctx, db, "r2", state.CredentialState{ID: "b"}); !errors.Is(err, state.ErrReadOnly) {
+		t.Errorf("SaveRun = %v, want ErrReadOnly", err)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -329,7 +326,7 @@ func TestPermissions(t *testing.T) {
 	p := filepath.Join(dir, "rotor.db")
 	db := openRW(t, p)
 	defer db.Close()
-	if _, err := db.PutCredentialState(context.Background(), state.CredentialState{ID: "a"}); err != nil {
+	if err := statetest.SaveState(context.Background(), db, "r", state.CredentialState{ID: "a"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

@@ -100,30 +100,6 @@ func queryAll[T any](ctx context.Context, db *DB, op string, scan func(scanner) 
 	return out, nil
 }
 
-// PutCredentialState is the CAS: the WHERE clause carries the revision the
-// caller read, and the number of rows it touched says who won.
-func (db *DB) PutCredentialState(ctx context.Context, s state.CredentialState) (_ state.CredentialState, err error) {
-	if db.ro {
-		return state.CredentialState{}, fmt.Errorf("state database %s: writing credential %q: %w", db.path, s.ID, state.ErrReadOnly)
-	}
-	if err := s.Validate(); err != nil {
-		return state.CredentialState{}, err
-	}
-	now := db.clock()
-	err = db.write(ctx, fmt.Sprintf("writing credential %q", s.ID), func(ctx context.Context, tx *sql.Tx) error {
-		return db.putCredential(ctx, tx, s, now)
-	})
-	if err != nil {
-		return state.CredentialState{}, err
-	}
-	out := s
-	out.Revision = s.Revision + 1
-	out.UpdatedAt = normalize(now)
-	out.LastRotated = normalize(s.LastRotated)
-	out.Expires = normalize(s.Expires)
-	return out, nil
-}
-
 // putCredential is the CAS: the WHERE clause carries the revision the caller read, and the
 // number of rows it touched says who won.
 func (db *DB) putCredential(ctx context.Context, tx *sql.Tx, s state.CredentialState, now time.Time) error {
@@ -168,18 +144,6 @@ func normalize(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC().Round(0)
-}
-
-func (db *DB) AppendRotation(ctx context.Context, r state.RotationRecord) (err error) {
-	if db.ro {
-		return fmt.Errorf("state database %s: recording a rotation of %q: %w", db.path, r.CredentialID, state.ErrReadOnly)
-	}
-	if err := r.Validate(); err != nil {
-		return err
-	}
-	return db.write(ctx, fmt.Sprintf("recording a rotation of %q", r.CredentialID), func(ctx context.Context, tx *sql.Tx) error {
-		return db.appendRotation(ctx, tx, r)
-	})
 }
 
 // appendRotation inserts r unless its run already recorded it: a retry is fine, a different

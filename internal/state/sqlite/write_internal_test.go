@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rotorhq/rotor/internal/state"
+	"github.com/rotorhq/rotor/internal/state/statetest"
 )
 
 // TestGroupCommit holds the first write open until seven others are queued behind it, so the
@@ -24,7 +25,7 @@ func TestGroupCommit(t *testing.T) {
 	}
 	defer db.Close()
 	for i := range 8 {
-		if _, err := db.PutCredentialState(ctx, state.CredentialState{ID: fmt.Sprintf("c%d", i), CurrentVersion: "v1"}); err != nil {
+		if err := statetest.SaveState(ctx, db, fmt.Sprintf("c%d-v1", i), state.CredentialState{ID: fmt.Sprintf("c%d", i), CurrentVersion: "v1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,7 +63,7 @@ func TestGroupCommit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = db.PutCredentialState(ctx, state.CredentialState{ID: fmt.Sprintf("c%d", i), CurrentVersion: "v2", Revision: rev})
+			errs[i] = statetest.SaveState(ctx, db, fmt.Sprintf("c%d-v2", i), state.CredentialState{ID: fmt.Sprintf("c%d", i), CurrentVersion: "v2", Revision: rev})
 		}()
 	}
 	waitQueued(7)

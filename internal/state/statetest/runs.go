@@ -73,6 +73,33 @@ func Verify(r state.RunRecord, entries []state.JournalEntry) error {
 	return nil
 }
 
+// SaveState writes cs the only way the Store writes a credential state: with
+// a run of that credential, here a new run named runID that carries nothing
+// else, in phase "done" so that code looking for open runs passes it by. It
+// is how a test gives a credential a state, or changes it behind the back of
+// the code under test. runID must be new to the store, else ErrConflict.
+func SaveState(ctx context.Context, s state.Store, runID string, cs state.CredentialState) error {
+	_, err := s.SaveRun(ctx, state.RunSave{Run: newRun(runID, cs.ID, "done"), Credential: &cs})
+	return err
+}
+
+// Holder reports who holds credential's lock, through Lock: a probe holder
+// asks for it, and the *LockedError names the holder; if the probe got the
+// lock instead, it was free and the probe releases it. The probe holds a
+// free lock for a moment, so a test asks only when nothing races it.
+func Holder(ctx context.Context, s state.Store, credential string) (state.LockHolder, bool, error) {
+	probe := state.LockHolder{Host: "statetest-probe", PID: 1, RunID: "probe"}
+	err := s.Lock(ctx, credential, probe)
+	var le *state.LockedError
+	switch {
+	case errors.As(err, &le):
+		return le.Holder, true, nil
+	case err != nil:
+		return state.LockHolder{}, false, err
+	}
+	return state.LockHolder{}, false, s.Unlock(ctx, credential, probe)
+}
+
 // runTests are the run, journal and lock subtests, appended to Run's list.
 var runTests = []struct {
 	name string
@@ -126,11 +153,14 @@ func testSaveRun(t *testing.T, open Opener) {
 		t.Fatalf("credential after create = %+v, %v", got, err)
 	}
 
+	// The run records its rotation in a save of its own, so that a different one conflicts.
+	same := state.RotationRecord{CredentialID: cred, RunID: "r", ToVersion: "v9", ToFingerprint: "fp9", CompletedAt: base}
+	if r1, err = s.SaveRun(ctx, state.RunSave{Run: r1, Rotation: &same}); err != nil || r1.Revision != 2 {
+		t.Fatalf("SaveRun with the rotation = %s, %v", showRun(r1), err)
+	}
+
 	// Each losing part leaves everything as it was.
 	rot := state.RotationRecord{CredentialID: cred, RunID: "r", FromVersion: "v1", ToVersion: "v2", ToFingerprint: "fp2", CompletedAt: base}
-	if err := s.AppendRotation(ctx, state.RotationRecord{CredentialID: cred, RunID: "r", ToVersion: "v9", ToFingerprint: "fp9", CompletedAt: base}); err != nil {
-		t.Fatal(err)
-	}
 	stale := got // revision 1
 	stale.Revision = 5
 	done := r1
@@ -151,7 +181,7 @@ func testSaveRun(t *testing.T, open Opener) {
 		if now, _ := s.CredentialState(ctx, cred); now.Revision != 1 || now.CurrentVersion != "v1" {
 			t.Fatalf("%s: credential changed to %+v", c.name, now)
 		}
-		if holder, ok, err := s.Lockholder(ctx, cred); err != nil || !ok || !holder.Same(h) {
+		if holder, ok, err := Holder(ctx, s, cred); err != nil || !ok || !holder.Same(h) {
 			t.Fatalf("%s: lock is %v, %v, %v; want still held by %v", c.name, holder, ok, err, h)
 		}
 	}
@@ -175,15 +205,14 @@ func testSaveRun(t *testing.T, open Opener) {
 	// All parts right: all land, the lock is free, and a repeat of the rotation is a no-op.
 	next := got
 	next.CurrentVersion, next.CurrentFingerprint = "v9", "fp9"
-	same := state.RotationRecord{CredentialID: cred, RunID: "r", ToVersion: "v9", ToFingerprint: "fp9", CompletedAt: base}
 	r2, err := s.SaveRun(ctx, state.RunSave{Run: done, Entries: Next(r1, base, "phase", doc(`{"done":3}`)), Credential: &next, Rotation: &same, Unlock: &h})
-	if err != nil || r2.Revision != 2 || r2.Phase != "done" {
+	if err != nil || r2.Revision != 3 || r2.Phase != "done" {
 		t.Fatalf("SaveRun = %s, %v", showRun(r2), err)
 	}
 	if now, _ := s.CredentialState(ctx, cred); now.Revision != 2 || now.CurrentVersion != "v9" {
 		t.Fatalf("credential after save = %+v", now)
 	}
-	if holder, ok, err := s.Lockholder(ctx, cred); err != nil || ok {
+	if holder, ok, err := Holder(ctx, s, cred); err != nil || ok {
 		t.Fatalf("lock after save: %v, %v, %v; want free", holder, ok, err)
 	}
 	if hist, err := s.Rotations(ctx, cred, 0); err != nil || len(hist) != 1 {
@@ -204,11 +233,17 @@ func createRun(t *testing.T, s state.Store, r state.RunRecord, bodies ...string)
 	for _, b := range bodies {
 		bs = append(bs, doc(b))
 	}
-	got, err := s.CreateRun(context.Background(), r, Entries(r.ID, 0, "", base, "intent", bs...))
+	got, err := save(context.Background(), s, r, Entries(r.ID, 0, "", base, "intent", bs...))
 	if err != nil {
-		t.Fatalf("CreateRun(%q): %v", r.ID, err)
+		t.Fatalf("creating run %q: %v", r.ID, err)
 	}
 	return got
+}
+
+// save is SaveRun of a run and its entries alone: how the suite creates
+// (revision 0) and updates a run.
+func save(ctx context.Context, s state.Store, r state.RunRecord, entries []state.JournalEntry) (state.RunRecord, error) {
+	return s.SaveRun(ctx, state.RunSave{Run: r, Entries: entries})
 }
 
 func getRun(t *testing.T, s state.Store, id string) state.RunRecord {
@@ -284,8 +319,8 @@ func testRunNotFound(t *testing.T, open Opener) {
 	if es, err := s.Journal(ctx, "no-such-run"); err != nil || es == nil || len(es) != 0 {
 		t.Errorf("Journal(unknown) = %#v, %v; want an empty slice", es, err)
 	}
-	if h, ok, err := s.Lockholder(ctx, "no-such-cred"); err != nil || ok || h != (state.LockHolder{}) {
-		t.Errorf("Lockholder(unlocked) = %+v, %v, %v; want zero, false, nil", h, ok, err)
+	if h, ok, err := Holder(ctx, s, "no-such-cred"); err != nil || ok || h != (state.LockHolder{}) {
+		t.Errorf("Holder(unlocked) = %+v, %v, %v; want zero, false, nil", h, ok, err)
 	}
 }
 
@@ -296,14 +331,14 @@ func testRunCreate(t *testing.T, open Opener) {
 	// Bodies the store must keep exactly: not UTF-8, NUL, CRLF, empty.
 	bodies := [][]byte{doc(`{"step":"plan"}`), {0x00, 0xff, 0xfe, '\r', '\n'}, {}}
 	entries := Entries(in.ID, 0, "", base, "intent", bodies...)
-	got, err := s.CreateRun(ctx, in, entries)
+	got, err := save(ctx, s, in, entries)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := in
 	want.Revision, want.JournalLen, want.JournalHead = 1, 3, entries[2].Hash
 	want.CreatedAt, want.UpdatedAt = got.CreatedAt, got.CreatedAt
-	sameRun(t, "CreateRun result", got, want)
+	sameRun(t, "create result", got, want)
 	if got.CreatedAt.IsZero() || got.CreatedAt.Location() != time.UTC {
 		t.Errorf("CreatedAt = %v, want set by the store, in UTC", got.CreatedAt)
 	}
@@ -312,7 +347,7 @@ func testRunCreate(t *testing.T, open Opener) {
 	verify(t, s, in.ID)
 
 	// No entries: a run with an empty journal.
-	bare, err := s.CreateRun(ctx, newRun("run-2", "orders-db", "planned"), nil)
+	bare, err := save(ctx, s, newRun("run-2", "orders-db", "planned"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,9 +364,9 @@ func testRunCreateExisting(t *testing.T, open Opener) {
 	first := createRun(t, s, newRun("r", "c", "planned"), `{"n":1}`)
 	before := journal(t, s, "r")
 	again := newRun("r", "c", "preparing") // a retried creation, or a clash of ids
-	_, err := s.CreateRun(context.Background(), again, Entries("r", 0, "", base, "intent", doc(`{"n":"other"}`)))
+	_, err := save(context.Background(), s, again, Entries("r", 0, "", base, "intent", doc(`{"n":"other"}`)))
 	if !errors.Is(err, state.ErrConflict) {
-		t.Fatalf("CreateRun of an existing id: error = %v, want ErrConflict", err)
+		t.Fatalf("create of an existing id: error = %v, want ErrConflict", err)
 	}
 	sameRun(t, "after a refused create", getRun(t, s, "r"), first)
 	sameEntries(t, "journal after a refused create", journal(t, s, "r"), before)
@@ -368,20 +403,20 @@ func testRunCreateBrokenChain(t *testing.T, open Opener) {
 			return es
 		}(), state.ErrInvalid},
 	} {
-		_, err := s.CreateRun(ctx, newRun("r", "c", "planned"), tc.entries)
+		_, err := save(ctx, s, newRun("r", "c", "planned"), tc.entries)
 		if !errors.Is(err, tc.want) {
-			t.Errorf("%s: CreateRun error = %v, want %v", tc.name, err, tc.want)
+			t.Errorf("%s: create error = %v, want %v", tc.name, err, tc.want)
 		}
 		if _, err := s.Run(ctx, "r"); !errors.Is(err, state.ErrNotFound) {
-			t.Fatalf("%s: a refused CreateRun stored the run (%v)", tc.name, err)
+			t.Fatalf("%s: a refused create stored the run (%v)", tc.name, err)
 		}
 		if es := journal(t, s, "r"); len(es) != 0 {
-			t.Fatalf("%s: a refused CreateRun stored %d entries", tc.name, len(es))
+			t.Fatalf("%s: a refused create stored %d entries", tc.name, len(es))
 		}
 	}
 	// The same run with the good chain is then accepted.
-	if _, err := s.CreateRun(ctx, newRun("r", "c", "planned"), good); err != nil {
-		t.Fatalf("CreateRun with a good chain after refusals: %v", err)
+	if _, err := save(ctx, s, newRun("r", "c", "planned"), good); err != nil {
+		t.Fatalf("create with a good chain after refusals: %v", err)
 	}
 	verify(t, s, "r")
 }
@@ -394,14 +429,14 @@ func testRunUpdateCAS(t *testing.T, open Opener) {
 	next := r1
 	next.Phase, next.Data = "preparing", doc(`{"phase":"preparing","minted":"v2"}`)
 	add := Next(r1, base.Add(time.Second), "outcome", doc(`{"outcome":"minted v2"}`), doc(`{"intent":"store pending"}`))
-	r2, err := s.UpdateRun(ctx, next, add)
+	r2, err := save(ctx, s, next, add)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := next
 	want.Revision, want.JournalLen, want.JournalHead = 2, 3, add[1].Hash
 	want.CreatedAt, want.UpdatedAt = r1.CreatedAt, r2.UpdatedAt
-	sameRun(t, "UpdateRun result", r2, want)
+	sameRun(t, "update result", r2, want)
 	if r2.UpdatedAt.Before(r1.UpdatedAt) || r2.UpdatedAt.Location() != time.UTC {
 		t.Errorf("UpdatedAt %v after an update, was %v; want not earlier, in UTC", r2.UpdatedAt, r1.UpdatedAt)
 	}
@@ -411,9 +446,9 @@ func testRunUpdateCAS(t *testing.T, open Opener) {
 	// Without entries: a plain CAS update.
 	r3 := r2
 	r3.Phase = "prepared"
-	r3, err = s.UpdateRun(ctx, r3, nil)
+	r3, err = save(ctx, s, r3, nil)
 	if err != nil || r3.Revision != 3 || r3.JournalLen != 3 || r3.JournalHead != r2.JournalHead {
-		t.Fatalf("UpdateRun without entries = %s, %v", showRun(r3), err)
+		t.Fatalf("update without entries = %s, %v", showRun(r3), err)
 	}
 
 	// Stale and future revisions lose and write nothing, entries included.
@@ -421,9 +456,9 @@ func testRunUpdateCAS(t *testing.T, open Opener) {
 		stale := r3
 		stale.Revision, stale.Phase = rev, "halted"
 		stored := getRun(t, s, "r")
-		_, err := s.UpdateRun(ctx, stale, Next(stored, base, "intent", doc(`{"stale":true}`)))
+		_, err := save(ctx, s, stale, Next(stored, base, "intent", doc(`{"stale":true}`)))
 		if !errors.Is(err, state.ErrConflict) {
-			t.Fatalf("UpdateRun with revision %d (stored 3): error = %v, want ErrConflict", rev, err)
+			t.Fatalf("update with revision %d (stored 3): error = %v, want ErrConflict", rev, err)
 		}
 	}
 	sameRun(t, "after stale updates", getRun(t, s, "r"), r3)
@@ -432,11 +467,11 @@ func testRunUpdateCAS(t *testing.T, open Opener) {
 	// An absent run is a lost CAS too.
 	ghost := newRun("ghost", "orders-db", "preparing")
 	ghost.Revision = 1
-	if _, err := s.UpdateRun(ctx, ghost, nil); !errors.Is(err, state.ErrConflict) {
-		t.Errorf("UpdateRun of an absent run: error = %v, want ErrConflict", err)
+	if _, err := save(ctx, s, ghost, nil); !errors.Is(err, state.ErrConflict) {
+		t.Errorf("update of an absent run: error = %v, want ErrConflict", err)
 	}
 	if _, err := s.Run(ctx, "ghost"); !errors.Is(err, state.ErrNotFound) {
-		t.Errorf("a failed UpdateRun created a run: %v", err)
+		t.Errorf("a failed update created a run: %v", err)
 	}
 }
 
@@ -472,16 +507,16 @@ func testRunUpdateBrokenChain(t *testing.T, open Opener) {
 	} {
 		upd := r
 		upd.Phase = "preparing"
-		_, err := s.UpdateRun(ctx, upd, tc.entries)
+		_, err := save(ctx, s, upd, tc.entries)
 		if !errors.Is(err, state.ErrConflict) {
-			t.Errorf("%s: UpdateRun error = %v, want ErrConflict", tc.name, err)
+			t.Errorf("%s: update error = %v, want ErrConflict", tc.name, err)
 		}
 		sameRun(t, tc.name+": run after a refused update", getRun(t, s, "r"), r)
 		sameEntries(t, tc.name+": journal after a refused update", journal(t, s, "r"), stored)
 	}
 	// The intact chain is still accepted afterwards.
-	if _, err := s.UpdateRun(ctx, r, good); err != nil {
-		t.Fatalf("UpdateRun with a good chain after refusals: %v", err)
+	if _, err := save(ctx, s, r, good); err != nil {
+		t.Fatalf("update with a good chain after refusals: %v", err)
 	}
 	verify(t, s, "r")
 }
@@ -511,7 +546,7 @@ func runRounds(t *testing.T, stores []state.Store, rounds int) {
 				next.Data = doc(fmt.Sprintf(`{"writer":%q}`, next.Phase))
 				entries := Next(seen, base, "outcome", doc(fmt.Sprintf(`{"by":%q}`, next.Phase)))
 				<-start
-				_, err := s.UpdateRun(ctx, next, entries)
+				_, err := save(ctx, s, next, entries)
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -576,7 +611,7 @@ func testRunsFilter(t *testing.T, open Opener) {
 		if c.phase != "planned" { // the phase the filter sees is the updated one
 			r := getRun(t, s, c.id)
 			r.Phase = c.phase
-			if _, err := s.UpdateRun(ctx, r, nil); err != nil {
+			if _, err := save(ctx, s, r, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -640,7 +675,7 @@ func testRunTimes(t *testing.T, open Opener) {
 	for i, at := range ats {
 		es := Next(r, at, "intent", doc(fmt.Sprintf(`{"i":%d}`, i)))
 		var err error
-		if r, err = s.UpdateRun(ctx, r, es); err != nil {
+		if r, err = save(ctx, s, r, es); err != nil {
 			t.Fatal(err)
 		}
 		all = append(all, es...)
@@ -661,14 +696,14 @@ func testRunTimes(t *testing.T, open Opener) {
 	if err := s.Lock(ctx, "c", h); err != nil {
 		t.Fatal(err)
 	}
-	held, ok, err := s.Lockholder(ctx, "c")
+	held, ok, err := Holder(ctx, s, "c")
 	if err != nil || !ok || held.Since.IsZero() || held.Since.Location() != time.UTC {
-		t.Fatalf("Lockholder = %+v, %v, %v; want Since set, in UTC", held, ok, err)
+		t.Fatalf("holder = %+v, %v, %v; want Since set, in UTC", held, ok, err)
 	}
 	var le *state.LockedError
 	if err := s.Lock(ctx, "c", state.LockHolder{Host: "h", PID: 2, RunID: "other"}); !errors.As(err, &le) ||
 		!le.Holder.Since.Equal(held.Since) || le.Holder.Since.Location() != time.UTC {
-		t.Errorf("LockedError = %v; want Since %v in UTC, as Lockholder says", err, held.Since)
+		t.Errorf("LockedError = %v; want Since %v in UTC, as the probe was told", err, held.Since)
 	}
 }
 
@@ -681,8 +716,8 @@ func testJournalAppendOnly(t *testing.T, open Opener) {
 	stored := journal(t, s, "r")
 
 	// Re-creating the run with a fresh journal is refused.
-	if _, err := s.CreateRun(ctx, newRun("r", "c", "planned"), Entries("r", 0, "", base, "intent", doc(`{"i":"new"}`))); !errors.Is(err, state.ErrConflict) {
-		t.Errorf("CreateRun over a run with a journal: %v, want ErrConflict", err)
+	if _, err := save(ctx, s, newRun("r", "c", "planned"), Entries("r", 0, "", base, "intent", doc(`{"i":"new"}`))); !errors.Is(err, state.ErrConflict) {
+		t.Errorf("create over a run with a journal: %v, want ErrConflict", err)
 	}
 	// Re-writing any stored entry, even with a valid chain from its parent, is refused.
 	for i := range stored {
@@ -691,11 +726,11 @@ func testJournalAppendOnly(t *testing.T, open Opener) {
 			prev = stored[i-1].Hash
 		}
 		rewrite := Entries("r", int64(i), prev, base, "intent", doc(fmt.Sprintf(`{"i":"%d rewritten"}`, i+1)))
-		if _, err := s.UpdateRun(ctx, r, rewrite); !errors.Is(err, state.ErrConflict) {
+		if _, err := save(ctx, s, r, rewrite); !errors.Is(err, state.ErrConflict) {
 			t.Errorf("rewriting entry %d: %v, want ErrConflict", i+1, err)
 		}
 		// The same bytes again (a replay) are refused too: seq is taken.
-		if _, err := s.UpdateRun(ctx, r, stored[i:i+1]); !errors.Is(err, state.ErrConflict) {
+		if _, err := save(ctx, s, r, stored[i:i+1]); !errors.Is(err, state.ErrConflict) {
 			t.Errorf("replaying entry %d: %v, want ErrConflict", i+1, err)
 		}
 	}
@@ -723,8 +758,8 @@ func testJournalLarge(t *testing.T, open Opener) {
 		}
 		es := Next(r, base.Add(time.Duration(len(want))*time.Millisecond), "step", bodies...)
 		var err error
-		if r, err = s.UpdateRun(ctx, r, es); err != nil {
-			t.Fatalf("UpdateRun with %d entries: %v", n, err)
+		if r, err = save(ctx, s, r, es); err != nil {
+			t.Fatalf("update with %d entries: %v", n, err)
 		}
 		want = append(want, es...)
 	}
@@ -766,7 +801,6 @@ func testRunInvalid(t *testing.T, open Opener) {
 		{"data-not-utf8", with(func(r *state.RunRecord) { r.Data = []byte("\"\xff\"") }), nil},
 		{"data-with-pem", with(func(r *state.RunRecord) { r.Data = doc(fmt.Sprintf(`{"key":%q}`, pem)) }), nil},
 		{"data-too-long", with(func(r *state.RunRecord) { r.Data = doc(`"` + strings.Repeat("x", state.MaxDocLen) + `"`) }), nil},
-		{"revision-on-create", with(func(r *state.RunRecord) { r.Revision = 3 }), nil},
 		{"negative-revision", with(func(r *state.RunRecord) { r.Revision = -1 }), nil},
 		{"entry-of-another-run", ok, entry(func(e *state.JournalEntry) { e.RunID = "other" })},
 		{"entry-without-kind", ok, entry(func(e *state.JournalEntry) { e.Kind = "" })},
@@ -777,9 +811,9 @@ func testRunInvalid(t *testing.T, open Opener) {
 		{"entry-too-long", ok, entry(func(e *state.JournalEntry) { e.Body = make([]byte, state.MaxDocLen+1) })},
 		{"entry-hash-with-pem", ok, entry(func(e *state.JournalEntry) { e.Hash = pem })},
 	} {
-		_, err := s.CreateRun(ctx, tc.r, tc.entries)
+		_, err := save(ctx, s, tc.r, tc.entries)
 		if !errors.Is(err, state.ErrInvalid) {
-			t.Errorf("%s: CreateRun error = %v, want ErrInvalid", tc.name, err)
+			t.Errorf("%s: create error = %v, want ErrInvalid", tc.name, err)
 		}
 		if err != nil && (strings.Contains(err.Error(), "MIIEvQ") || strings.Contains(err.Error(), "xxxxxxxx")) {
 			t.Errorf("%s: error message repeats the content: %.200s", tc.name, err)
@@ -789,21 +823,16 @@ func testRunInvalid(t *testing.T, open Opener) {
 		t.Fatalf("invalid runs were stored: %v", rs)
 	}
 
-	// Updates: revision 0 (never stored), a changed credential, a bad entry.
+	// Updates: a changed credential, a bad entry.
 	stored := createRun(t, s, ok, `{"i":1}`)
-	zero := stored
-	zero.Revision = 0
-	if _, err := s.UpdateRun(ctx, zero, nil); !errors.Is(err, state.ErrInvalid) {
-		t.Errorf("UpdateRun with revision 0: %v, want ErrInvalid", err)
-	}
 	moved := stored
 	moved.Credential = "another-cred"
-	if _, err := s.UpdateRun(ctx, moved, nil); !errors.Is(err, state.ErrInvalid) {
-		t.Errorf("UpdateRun changing the credential: %v, want ErrInvalid", err)
+	if _, err := save(ctx, s, moved, nil); !errors.Is(err, state.ErrInvalid) {
+		t.Errorf("update changing the credential: %v, want ErrInvalid", err)
 	}
 	bad := Next(stored, base, "intent", doc(pem))
-	if _, err := s.UpdateRun(ctx, stored, bad); !errors.Is(err, state.ErrInvalid) {
-		t.Errorf("UpdateRun with a PEM entry: %v, want ErrInvalid", err)
+	if _, err := save(ctx, s, stored, bad); !errors.Is(err, state.ErrInvalid) {
+		t.Errorf("update with a PEM entry: %v, want ErrInvalid", err)
 	}
 	sameRun(t, "after invalid updates", getRun(t, s, "r"), stored)
 	if es := journal(t, s, "r"); len(es) != 1 {
@@ -816,7 +845,7 @@ func testRunReopen(t *testing.T, open Opener) {
 	s1 := open(t)
 	r := createRun(t, s1, newRun("keep", "c", "planned"), `{"i":1}`)
 	r.Phase = "preparing"
-	r, err := s1.UpdateRun(ctx, r, Next(r, base, "intent", doc(`{"i":2}`)))
+	r, err := save(ctx, s1, r, Next(r, base, "intent", doc(`{"i":2}`)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -824,7 +853,7 @@ func testRunReopen(t *testing.T, open Opener) {
 	if err := s1.Lock(ctx, "c", h); err != nil {
 		t.Fatal(err)
 	}
-	held, _, _ := s1.Lockholder(ctx, "c")
+	held, _, _ := Holder(ctx, s1, "c")
 	entries := journal(t, s1, "keep")
 	if err := s1.Close(); err != nil {
 		t.Fatal(err)
@@ -834,12 +863,12 @@ func testRunReopen(t *testing.T, open Opener) {
 	sameRun(t, "run after reopen", getRun(t, s2, "keep"), r)
 	sameEntries(t, "journal after reopen", journal(t, s2, "keep"), entries)
 	// A lock outlives the handle that took it: a crashed run keeps its credential.
-	if got, ok, err := s2.Lockholder(ctx, "c"); err != nil || !ok || got != held {
+	if got, ok, err := Holder(ctx, s2, "c"); err != nil || !ok || got != held {
 		t.Errorf("lock after reopen = %+v, %v, %v; want %+v", got, ok, err, held)
 	}
 	// The CAS and the chain continue from what was stored.
 	r.Phase = "prepared"
-	if r2, err := s2.UpdateRun(ctx, r, Next(r, base, "outcome", doc(`{"i":3}`))); err != nil || r2.Revision != 3 || r2.JournalLen != 3 {
+	if r2, err := save(ctx, s2, r, Next(r, base, "outcome", doc(`{"i":3}`))); err != nil || r2.Revision != 3 || r2.JournalLen != 3 {
 		t.Errorf("update after reopen = %s, %v; want revision 3, 3 entries", showRun(r2), err)
 	}
 	verify(t, s2, "keep")
@@ -852,20 +881,20 @@ func testRunCanceled(t *testing.T, open Opener) {
 	cancel()
 	upd := r
 	upd.Phase = "preparing"
-	if _, err := s.UpdateRun(ctx, upd, Next(r, base, "intent", doc(`{"i":2}`))); !errors.Is(err, context.Canceled) {
-		t.Errorf("UpdateRun with a canceled context: %v, want context.Canceled", err)
+	if _, err := save(ctx, s, upd, Next(r, base, "intent", doc(`{"i":2}`))); !errors.Is(err, context.Canceled) {
+		t.Errorf("update with a canceled context: %v, want context.Canceled", err)
 	}
-	if _, err := s.CreateRun(ctx, newRun("r2", "c", "planned"), nil); !errors.Is(err, context.Canceled) {
-		t.Errorf("CreateRun with a canceled context: %v, want context.Canceled", err)
+	if _, err := save(ctx, s, newRun("r2", "c", "planned"), nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("create with a canceled context: %v, want context.Canceled", err)
 	}
 	if err := s.Lock(ctx, "c", state.LockHolder{Host: "h", PID: 1, RunID: "r"}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Lock with a canceled context: %v, want context.Canceled", err)
 	}
 	sameRun(t, "after a canceled update", getRun(t, s, "r"), r)
 	if _, err := s.Run(context.Background(), "r2"); !errors.Is(err, state.ErrNotFound) {
-		t.Errorf("a canceled CreateRun wrote: %v", err)
+		t.Errorf("a canceled create wrote: %v", err)
 	}
-	if _, ok, _ := s.Lockholder(context.Background(), "c"); ok {
+	if _, ok, _ := Holder(context.Background(), s, "c"); ok {
 		t.Error("a canceled Lock took the lock")
 	}
 }
@@ -879,9 +908,9 @@ func testLock(t *testing.T, open Opener) {
 	if err := s.Lock(ctx, "cred", a); err != nil {
 		t.Fatalf("Lock of a free credential: %v", err)
 	}
-	held, ok, err := s.Lockholder(ctx, "cred")
+	held, ok, err := Holder(ctx, s, "cred")
 	if err != nil || !ok || !held.Same(a) || held.Since.IsZero() {
-		t.Fatalf("Lockholder = %+v, %v, %v; want %+v with Since set", held, ok, err, a)
+		t.Fatalf("holder = %+v, %v, %v; want %+v with Since set", held, ok, err, a)
 	}
 	// Re-locking by the same holder (a resumed step) is a no-op, Since kept.
 	again := a
@@ -889,7 +918,7 @@ func testLock(t *testing.T, open Opener) {
 	if err := s.Lock(ctx, "cred", again); err != nil {
 		t.Fatalf("re-Lock by the holder: %v", err)
 	}
-	if h, _, _ := s.Lockholder(ctx, "cred"); h != held {
+	if h, _, _ := Holder(ctx, s, "cred"); h != held {
 		t.Errorf("re-Lock changed the holder to %+v, was %+v", h, held)
 	}
 	// Anyone else is told who holds it. Same host and pid, another run, is
@@ -915,19 +944,19 @@ func testLock(t *testing.T, open Opener) {
 	if err := s.Unlock(ctx, "cred", b); err != nil {
 		t.Fatalf("Unlock by a non-holder: %v", err)
 	}
-	if h, ok, _ := s.Lockholder(ctx, "cred"); !ok || h != held {
+	if h, ok, _ := Holder(ctx, s, "cred"); !ok || h != held {
 		t.Fatalf("Unlock by a non-holder released the lock (holder now %+v, %v)", h, ok)
 	}
 	if err := s.Unlock(ctx, "cred", a); err != nil {
 		t.Fatalf("Unlock by the holder: %v", err)
 	}
-	if h, ok, err := s.Lockholder(ctx, "cred"); ok || err != nil {
-		t.Fatalf("after Unlock, Lockholder = %+v, %v, %v; want free", h, ok, err)
+	if h, ok, err := Holder(ctx, s, "cred"); ok || err != nil {
+		t.Fatalf("after Unlock, holder = %+v, %v, %v; want free", h, ok, err)
 	}
 	if err := s.Unlock(ctx, "cred", a); err != nil {
 		t.Errorf("Unlock of a free lock: %v, want a no-op", err)
 	}
-	if h, ok, _ := s.Lockholder(ctx, "other-cred"); !ok || !h.Same(b) {
+	if h, ok, _ := Holder(ctx, s, "other-cred"); !ok || !h.Same(b) {
 		t.Errorf("unlocking one credential touched another: %+v, %v", h, ok)
 	}
 	// Free again: the next one takes it.
@@ -990,8 +1019,8 @@ func testLockContention(t *testing.T, open Opener) {
 			}
 		}
 		for _, s := range stores { // every handle sees the same holder
-			if h, ok, err := s.Lockholder(ctx, "contended"); err != nil || !ok || !h.Same(winners[0]) {
-				t.Fatalf("round %d: Lockholder = %+v, %v, %v; want %+v", round, h, ok, err, winners[0])
+			if h, ok, err := Holder(ctx, s, "contended"); err != nil || !ok || !h.Same(winners[0]) {
+				t.Fatalf("round %d: holder = %+v, %v, %v; want %+v", round, h, ok, err, winners[0])
 			}
 		}
 		if err := stores[round%len(stores)].Unlock(ctx, "contended", winners[0]); err != nil {
@@ -1011,13 +1040,13 @@ func testStealLock(t *testing.T, open Opener) {
 	if err := s.StealLock(ctx, "cred", dead, resumer); !errors.Is(err, state.ErrConflict) {
 		t.Fatalf("StealLock of a free lock: %v, want ErrConflict", err)
 	}
-	if _, ok, _ := s.Lockholder(ctx, "cred"); ok {
+	if _, ok, _ := Holder(ctx, s, "cred"); ok {
 		t.Fatal("StealLock of a free lock took it")
 	}
 	if err := s.Lock(ctx, "cred", dead); err != nil {
 		t.Fatal(err)
 	}
-	stale, _, _ := s.Lockholder(ctx, "cred")
+	stale, _, _ := Holder(ctx, s, "cred")
 
 	// Wrong expectations lose: another holder, or the right one with another Since.
 	for _, wrong := range []state.LockHolder{
@@ -1029,7 +1058,7 @@ func testStealLock(t *testing.T, open Opener) {
 		if err := s.StealLock(ctx, "cred", wrong, resumer); !errors.Is(err, state.ErrConflict) {
 			t.Errorf("StealLock expecting %+v: %v, want ErrConflict", wrong, err)
 		}
-		if h, _, _ := s.Lockholder(ctx, "cred"); h != stale {
+		if h, _, _ := Holder(ctx, s, "cred"); h != stale {
 			t.Fatalf("a lost StealLock changed the holder to %+v", h)
 		}
 	}
@@ -1037,7 +1066,7 @@ func testStealLock(t *testing.T, open Opener) {
 	if err := s.StealLock(ctx, "cred", stale, resumer); err != nil {
 		t.Fatalf("StealLock with the holder as read: %v", err)
 	}
-	now, ok, _ := s.Lockholder(ctx, "cred")
+	now, ok, _ := Holder(ctx, s, "cred")
 	if !ok || !now.Same(resumer) || now.Since.IsZero() {
 		t.Fatalf("after StealLock, holder = %+v, %v; want %+v", now, ok, resumer)
 	}
@@ -1059,7 +1088,7 @@ func testStealLock(t *testing.T, open Opener) {
 	if err := s.Unlock(ctx, "cred", dead); err != nil {
 		t.Fatal(err)
 	}
-	if h, _, _ := s.Lockholder(ctx, "cred"); !h.Same(resumer) {
+	if h, _, _ := Holder(ctx, s, "cred"); !h.Same(resumer) {
 		t.Errorf("a late Unlock by the old holder released the new holder's lock: %+v", h)
 	}
 }
@@ -1075,7 +1104,7 @@ func testStealConcurrent(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	for round := range 10 {
-		stale, ok, err := stores[0].Lockholder(ctx, "cred")
+		stale, ok, err := Holder(ctx, stores[0], "cred")
 		if err != nil || !ok {
 			t.Fatal(ok, err)
 		}
@@ -1109,7 +1138,7 @@ func testStealConcurrent(t *testing.T, open Opener) {
 		if len(winners) != 1 {
 			t.Fatalf("round %d: %d steals succeeded %v, want exactly 1", round, len(winners), winners)
 		}
-		if h, _, _ := stores[1].Lockholder(ctx, "cred"); !h.Same(winners[0]) {
+		if h, _, _ := Holder(ctx, stores[1], "cred"); !h.Same(winners[0]) {
 			t.Fatalf("round %d: holder %+v, want the winner %+v", round, h, winners[0])
 		}
 	}
@@ -1141,7 +1170,7 @@ func testLockInvalid(t *testing.T, open Opener) {
 			t.Errorf("StealLock(%q, _, %+v) = %v, want ErrInvalid", tc.cred, tc.h, err)
 		}
 	}
-	if _, held, _ := s.Lockholder(ctx, "c"); held {
+	if _, held, _ := Holder(ctx, s, "c"); held {
 		t.Error("an invalid Lock took the lock")
 	}
 }

@@ -5,7 +5,8 @@
 //
 // Credential state and rotations are tested in statetest.go; runs, journals
 // and locks in runs.go, which also exports the helpers a backend's own tests
-// need to build and check journals (Seal, Entries, Next, Verify).
+// need to build and check journals (Seal, Entries, Next, Verify), to give a
+// credential a state (SaveState) and to see who holds a lock (Holder).
 package statetest
 
 import (
@@ -75,13 +76,34 @@ func handle(t *testing.T, open Opener) state.Store {
 // base is a fixed instant with nanoseconds, so no test depends on the clock.
 var base = time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.UTC)
 
+// put writes cs with SaveState and returns it as stored. The run that carries
+// it is named after the revision it writes, new on every successful put; a
+// test that expects a put to fail calls SaveState with a run id of its own, so
+// that it fails on the credential's CAS and not on a run id already taken.
 func put(t *testing.T, s state.Store, cs state.CredentialState) state.CredentialState {
 	t.Helper()
-	got, err := s.PutCredentialState(context.Background(), cs)
-	if err != nil {
-		t.Fatalf("PutCredentialState(%q, rev %d): %v", cs.ID, cs.Revision, err)
+	if err := SaveState(context.Background(), s, fmt.Sprintf("put-%s-%d", cs.ID, cs.Revision+1), cs); err != nil {
+		t.Fatalf("saving the state of %q (rev %d): %v", cs.ID, cs.Revision, err)
 	}
-	return got
+	return get(t, s, cs.ID)
+}
+
+// noRuns fails t if any of the runs ids is stored: a save that lost wrote its run neither.
+func noRuns(t *testing.T, s state.Store, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		if _, err := s.Run(context.Background(), id); !errors.Is(err, state.ErrNotFound) {
+			t.Errorf("run %q of a refused save: %v, want ErrNotFound", id, err)
+		}
+	}
+}
+
+// rotate records r by saving a new run, r.RunID, that carries it.
+func rotate(t *testing.T, s state.Store, r state.RotationRecord) {
+	t.Helper()
+	if _, err := s.SaveRun(context.Background(), state.RunSave{Run: newRun(r.RunID, r.CredentialID, "done"), Rotation: &r}); err != nil {
+		t.Fatalf("saving run %q with its rotation: %v", r.RunID, err)
+	}
 }
 
 func get(t *testing.T, s state.Store, id string) state.CredentialState {
@@ -130,23 +152,22 @@ func testInsertUpdate(t *testing.T, open Opener) {
 	got := put(t, s, in)
 	want := in
 	want.Revision = 1
-	sameState(t, "insert result", got, want)
-	if got.UpdatedAt.IsZero() {
-		t.Error("insert: UpdatedAt not set by the store")
-	}
-	sameState(t, "read after insert", get(t, s, "orders-db"), want)
-	if g := get(t, s, "orders-db"); !g.UpdatedAt.Equal(got.UpdatedAt) {
-		t.Errorf("UpdatedAt read back %v, Put returned %v", g.UpdatedAt, got.UpdatedAt)
+	sameState(t, "read after insert", got, want)
+	if got.UpdatedAt.IsZero() || got.UpdatedAt.Location() != time.UTC {
+		t.Errorf("insert: UpdatedAt = %v, want set by the store, in UTC", got.UpdatedAt)
 	}
 
 	upd := got
 	upd.CurrentVersion, upd.CurrentFingerprint, upd.LastRotated = "v2", "fp2", base.Add(time.Hour)
-	upd.Expires = time.Time{} // back to unknown
+	upd.Expires = time.Time{}   // back to unknown
+	upd.UpdatedAt = time.Time{} // ignored: the store sets it
 	got2 := put(t, s, upd)
 	want2 := upd
 	want2.Revision = 2
-	sameState(t, "update result", got2, want2)
-	sameState(t, "read after update", get(t, s, "orders-db"), want2)
+	sameState(t, "read after update", got2, want2)
+	if got2.UpdatedAt.Before(got.UpdatedAt) {
+		t.Errorf("UpdatedAt %v after an update, was %v; want not earlier", got2.UpdatedAt, got.UpdatedAt)
+	}
 }
 
 func testStaleRevision(t *testing.T, open Opener) {
@@ -159,39 +180,41 @@ func testStaleRevision(t *testing.T, open Opener) {
 
 	stale := first // revision 1, stored is 2
 	stale.CurrentVersion = "v-stale"
-	_, err := s.PutCredentialState(ctx, stale)
-	if !errors.Is(err, state.ErrConflict) {
-		t.Fatalf("Put with stale revision: error = %v, want ErrConflict", err)
+	if err := SaveState(ctx, s, "stale", stale); !errors.Is(err, state.ErrConflict) {
+		t.Fatalf("save with a stale revision: error = %v, want ErrConflict", err)
 	}
 	future := second
 	future.Revision = 7
-	if _, err := s.PutCredentialState(ctx, future); !errors.Is(err, state.ErrConflict) {
-		t.Fatalf("Put with a revision from the future: error = %v, want ErrConflict", err)
+	if err := SaveState(ctx, s, "future", future); !errors.Is(err, state.ErrConflict) {
+		t.Fatalf("save with a revision from the future: error = %v, want ErrConflict", err)
 	}
 	sameState(t, "after conflicts", get(t, s, "a"), second)
+	noRuns(t, s, "stale", "future")
 }
 
 func testInsertExisting(t *testing.T, open Opener) {
 	s := handle(t, open)
 	put(t, s, state.CredentialState{ID: "a", CurrentVersion: "v1"})
-	_, err := s.PutCredentialState(context.Background(), state.CredentialState{ID: "a", CurrentVersion: "other"})
+	err := SaveState(context.Background(), s, "again", state.CredentialState{ID: "a", CurrentVersion: "other"})
 	if !errors.Is(err, state.ErrConflict) {
 		t.Fatalf("insert (revision 0) over an existing record: error = %v, want ErrConflict", err)
 	}
 	if g := get(t, s, "a"); g.CurrentVersion != "v1" || g.Revision != 1 {
 		t.Errorf("record changed by a failed insert: %+v", g)
 	}
+	noRuns(t, s, "again")
 }
 
 func testUpdateAbsent(t *testing.T, open Opener) {
 	s := handle(t, open)
-	_, err := s.PutCredentialState(context.Background(), state.CredentialState{ID: "ghost", Revision: 1})
+	err := SaveState(context.Background(), s, "ghost-update", state.CredentialState{ID: "ghost", Revision: 1})
 	if !errors.Is(err, state.ErrConflict) {
 		t.Fatalf("update of an absent record: error = %v, want ErrConflict", err)
 	}
 	if _, err := s.CredentialState(context.Background(), "ghost"); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("failed update created a record: %v", err)
 	}
+	noRuns(t, s, "ghost-update")
 }
 
 // casRounds races n writers for each revision: all read the same record, all
@@ -217,7 +240,7 @@ func casRounds(t *testing.T, stores []state.Store, rounds int) {
 				next := seen
 				next.CurrentVersion = fmt.Sprintf("r%d-g%d", round, g)
 				<-start
-				_, err := s.PutCredentialState(ctx, next)
+				err := SaveState(ctx, s, next.CurrentVersion, next)
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -240,6 +263,10 @@ func casRounds(t *testing.T, stores []state.Store, rounds int) {
 		if after.Revision != seen.Revision+1 || after.CurrentVersion != winners[0] {
 			t.Fatalf("round %d: stored %+v, want revision %d written by %s", round, after, seen.Revision+1, winners[0])
 		}
+	}
+	// The losers' runs are not stored: the first put's and one a round.
+	if rs, err := stores[0].Runs(ctx, state.RunFilter{Credential: id}); err != nil || len(rs) != rounds+1 {
+		t.Fatalf("%d runs of %s (%v), want %d: a losing save stored its run", len(rs), id, err, rounds+1)
 	}
 }
 
@@ -280,15 +307,18 @@ func testTimes(t *testing.T, open Opener) {
 	}
 	for _, c := range cases {
 		in := state.CredentialState{ID: "t-" + c.name, LastRotated: c.last, Expires: c.expires}
-		ret := put(t, s, in)
+		sv := state.RunSave{Run: newRun("run-"+c.name, in.ID, "done"), Credential: &in}
+		if !c.last.IsZero() {
+			sv.Rotation = &state.RotationRecord{CredentialID: in.ID, RunID: sv.Run.ID, ToVersion: "v", CompletedAt: c.last}
+		}
+		if _, err := s.SaveRun(ctx, sv); err != nil {
+			t.Fatalf("%s: SaveRun: %v", c.name, err)
+		}
 		got := get(t, s, in.ID)
 		for _, p := range []struct {
 			what      string
 			got, want time.Time
-		}{
-			{"LastRotated (Put)", ret.LastRotated, c.last}, {"LastRotated (read)", got.LastRotated, c.last},
-			{"Expires (Put)", ret.Expires, c.expires}, {"Expires (read)", got.Expires, c.expires},
-		} {
+		}{{"LastRotated", got.LastRotated, c.last}, {"Expires", got.Expires, c.expires}} {
 			if !p.got.Equal(p.want) || p.got.IsZero() != p.want.IsZero() {
 				t.Errorf("%s %s = %v, want %v", c.name, p.what, p.got, p.want)
 			}
@@ -296,15 +326,11 @@ func testTimes(t *testing.T, open Opener) {
 				t.Errorf("%s %s in %v, want UTC", c.name, p.what, p.got.Location())
 			}
 		}
-		if got.UpdatedAt.Location() != time.UTC || !got.UpdatedAt.Equal(ret.UpdatedAt) {
-			t.Errorf("%s UpdatedAt: read %v, Put returned %v; want equal, UTC", c.name, got.UpdatedAt, ret.UpdatedAt)
+		if got.UpdatedAt.IsZero() || got.UpdatedAt.Location() != time.UTC {
+			t.Errorf("%s UpdatedAt = %v; want set, UTC", c.name, got.UpdatedAt)
 		}
-		rec := state.RotationRecord{CredentialID: in.ID, RunID: "run-" + c.name, ToVersion: "v", CompletedAt: c.last}
-		if c.last.IsZero() {
+		if sv.Rotation == nil {
 			continue
-		}
-		if err := s.AppendRotation(ctx, rec); err != nil {
-			t.Fatalf("AppendRotation: %v", err)
 		}
 		rs, err := s.Rotations(ctx, in.ID, 1)
 		if err != nil || len(rs) != 1 || !rs[0].CompletedAt.Equal(c.last) || rs[0].CompletedAt.Location() != time.UTC {
@@ -337,19 +363,13 @@ func testOrdering(t *testing.T, open Opener) {
 func testRotations(t *testing.T, open Opener) {
 	s := handle(t, open)
 	ctx := context.Background()
-	add := func(r state.RotationRecord) {
-		t.Helper()
-		if err := s.AppendRotation(ctx, r); err != nil {
-			t.Fatalf("AppendRotation(%+v): %v", r, err)
-		}
-	}
-	// Appended out of time order, with a tie, and interleaved with another credential.
-	add(state.RotationRecord{CredentialID: "c", RunID: "r2", FromVersion: "v1", ToVersion: "v2", ToFingerprint: "f2", CompletedAt: base.Add(2 * time.Hour)})
-	add(state.RotationRecord{CredentialID: "c", RunID: "r1", FromVersion: "", ToVersion: "v1", ToFingerprint: "f1", CompletedAt: base.Add(1 * time.Hour)})
-	add(state.RotationRecord{CredentialID: "other", RunID: "o1", ToVersion: "x", CompletedAt: base.Add(10 * time.Hour)})
-	add(state.RotationRecord{CredentialID: "c", RunID: "r3", FromVersion: "v2", ToVersion: "v3", ToFingerprint: "f3", CompletedAt: base.Add(3 * time.Hour)})
-	add(state.RotationRecord{CredentialID: "c", RunID: "r4", FromVersion: "v3", ToVersion: "v4", ToFingerprint: "f4", CompletedAt: base.Add(3 * time.Hour)}) // tie with r3, appended later
-	add(state.RotationRecord{CredentialID: "c", RunID: "r3b", FromVersion: "v2", ToVersion: "v3b", CompletedAt: base.Add(3*time.Hour - 1)})                  // one nanosecond older
+	// Saved out of time order, with a tie, and interleaved with another credential.
+	rotate(t, s, state.RotationRecord{CredentialID: "c", RunID: "r2", FromVersion: "v1", ToVersion: "v2", ToFingerprint: "f2", CompletedAt: base.Add(2 * time.Hour)})
+	rotate(t, s, state.RotationRecord{CredentialID: "c", RunID: "r1", FromVersion: "", ToVersion: "v1", ToFingerprint: "f1", CompletedAt: base.Add(1 * time.Hour)})
+	rotate(t, s, state.RotationRecord{CredentialID: "other", RunID: "o1", ToVersion: "x", CompletedAt: base.Add(10 * time.Hour)})
+	rotate(t, s, state.RotationRecord{CredentialID: "c", RunID: "r3", FromVersion: "v2", ToVersion: "v3", ToFingerprint: "f3", CompletedAt: base.Add(3 * time.Hour)})
+	rotate(t, s, state.RotationRecord{CredentialID: "c", RunID: "r4", FromVersion: "v3", ToVersion: "v4", ToFingerprint: "f4", CompletedAt: base.Add(3 * time.Hour)}) // tie with r3, saved later
+	rotate(t, s, state.RotationRecord{CredentialID: "c", RunID: "r3b", FromVersion: "v2", ToVersion: "v3b", CompletedAt: base.Add(3*time.Hour - 1)})                  // one nanosecond older
 
 	runs := func(rs []state.RotationRecord) []string {
 		var out []string
@@ -382,38 +402,39 @@ func testRotations(t *testing.T, open Opener) {
 	}
 }
 
+// testRotationIdempotent: a run's rotation saved again with the run (a save retried after a
+// crash) is a no-op; a different one for the same run is a conflict that writes nothing.
 func testRotationIdempotent(t *testing.T, open Opener) {
 	s := handle(t, open)
 	ctx := context.Background()
 	r := state.RotationRecord{CredentialID: "c", RunID: "run-1", FromVersion: "v1", ToVersion: "v2", ToFingerprint: "f2", CompletedAt: base}
-	for i := range 3 { // the retries of a step after a crash
-		if err := s.AppendRotation(ctx, r); err != nil {
-			t.Fatalf("AppendRotation attempt %d: %v", i, err)
-		}
+	run, err := s.SaveRun(ctx, state.RunSave{Run: newRun("run-1", "c", "done"), Rotation: &r})
+	if err != nil {
+		t.Fatal(err)
 	}
 	again := r
 	again.CompletedAt = base.In(time.FixedZone("X", 3600)) // same instant, other zone
-	if err := s.AppendRotation(ctx, again); err != nil {
-		t.Fatalf("AppendRotation of the same instant in another zone: %v", err)
+	for i, rr := range []state.RotationRecord{r, r, again} {
+		if run, err = s.SaveRun(ctx, state.RunSave{Run: run, Rotation: &rr}); err != nil {
+			t.Fatalf("saving the same rotation again (attempt %d): %v", i, err)
+		}
 	}
 	rs, err := s.Rotations(ctx, "c", 0)
-	if err != nil || len(rs) != 1 {
-		t.Fatalf("after retries Rotations = %v, %v; want one record", rs, err)
+	if err != nil || len(rs) != 1 || rs[0] != r {
+		t.Fatalf("after retries Rotations = %+v, %v; want [%+v]", rs, err, r)
 	}
 	diff := r
 	diff.ToVersion = "v9"
-	if err := s.AppendRotation(ctx, diff); !errors.Is(err, state.ErrConflict) {
-		t.Fatalf("same run, different outcome: error = %v, want ErrConflict", err)
+	moved := run
+	moved.Phase = "moved-on"
+	if _, err := s.SaveRun(ctx, state.RunSave{Run: moved, Rotation: &diff}); !errors.Is(err, state.ErrConflict) {
+		t.Fatalf("same run, different rotation: error = %v, want ErrConflict", err)
 	}
-	// Records without a run id are plain history lines, not deduplicated.
-	noRun := state.RotationRecord{CredentialID: "c", ToVersion: "imported", CompletedAt: base.Add(-time.Hour)}
-	for range 2 {
-		if err := s.AppendRotation(ctx, noRun); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if rs, _ := s.Rotations(ctx, "c", 0); len(rs) != 3 {
-		t.Errorf("got %d records, want 3 (1 run + 2 without run id)", len(rs))
+	sameRun(t, "run after a conflicting rotation", getRun(t, s, "run-1"), run)
+	// Another run records its own rotation of the same credential.
+	rotate(t, s, state.RotationRecord{CredentialID: "c", RunID: "run-2", FromVersion: "v2", ToVersion: "v3", CompletedAt: base.Add(time.Hour)})
+	if rs, _ := s.Rotations(ctx, "c", 0); len(rs) != 2 {
+		t.Errorf("got %d records, want 2 (one per run)", len(rs))
 	}
 }
 
@@ -421,33 +442,38 @@ func testInvalid(t *testing.T, open Opener) {
 	s := handle(t, open)
 	ctx := context.Background()
 	const pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQ...\n-----END PRIVATE KEY-----\n"
-	for _, cs := range []state.CredentialState{
+	for i, cs := range []state.CredentialState{
 		{},
 		{ID: "x", Revision: -1},
 		{ID: "x", CurrentVersion: pem},
 		{ID: "x", CurrentFingerprint: strings.Repeat("f", state.MaxFieldLen+1)},
 		{ID: "x", Expires: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
 	} {
-		_, err := s.PutCredentialState(ctx, cs)
+		err := SaveState(ctx, s, fmt.Sprintf("invalid-%d", i), cs)
 		if !errors.Is(err, state.ErrInvalid) {
-			t.Errorf("Put(%.40q…) error = %v, want ErrInvalid", fmt.Sprint(cs), err)
+			t.Errorf("saving state %.40q…: error = %v, want ErrInvalid", fmt.Sprint(cs), err)
 		}
 		if err != nil && strings.Contains(err.Error(), "MIIEvQ") {
 			t.Errorf("error message repeats the value: %v", err)
 		}
 	}
-	for _, r := range []state.RotationRecord{
+	for i, r := range []state.RotationRecord{
 		{ToVersion: "v", CompletedAt: base},
 		{CredentialID: "c", CompletedAt: base},
 		{CredentialID: "c", ToVersion: "v"},
 		{CredentialID: "c", ToVersion: "v", ToFingerprint: pem, CompletedAt: base},
 	} {
-		if err := s.AppendRotation(ctx, r); !errors.Is(err, state.ErrInvalid) {
-			t.Errorf("AppendRotation(%+v) error = %v, want ErrInvalid", r, err)
+		r.RunID = fmt.Sprintf("invalid-rotation-%d", i)
+		sv := state.RunSave{Run: newRun(r.RunID, "c", "done"), Rotation: &r}
+		if _, err := s.SaveRun(ctx, sv); !errors.Is(err, state.ErrInvalid) {
+			t.Errorf("saving rotation %+v: error = %v, want ErrInvalid", r, err)
 		}
 	}
 	if all, _ := s.CredentialStates(ctx); len(all) != 0 {
 		t.Errorf("invalid records were stored: %v", all)
+	}
+	if rs, _ := s.Runs(ctx, state.RunFilter{}); len(rs) != 0 {
+		t.Errorf("runs of invalid saves were stored: %v", rs)
 	}
 }
 
@@ -468,7 +494,7 @@ func testLargeBatch(t *testing.T, open Opener) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			_, err := s.PutCredentialState(ctx, state.CredentialState{
+			err := SaveState(ctx, s, fmt.Sprintf("run-%05d", i), state.CredentialState{
 				ID: fmt.Sprintf("cred-%05d", i), CurrentVersion: fmt.Sprint(i), LastRotated: base.Add(time.Duration(i)),
 			})
 			if err != nil {
@@ -479,7 +505,7 @@ func testLargeBatch(t *testing.T, open Opener) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatalf("Put: %v", err)
+		t.Fatalf("SaveState: %v", err)
 	}
 	all, err := s.CredentialStates(ctx)
 	if err != nil {
@@ -499,11 +525,12 @@ func testLargeBatch(t *testing.T, open Opener) {
 func testReopen(t *testing.T, open Opener) {
 	ctx := context.Background()
 	s1 := open(t)
-	stored := put(t, s1, state.CredentialState{ID: "keep", CurrentVersion: "v1", CurrentFingerprint: "f1", LastRotated: base, Expires: base.Add(time.Hour)})
+	cs := state.CredentialState{ID: "keep", CurrentVersion: "v1", CurrentFingerprint: "f1", LastRotated: base, Expires: base.Add(time.Hour)}
 	rec := state.RotationRecord{CredentialID: "keep", RunID: "r1", ToVersion: "v1", ToFingerprint: "f1", CompletedAt: base}
-	if err := s1.AppendRotation(ctx, rec); err != nil {
+	if _, err := s1.SaveRun(ctx, state.RunSave{Run: newRun("r1", "keep", "done"), Credential: &cs, Rotation: &rec}); err != nil {
 		t.Fatal(err)
 	}
+	stored := get(t, s1, "keep")
 	if err := s1.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -540,10 +567,10 @@ func testCanceled(t *testing.T, open Opener) {
 	s := handle(t, open)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := s.PutCredentialState(ctx, state.CredentialState{ID: "x"}); !errors.Is(err, context.Canceled) {
-		t.Errorf("Put with a canceled context: %v, want context.Canceled", err)
+	if err := SaveState(ctx, s, "canceled", state.CredentialState{ID: "x"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("saving a state with a canceled context: %v, want context.Canceled", err)
 	}
 	if _, err := s.CredentialState(context.Background(), "x"); !errors.Is(err, state.ErrNotFound) {
-		t.Errorf("a canceled Put wrote: %v", err)
+		t.Errorf("a canceled save wrote: %v", err)
 	}
 }
