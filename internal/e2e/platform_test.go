@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/rotation"
 )
 
 // platform is a small real platform in a temporary folder: an inventory with age identities
@@ -189,6 +191,22 @@ type runStatus struct {
 			State string `json:"state"`
 		} `json:"exceptions"`
 	} `json:"run"`
+}
+
+// run is the whole run as `rotor status RUN -o json` gives it.
+func (p *platform) run(t *testing.T, run string) rotation.Run {
+	t.Helper()
+	r := p.rotor(t, "status", run, "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("rotor status: %s", r)
+	}
+	var st struct {
+		Run rotation.Run `json:"run"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("rotor status -o json: %v\n%s", err, r.stdout)
+	}
+	return st.Run
 }
 
 func (p *platform) status(t *testing.T, run string) runStatus {

@@ -113,9 +113,7 @@ func (e *Engine) spec(c *inventory.Credential, p *providers) rotation.Spec {
 			s.Windows[stage] = &sw
 		}
 	}
-	if p.authority != nil {
-		_, s.UsageReporter = p.authority.(provider.UsageReporter)
-	}
+	s.Usage = usageSources(c, p)
 	if p.store != nil {
 		_, s.Toggle = p.store.(provider.VersionToggler)
 	}

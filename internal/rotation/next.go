@@ -19,14 +19,24 @@ type Spec struct {
 	Consumers []ConsumerSpec
 	// Signals are the credential-wide checks watched after cutover and at the end of the soak.
 	Signals []string
-	// UsageReporter: the authority can report residual use of the previous version.
-	UsageReporter bool
+	// Usage are who is asked, before revoke, whether the previous version is still in use, in
+	// the order the residual-use step asks them: UsageAuthority when the authority can say,
+	// then UsageCheck(id) for each check of the credential or of a consumer that can (a tls
+	// check names the endpoints still serving the previous certificate). Empty: nobody can
+	// say, and there is no residual-use gate.
+	Usage []string
 	// Toggle: the store can disable the previous version at revoke.
 	Toggle bool
 	// EndSessions: the authority is configured to end the previous version's sessions at
 	// revoke, once a person approves it after residual use found them.
 	EndSessions bool
 }
+
+// The residual-use sources of Spec.Usage.
+const UsageAuthority = "authority"
+
+// UsageCheck names a check as a residual-use source.
+func UsageCheck(id string) string { return "check:" + id }
 
 // ConsumerSpec is one consumer, in declared order.
 type ConsumerSpec struct {
@@ -316,7 +326,7 @@ func (r *Run) verifyGates(s Spec, now time.Time, o Options) (Action, bool) {
 			Unblock: "their checks passing after their proof time, or rotor signoff " + r.ID + " CONSUMER --as OWNER --reason TEXT",
 			Until:   until, At: now}}, false
 	}
-	if r.Previous != nil && s.UsageReporter {
+	if r.Previous != nil && len(s.Usage) > 0 {
 		st := r.step(StepResidualUse, "")
 		if st == nil || st.Status != OK {
 			if s.EndSessions && r.EndSessionsApproved() {
@@ -340,6 +350,14 @@ func (r *Run) EndSessionsApproved() bool {
 	st := r.step(StepResidualUse, "")
 	if st == nil || st.Status == OK || st.Verdict != provider.Fail {
 		return false // unknown use is never overridden: nobody can approve what nobody saw
+	}
+	// Ending sessions cures only what the authority found. Any other source that did not
+	// pass (an endpoint still serving the previous certificate, a check that could not tell)
+	// still blocks: its Data holds each source's verdict.
+	for src, v := range st.Data {
+		if src != UsageAuthority && v != string(provider.Pass) {
+			return false
+		}
 	}
 	d, ok := r.Approved()
 	return ok && !d.At.Before(st.FinishedAt)
