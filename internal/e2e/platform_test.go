@@ -178,15 +178,7 @@ type runStatus struct {
 		New *struct {
 			ID string `json:"id"`
 		} `json:"new"`
-		Steps []struct {
-			Kind       string    `json:"kind"`
-			Consumer   string    `json:"consumer"`
-			Status     string    `json:"status"`
-			Verdict    string    `json:"verdict"`
-			Attempt    int       `json:"attempt"`
-			StartedAt  time.Time `json:"started_at"`
-			FinishedAt time.Time `json:"finished_at"`
-		} `json:"steps"`
+		Steps      []stepStatus `json:"steps"`
 		Exceptions []struct {
 			State string `json:"state"`
 		} `json:"exceptions"`
@@ -209,6 +201,16 @@ func (p *platform) run(t *testing.T, run string) rotation.Run {
 	return st.Run
 }
 
+type stepStatus struct {
+	Kind       string    `json:"kind"`
+	Consumer   string    `json:"consumer"`
+	Status     string    `json:"status"`
+	Verdict    string    `json:"verdict"`
+	Attempt    int       `json:"attempt"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+}
+
 func (p *platform) status(t *testing.T, run string) runStatus {
 	t.Helper()
 	r := p.rotor(t, "status", run, "-o", "json")
@@ -228,6 +230,7 @@ type storeIndex struct {
 		ID      string `json:"id"`
 		Stage   string `json:"stage"`
 		Enabled bool   `json:"enabled"`
+		Deleted bool   `json:"deleted"`
 		Key     string `json:"key"`
 	} `json:"versions"`
 	Pins map[string]string `json:"pins"`

@@ -174,10 +174,51 @@ func (e *Engine) Status(ctx context.Context, runID string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	return e.status(rec)
+	var later []state.RunRecord
+	if owesDelete(rec) { // its deletion may wait for the run after it: find that one
+		if later, err = e.State.Runs(ctx, state.RunFilter{Credential: rec.Credential}); err != nil {
+			return Status{}, err
+		}
+	}
+	return e.status(rec, successor(later, rec))
 }
 
-func (e *Engine) status(rec state.RunRecord) (Status, error) {
+// owesDelete reports, from its record alone, whether a run may still owe the deletion of the
+// version it retired: it is done and has not deleted it.
+func owesDelete(rec state.RunRecord) bool {
+	if rec.Phase != string(rotation.Done) {
+		return false
+	}
+	var r rotation.Run
+	if json.Unmarshal(rec.Data, &r) != nil || r.Previous == nil {
+		return false
+	}
+	return r.Step(rotation.StepDelete, "").Status != rotation.OK
+}
+
+// successor is the run of rec's credential that came right after it, among recs (newest
+// first), or nil.
+func successor(recs []state.RunRecord, rec state.RunRecord) *rotation.Run {
+	var next *state.RunRecord
+	for i := range recs {
+		switch {
+		case recs[i].ID == rec.ID:
+			if next == nil {
+				return nil
+			}
+			var r rotation.Run
+			if json.Unmarshal(next.Data, &r) != nil {
+				return nil
+			}
+			return &r
+		case recs[i].Credential == rec.Credential:
+			next = &recs[i]
+		}
+	}
+	return nil
+}
+
+func (e *Engine) status(rec state.RunRecord, succ *rotation.Run) (Status, error) {
 	var r rotation.Run
 	if err := json.Unmarshal(rec.Data, &r); err != nil {
 		return Status{}, fmt.Errorf("run %s does not decode: %v", rec.ID, err)
@@ -185,7 +226,7 @@ func (e *Engine) status(rec state.RunRecord) (Status, error) {
 	st := Status{Run: r, Record: rec}
 	if c, ok := e.Inv.Credential(rec.Credential); ok {
 		p := e.build(c, nil)
-		st.Next = rotation.Next(&r, e.spec(c, p), e.now(), rotation.Options{Through: rotation.StageRevoke})
+		st.Next = rotation.Next(&r, e.spec(c, p), e.now(), rotation.Options{Through: rotation.StageRevoke, Successor: succ})
 	}
 	return st, nil
 }
@@ -198,7 +239,11 @@ func (e *Engine) Runs(ctx context.Context, credential string, limit int) ([]Stat
 	}
 	out := make([]Status, 0, len(recs))
 	for _, rec := range recs {
-		st, err := e.status(rec)
+		var succ *rotation.Run
+		if owesDelete(rec) {
+			succ = successor(recs, rec)
+		}
+		st, err := e.status(rec, succ)
 		if err != nil {
 			return nil, err
 		}

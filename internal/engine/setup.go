@@ -113,7 +113,7 @@ func (e *Engine) spec(c *inventory.Credential, p *providers) rotation.Spec {
 			s.Windows[stage] = &sw
 		}
 	}
-	s.Usage = usageSources(c, p)
+	s.Usage, s.DeleteAfter = usageSources(c, p), c.DeleteAfter.After
 	if p.store != nil {
 		_, s.Toggle = p.store.(provider.VersionToggler)
 	}

@@ -75,6 +75,8 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 		return rotation.Outcome{Detail: detail}, nil
 	case rotation.StepRecord:
 		return rs.record(ctx), nil
+	case rotation.StepDelete:
+		return rs.deletePrevious(ctx)
 	case rotation.StepRollback:
 		return rs.rollback(ctx)
 	case rotation.StepExceptionExpiry:
@@ -487,6 +489,37 @@ func (rs *runState) usage(ctx context.Context, src string, req provider.UsageReq
 		u.Who[i] = rs.scrub.text(u.Who[i])
 	}
 	return u
+}
+
+// deletePrevious deletes from the store the version the run retired at its revoke, when
+// rotation.Next says it is time (see rotation.nextDelete). Deleting a version the store no
+// longer has succeeds: the effect is idempotent, and a deletion resumed after a crash finds it
+// done. A store without provider.VersionDeleter keeps the version, and the step says so.
+func (rs *runState) deletePrevious(ctx context.Context) (rotation.Outcome, []journal.Entry) {
+	r, c := &rs.run, rs.cred
+	old := r.Previous.ID
+	if rs.p.store == nil {
+		return rotation.Outcome{Err: provider.Errorf(provider.Terminal, "delete", "the %s store cannot be built: %s", c.Store.Type, strings.Join(rs.p.missing, "; "))}, nil
+	}
+	d, ok := rs.p.store.(provider.VersionDeleter)
+	if !ok {
+		note := fmt.Sprintf("skipped: the %s store cannot delete a version on request; %s stays in it, disabled since the revoke, until the store's own retention (if it has one) removes it", c.Store.Type, old)
+		return rotation.Outcome{Detail: note, Data: map[string]string{"skipped": old}},
+			[]journal.Entry{rs.entry(journal.KindNote, string(rotation.StepDelete), "", note)}
+	}
+	err := d.Delete(ctx, provider.ToggleRequest{Credential: c.ID, Version: old})
+	switch {
+	case errors.Is(err, provider.ErrNotFound):
+		return rotation.Outcome{Detail: old + " is no longer in the store (deleted already)", Data: map[string]string{"deleted": old}}, nil
+	case err != nil:
+		return rotation.Outcome{Err: err}, nil
+	}
+	policy := "at the next rotation's revoke"
+	if rs.spec.DeleteAfter > 0 {
+		policy = "delete_after " + c.DeleteAfter.String()
+	}
+	return rotation.Outcome{Detail: fmt.Sprintf("deleted %s (%s) from the store (%s)", old, r.Previous.Fingerprint, policy),
+		Data: map[string]string{"deleted": old}}, nil
 }
 
 // record updates the credential's state and history once the run is complete. It writes
