@@ -256,10 +256,16 @@ func printAction(w io.Writer, r rotation.Run, a rotation.Action) {
 			}
 			fmt.Fprintln(w)
 		}
+		if g := a.Gate; g.Gate == "delete" { // the deletion the done run still owes, and when
+			fmt.Fprintf(w, "delete:     %s\n", g.Message)
+		}
 	case rotation.Pause:
 		fmt.Fprintf(w, "paused as asked: %s reached\n", r.Phase)
 	case rotation.DoStep:
 		fmt.Fprintf(w, "next: %s\n", rotation.StepName(a.Step, a.Consumer))
+		if a.Step == rotation.StepDelete && r.Previous != nil {
+			fmt.Fprintf(w, "delete:     %s is due for deletion from the store: the next rotor rotate %s deletes it\n", r.Previous.ID, r.Credential)
+		}
 	case rotation.Wait, rotation.Stopped:
 		g := a.Gate
 		fmt.Fprintf(w, "blocked at: %s (%s)\n", g.Gate, g.Verdict)

@@ -24,6 +24,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/rotorhq/rotor/internal/pki"
+	"github.com/rotorhq/rotor/internal/rotation"
 	"github.com/rotorhq/rotor/internal/testenv"
 )
 
@@ -40,6 +41,7 @@ type certPlatform struct {
 	ng     *testenv.Nginx // serves a.test and b.test; nil before the first certificate exists
 	extra  []string       // more inventory under credentials.web-cert (signals, a critical flag)
 	checks []string       // more checks
+	more   []string       // more consumers of web-cert, each its YAML block (indented under consumers)
 }
 
 const webCert = "web-cert"
@@ -129,6 +131,9 @@ identities:
         reload: %s
         checks: %s
 `, reload, checkA, reload, checkB)
+	for _, c := range p.more {
+		b.WriteString(c)
+	}
 	writeFile(t, filepath.Join(inv, "rotor.yaml"), b.String())
 }
 
@@ -239,6 +244,7 @@ func TestCertificateRotationAcrossTwoVhosts(t *testing.T) {
 
 	r = p.rotor(t, "rotate", webCert, "--now", "--as", "alice")
 	wantCode(t, r, 3, "rotation with a forgotten nginx")
+	first := run
 	run = runOf(t, r)
 	out := r.stdout + r.stderr
 	if !contains(out, edge.Addr, "previous") {
@@ -278,6 +284,107 @@ func TestCertificateRotationAcrossTwoVhosts(t *testing.T) {
 	if st := p.status(t, run); st.Run.Phase != "done" {
 		t.Fatalf("run %s is %s after the forgotten nginx reloaded", run, st.Run.Phase)
 	}
+	// This revoke made due the deletion of the certificate the first run retired; pem-files
+	// cannot delete a version on request (it prunes by keep), so the step notes it and passes.
+	firstRun := p.run(t, first)
+	del := firstRun.Step(rotation.StepDelete, "")
+	if del.Status != rotation.OK || !strings.Contains(del.Detail, "cannot delete a version on request") {
+		t.Fatalf("the first run's deletion with a store that cannot delete: %+v", del)
+	}
+}
+
+// TestResidualUseOfACertificateBlocksRevoke: a second nginx serves a.test from the same files
+// and reads them only at start (a consumer with no reload: restarted by its owner, by hand).
+// Its TLS check cannot prove it after cutover, so its owner signs it off ("restarted in
+// Thursday's maintenance"), and until issue 13 nothing else stood between that and the revoke:
+// the certificate authority cannot report residual use, so the residual-use gate never ran,
+// and the previous certificate was revoked while an endpoint still served it. Now the checks
+// that can report residual use are asked like an authority: the edge still serving the
+// previous certificate blocks revoke, named in the gate's reason, until it is reloaded.
+func TestResidualUseOfACertificateBlocksRevoke(t *testing.T) {
+	p := newCertPlatform(t)
+	p.bootstrap(t)
+	web := filepath.Join(p.dir, "web")
+	edge := testenv.StartNginx(t, testenv.NginxOptions{VHosts: []testenv.NginxVHost{
+		{ServerName: "a.test", CertFile: filepath.Join(web, "fullchain.pem"), KeyFile: filepath.Join(web, "key.pem")},
+	}})
+	p.checks = append(p.checks, fmt.Sprintf("tls-edge: {type: tls, address: %q, server_name: a.test, ca_file: ../trust.pem}", edge.Addr))
+	p.more = append(p.more, `      edge:
+        kind: service
+        identity: tls-files
+        reads: at-start
+        checks: [tls-edge]
+`)
+	p.write(t)
+	old := pki.Ref(p.served(t, edge, "a.test"))
+
+	// The vhosts move to the new certificate; the edge, not reloaded, cannot be proven.
+	r := p.rotor(t, "rotate", webCert, "--now", "--as", "alice")
+	wantCode(t, r, 3, "rotate with the edge not restarted")
+	run := runOf(t, r)
+	if !contains(r.stdout, "follow-ups", "edge") {
+		t.Fatalf("want the edge's proof awaited:\n%s", r)
+	}
+	wantCode(t, p.rotor(t, "signoff", run, "edge", "--as", "bob", "--reason", "restarted in Thursday's maintenance"), 0, "signoff of the edge")
+
+	// Signed off, but it still serves the previous certificate: revoke must not happen.
+	r = p.rotor(t, "rotate", webCert, "--as", "alice")
+	wantCode(t, r, 3, "rotate while the edge serves the previous certificate")
+	if !contains(r.stdout, "blocked at: residual-use (fail)", edge.Addr) {
+		t.Fatalf("revoke must be blocked at residual use, naming the edge %s:\n%s", edge.Addr, r)
+	}
+	st := p.run(t, run)
+	if st.Phase == rotation.Done || st.Phase == rotation.Revoking || st.Step(rotation.StepRevoke, "").Kind != "" {
+		t.Fatalf("run went on to %s with an endpoint on the previous certificate", st.Phase)
+	}
+	g := st.Gate("residual-use")
+	if g.Verdict != "fail" || !strings.Contains(g.Reason, edge.Addr) || !strings.Contains(g.Reason, "tls-edge") {
+		t.Fatalf("the gate's reason must name the check and the endpoint %s: %+v", edge.Addr, g)
+	}
+	if got := pki.Ref(p.served(t, edge, "a.test")); got != old {
+		t.Fatal("the edge changed without a restart")
+	}
+	if data := st.Step(rotation.StepResidualUse, "").Data; data["check:tls-edge"] != "fail" || data["check:tls-a"] != "pass" || data["check:tls-b"] != "pass" {
+		t.Fatalf("residual use must record each source's verdict: %v", data)
+	}
+
+	// Its owner reloads it; the same run passes residual use and revokes.
+	p.reloadNginx(t, edge)
+	r = p.rotor(t, "rotate", webCert, "--as", "alice")
+	wantCode(t, r, 0, "rotate once the edge serves the new certificate")
+	if st := p.status(t, run); st.Run.Phase != "done" {
+		t.Fatalf("run %s is %s", run, st.Run.Phase)
+	}
+	ticket := p.rotor(t, "journal", run, "--format", "json")
+	wantCode(t, ticket, 0, "journal")
+	if !contains(ticket.stdout, "residual-use check tls-edge", "residual-use check tls-a", edge.Addr) {
+		t.Fatalf("the journal must hold each source's residual-use evidence:\n%s", ticket.stdout)
+	}
+}
+
+// reloadNginx sends SIGHUP to an nginx rotor does not reload, and waits until new connections
+// see the certificate the main nginx serves: until its old workers exit, one may still answer.
+func (p *certPlatform) reloadNginx(t *testing.T, ng *testenv.Nginx) {
+	t.Helper()
+	pid, err := os.ReadFile(ng.PIDFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	fmt.Sscan(strings.TrimSpace(string(pid)), &n)
+	if err := syscall.Kill(n, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	want := pki.Ref(p.served(t, p.ng, "a.test"))
+	eventually(t, 10*time.Second, "the reloaded nginx serving the new certificate", func() bool {
+		for range 10 {
+			c, err := ng.Served(context.Background(), "a.test")
+			if err != nil || pki.Ref(c) != want {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // TestCertificateRollbackOfOneVhost: after cutover, one vhost goes back to the previous

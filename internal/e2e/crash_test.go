@@ -17,15 +17,24 @@ var crashPointLine = regexp.MustCompile(`crash-point (\S+)`)
 // TestCrashAtEveryBoundary kills a real rotor process with SIGKILL at every durable step
 // boundary of a rotation (the engine lists them under ROTOR_TEST_CRASH_AT=list), then resumes
 // it with a plain `rotor rotate`. Each crash runs on its own copy of a platform whose first
-// rotation is done, so every run has a previous version to revoke. After the resume: the run
-// is done, exactly one version was minted by it, the previous version is disabled only after
-// every check passed, and the journal chain verifies.
+// two rotations are done, so every run has a previous version to revoke, and its revoke makes
+// the deletion of the version the run before it retired due (delete_after's default: the
+// next rotation's revoke). After the resume: the run is done, exactly one version was minted
+// by it, the previous version is disabled only after every check passed, the version two
+// behind is deleted and the previous one kept, and the journals' chains verify.
 func TestCrashAtEveryBoundary(t *testing.T) {
 	base := newPlatform(t, platformOpts{})
 	wantCode(t, base.rotor(t, "rotate", credential, "--as", "alice"), 0, "first rotation")
+	r := base.rotor(t, "rotate", credential, "--now", "--as", "alice")
+	wantCode(t, r, 0, "second rotation")
+	retiring := runOf(t, r) // its previous version is deleted by the next rotation's revoke
+	retired := base.status(t, retiring).Run.Previous.ID
+	if st := base.rotor(t, "status", retiring); !contains(st.stdout, "delete:", retired, "next rotation's revoke") {
+		t.Fatalf("status must say when %s is deleted:\n%s", retired, st)
+	}
 
 	list := base.copyTo(t, filepath.Join(t.TempDir(), "list"))
-	r := list.rotorEnv(t, []string{"ROTOR_TEST_CRASH_AT=list"}, "rotate", credential, "--now", "--as", "alice")
+	r = list.rotorEnv(t, []string{"ROTOR_TEST_CRASH_AT=list"}, "rotate", credential, "--now", "--as", "alice")
 	wantCode(t, r, 0, "listing crash points")
 	var points []string
 	// Progress lines share stderr, and a step's line is still open at its effect boundary.
@@ -45,7 +54,7 @@ func TestCrashAtEveryBoundary(t *testing.T) {
 	}
 	var missing []string
 	for _, s := range []string{"mint", "enable", "read-access", "promote", "reload:api", "check:api", "check:ops",
-		"revoke", "reload-accepting:api", "record"} {
+		"revoke", "reload-accepting:api", "record", "delete"} {
 		want := []string{"effect:" + s}
 		if !rotation.StepKindOf(s).Local() {
 			want = append(want, "intent:"+s)
@@ -56,7 +65,7 @@ func TestCrashAtEveryBoundary(t *testing.T) {
 			}
 		}
 	}
-	if len(missing) > 0 || len(points) < 23 {
+	if len(missing) > 0 || len(points) < 26 {
 		t.Fatalf("%d crash points listed, missing %v:\n%s", len(points), missing, strings.Join(points, "\n"))
 	}
 	t.Logf("%d crash points", len(points))
@@ -95,6 +104,16 @@ func TestCrashAtEveryBoundary(t *testing.T) {
 			if enabled(ix, st.Run.Previous.ID) || !enabled(ix, st.Run.New.ID) {
 				t.Fatalf("after the run only the new version may be enabled: %+v", ix)
 			}
+			if !deleted(ix, retired) || deleted(ix, st.Run.Previous.ID) {
+				t.Fatalf("after the run %s (two behind) must be deleted and %s (previous) kept: %+v", retired, st.Run.Previous.ID, ix)
+			}
+			if files, _ := filepath.Glob(filepath.Join(p.dir, "store", credential, "versions", retired+".*")); len(files) > 0 {
+				t.Fatalf("the deleted version's files are still there: %v", files)
+			}
+			if ds := p.status(t, retiring).Run.Steps; !slices.ContainsFunc(ds, func(s stepStatus) bool { return s.Kind == "delete" && s.Status == "done" }) {
+				t.Fatalf("run %s does not record its deletion of %s: %+v", retiring, retired, ds)
+			}
+			wantCode(t, p.rotor(t, "journal", "verify", retiring), 0, "journal verify of the run that retired the deleted version")
 			assertRevokeAfterGates(t, p, run)
 			wantCode(t, p.rotor(t, "journal", "verify", run), 0, "journal verify")
 		})

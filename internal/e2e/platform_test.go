@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/rotation"
 )
 
 // platform is a small real platform in a temporary folder: an inventory with age identities
@@ -176,19 +178,37 @@ type runStatus struct {
 		New *struct {
 			ID string `json:"id"`
 		} `json:"new"`
-		Steps []struct {
-			Kind       string    `json:"kind"`
-			Consumer   string    `json:"consumer"`
-			Status     string    `json:"status"`
-			Verdict    string    `json:"verdict"`
-			Attempt    int       `json:"attempt"`
-			StartedAt  time.Time `json:"started_at"`
-			FinishedAt time.Time `json:"finished_at"`
-		} `json:"steps"`
+		Steps      []stepStatus `json:"steps"`
 		Exceptions []struct {
 			State string `json:"state"`
 		} `json:"exceptions"`
 	} `json:"run"`
+}
+
+// run is the whole run as `rotor status RUN -o json` gives it.
+func (p *platform) run(t *testing.T, run string) rotation.Run {
+	t.Helper()
+	r := p.rotor(t, "status", run, "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("rotor status: %s", r)
+	}
+	var st struct {
+		Run rotation.Run `json:"run"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("rotor status -o json: %v\n%s", err, r.stdout)
+	}
+	return st.Run
+}
+
+type stepStatus struct {
+	Kind       string    `json:"kind"`
+	Consumer   string    `json:"consumer"`
+	Status     string    `json:"status"`
+	Verdict    string    `json:"verdict"`
+	Attempt    int       `json:"attempt"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
 }
 
 func (p *platform) status(t *testing.T, run string) runStatus {
@@ -210,6 +230,7 @@ type storeIndex struct {
 		ID      string `json:"id"`
 		Stage   string `json:"stage"`
 		Enabled bool   `json:"enabled"`
+		Deleted bool   `json:"deleted"`
 		Key     string `json:"key"`
 	} `json:"versions"`
 	Pins map[string]string `json:"pins"`

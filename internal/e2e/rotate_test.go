@@ -228,6 +228,17 @@ func enabled(ix storeIndex, id string) bool {
 	return false
 }
 
+// deleted reports whether the store deleted the version (its record stays, marked, so that
+// an id is never reused).
+func deleted(ix storeIndex, id string) bool {
+	for _, v := range ix.Versions {
+		if v.ID == id {
+			return v.Deleted
+		}
+	}
+	return false
+}
+
 // forms are the encodings in which a value could leak.
 func forms(v []byte) []string {
 	return []string{string(v), base64.StdEncoding.EncodeToString(v), base64.RawURLEncoding.EncodeToString(v),

@@ -17,11 +17,32 @@ type timeoutChecker struct {
 	d time.Duration
 }
 
+// withTimeout bounds a check's every call by its timeout. A check that can also report
+// residual use (provider.UsageReporter) keeps that power through the decorator: the engine
+// discovers it with a type assertion, as it does on the undecorated check.
 func withTimeout(c provider.Checker, d time.Duration) provider.Checker {
 	if d <= 0 {
 		d = defaultCheckTimeout
 	}
+	if u, ok := c.(provider.UsageReporter); ok {
+		return timeoutUsageChecker{timeoutChecker{c, d}, u}
+	}
 	return timeoutChecker{c, d}
+}
+
+type timeoutUsageChecker struct {
+	timeoutChecker
+	u provider.UsageReporter
+}
+
+func (t timeoutUsageChecker) Usage(ctx context.Context, req provider.UsageRequest) (provider.UsageResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	resp, err := t.u.Usage(ctx, req)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return provider.UsageResponse{Verdict: provider.Unknown, Detail: "no answer within " + t.d.String()}, nil
+	}
+	return resp, err
 }
 
 func (t timeoutChecker) Check(ctx context.Context, req provider.CheckRequest) (provider.CheckResult, error) {

@@ -234,6 +234,11 @@ func (rs *runState) drive(ctx context.Context, o rotation.Options) (res Result, 
 			continue
 		}
 		a := rotation.Next(&rs.run, rs.spec, now, o)
+		if a.Kind == rotation.DoStep && rs.run.Phase == rotation.Done {
+			// The run is over and its lock released with its last save: what it still owes,
+			// the deletion of the version it retired, is performed by retire, under the lock.
+			a = rotation.Action{Kind: rotation.Finished}
+		}
 		switch a.Kind {
 		case rotation.DoStep:
 			var err error

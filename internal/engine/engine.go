@@ -126,9 +126,13 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 	if !ok {
 		return Result{}, errUnknownCredential(credential)
 	}
+	since := e.now()
 	rec, first, holder, err := e.lockAndLoad(ctx, c)
 	var nd *notDueError
 	if errors.As(err, &nd) {
+		if err := e.retire(ctx, c, since); err != nil { // deletions due of done runs (retire.go)
+			return Result{}, err
+		}
 		return e.notDue(ctx, c, nd.entry)
 	}
 	if err != nil {
@@ -147,7 +151,11 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 			return Result{}, err
 		}
 	}
-	return rs.drive(ctx, rotation.Options{Through: through, Since: e.now()})
+	res, err := rs.drive(ctx, rotation.Options{Through: through, Since: e.now()})
+	if err == nil {
+		err = e.retire(ctx, c, since) // deletions due, this run's revoke may have made one due (retire.go)
+	}
+	return res, err
 }
 
 // lockAndLoad takes the credential's lock and returns its active run, or, when there is none

@@ -116,7 +116,7 @@ func specOf(inv *inventory.Inventory, reg *provider.Registry, c *inventory.Crede
 			s.Windows[stage] = &sw
 		}
 	}
-	s.UsageReporter = reg.Capabilities(provider.KindAuthority, c.Authority.Type).Has(provider.CanReportUsage)
+	s.Usage, s.DeleteAfter = usageSources(inv, reg, c), c.DeleteAfter.After
 	s.Toggle = reg.Capabilities(provider.KindStore, c.Store.Type).Has(provider.CanToggle)
 	if t, ok := c.Authority.Config.(provider.SessionEnder); ok {
 		s.EndSessions = t.EndsSessions()

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/journal"
 	"github.com/rotorhq/rotor/internal/provider"
 	"github.com/rotorhq/rotor/internal/rotation"
@@ -73,6 +75,8 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 		return rotation.Outcome{Detail: detail}, nil
 	case rotation.StepRecord:
 		return rs.record(ctx), nil
+	case rotation.StepDelete:
+		return rs.deletePrevious(ctx)
 	case rotation.StepRollback:
 		return rs.rollback(ctx)
 	case rotation.StepExceptionExpiry:
@@ -351,24 +355,172 @@ func (rs *runState) runChecks(ctx context.Context, ids []string, consumer string
 	return rotation.Outcome{Verdict: verdict, Detail: detail, Gate: g}, entries
 }
 
+// usageSources are who can report residual use of a credential's previous version
+// (rotation.Spec.Usage): its authority, if it can, then each of its checks and its consumers'
+// checks that can (a tls check: the endpoints still serving it), in declared order, once each.
+func usageSources(inv *inventory.Inventory, reg *provider.Registry, c *inventory.Credential) []string {
+	var out []string
+	if reg.Capabilities(provider.KindAuthority, c.Authority.Type).Has(provider.CanReportUsage) {
+		out = append(out, rotation.UsageAuthority)
+	}
+	seen := map[string]bool{}
+	add := func(ids []string) {
+		for _, id := range ids {
+			ch, ok := inv.Check(id)
+			if ok && !seen[id] && reg.Capabilities(provider.KindCheck, ch.Type).Has(provider.CanReportUsage) {
+				seen[id] = true
+				out = append(out, rotation.UsageCheck(id))
+			}
+		}
+	}
+	add(c.Checks)
+	for _, k := range c.Consumers {
+		add(k.Checks)
+	}
+	return out
+}
+
+// residualUse asks every source of rotation.Spec.Usage whether the previous version is still
+// in use since the evidence began, and combines their answers as a gate chain does: a fail
+// from any source is a fail naming it and who it saw, else an unknown from any is unknown
+// (which blocks: no answer is not "unused"), else a pass. Each answer is evidence of its own
+// in the journal, and the step's Data keeps each source's verdict (rotation.Run
+// EndSessionsApproved reads it).
 func (rs *runState) residualUse(ctx context.Context) (rotation.Outcome, []journal.Entry) {
 	r := &rs.run
-	u, err := rs.p.authority.(provider.UsageReporter).Usage(ctx, provider.UsageRequest{Credential: r.Credential, Version: *r.Previous, Since: r.EvidenceSince()})
+	req := provider.UsageRequest{Credential: r.Credential, Version: *r.Previous, Since: r.EvidenceSince()}
+	verdict := provider.Pass
+	var parts []usageLine
+	var failing, unknown []string
+	var entries []journal.Entry
+	data := map[string]string{}
+	for _, src := range rs.spec.Usage {
+		u := rs.usage(ctx, src, req)
+		name := strings.Replace(src, "check:", "check ", 1)
+		line := name + " " + string(u.Verdict) + ": " + u.Detail // a check's detail names what it saw
+		if src == rotation.UsageAuthority {
+			line = fmt.Sprintf("previous version %s used %d time(s) since cutover", r.Previous.ID, u.Count)
+			if len(u.Who) > 0 {
+				line += " by " + strings.Join(u.Who, ", ")
+			}
+			if u.Detail != "" {
+				line += " — " + u.Detail
+			}
+		}
+		parts = append(parts, usageLine{line, u.Verdict})
+		data[src] = string(u.Verdict)
+		switch u.Verdict {
+		case provider.Fail:
+			verdict = provider.Fail
+			who := name
+			if len(u.Who) > 0 {
+				who += " (" + strings.Join(u.Who, ", ") + ")"
+			}
+			failing = append(failing, who)
+		case provider.Unknown:
+			if verdict == provider.Pass {
+				verdict = provider.Unknown
+			}
+			unknown = append(unknown, name)
+		}
+		res := provider.CheckResult{Verdict: u.Verdict, Reason: "residual use of " + r.Previous.ID, Message: line,
+			Observed: fmt.Sprintf("%d use(s)", u.Count), At: rs.e.now()}
+		if en, err := journal.CheckEntry(r.ID, rs.e.now(), string(r.Phase), "", "residual-use "+name, res); err == nil {
+			en.Step = string(rotation.StepResidualUse)
+			entries = append(entries, en)
+		}
+	}
+	// What blocks first: the gate's message is read on a terminal, and it names who.
+	slices.SortStableFunc(parts, func(a, b usageLine) int { return blocks(b.verdict) - blocks(a.verdict) })
+	lines := make([]string, len(parts))
+	for i, p := range parts {
+		lines[i] = p.text
+	}
+	detail := strings.Join(lines, "; ")
+	out := rotation.Outcome{Verdict: verdict, Detail: detail, Data: data}
+	if verdict == provider.Pass {
+		return out, entries
+	}
+	reason := "residual use of the previous version by " + strings.Join(failing, "; ")
+	if verdict == provider.Unknown {
+		reason = "residual use of the previous version unknown: no answer from " + strings.Join(unknown, ", ")
+	}
+	out.Gate = &rotation.GateResult{Gate: "residual-use", Verdict: verdict, Reason: reason, Message: detail,
+		Unblock: "move the users named to the new version (reload an endpoint still serving the previous one), then run rotor rotate again"}
+	return out, entries
+}
+
+// usageLine is one source's answer as the residual-use gate's message shows it.
+type usageLine struct {
+	text    string
+	verdict provider.Verdict
+}
+
+// blocks ranks verdicts by how firmly they block: fail, then unknown, then pass.
+func blocks(v provider.Verdict) int {
+	switch v {
+	case provider.Fail:
+		return 2
+	case provider.Unknown:
+		return 1
+	}
+	return 0
+}
+
+// usage is one source's answer; one that cannot answer is unknown, never a pass.
+func (rs *runState) usage(ctx context.Context, src string, req provider.UsageRequest) provider.UsageResponse {
+	var rep provider.UsageReporter
+	if src == rotation.UsageAuthority {
+		rep, _ = rs.p.authority.(provider.UsageReporter)
+	} else {
+		rep, _ = rs.p.checks[strings.TrimPrefix(src, "check:")].(provider.UsageReporter)
+	}
+	if rep == nil {
+		return provider.UsageResponse{Verdict: provider.Unknown, Detail: src + " cannot report residual use"}
+	}
+	u, err := rep.Usage(ctx, req)
 	if err != nil {
-		u = provider.UsageResponse{Verdict: provider.Unknown, Detail: rs.scrub.text(err.Error())}
+		u = provider.UsageResponse{Verdict: provider.Unknown, Detail: err.Error()}
 	}
-	detail := fmt.Sprintf("previous version %s used %d time(s) since cutover", r.Previous.ID, u.Count)
-	if len(u.Who) > 0 {
-		detail += " by " + strings.Join(u.Who, ", ")
+	if u.Verdict != provider.Pass && u.Verdict != provider.Fail {
+		u.Verdict = provider.Unknown // anything else is not evidence
 	}
-	if u.Detail != "" {
-		detail += " — " + u.Detail
+	u.Detail = rs.scrub.text(u.Detail)
+	for i := range u.Who {
+		u.Who[i] = rs.scrub.text(u.Who[i])
 	}
-	if u.Verdict != provider.Pass {
-		return rotation.Outcome{Verdict: u.Verdict, Detail: detail, Gate: &rotation.GateResult{Gate: "residual-use", Verdict: u.Verdict,
-			Reason: "residual use of the previous version", Message: detail, Unblock: "move the users named to the new version, then run rotor rotate again"}}, nil
+	return u
+}
+
+// deletePrevious deletes from the store the version the run retired at its revoke, when
+// rotation.Next says it is time (see rotation.nextDelete). Deleting a version the store no
+// longer has succeeds: the effect is idempotent, and a deletion resumed after a crash finds it
+// done. A store without provider.VersionDeleter keeps the version, and the step says so.
+func (rs *runState) deletePrevious(ctx context.Context) (rotation.Outcome, []journal.Entry) {
+	r, c := &rs.run, rs.cred
+	old := r.Previous.ID
+	if rs.p.store == nil {
+		return rotation.Outcome{Err: provider.Errorf(provider.Terminal, "delete", "the %s store cannot be built: %s", c.Store.Type, strings.Join(rs.p.missing, "; "))}, nil
 	}
-	return rotation.Outcome{Detail: detail}, nil
+	d, ok := rs.p.store.(provider.VersionDeleter)
+	if !ok {
+		note := fmt.Sprintf("skipped: the %s store cannot delete a version on request; %s stays in it, disabled since the revoke, until the store's own retention (if it has one) removes it", c.Store.Type, old)
+		return rotation.Outcome{Detail: note, Data: map[string]string{"skipped": old}},
+			[]journal.Entry{rs.entry(journal.KindNote, string(rotation.StepDelete), "", note)}
+	}
+	err := d.Delete(ctx, provider.ToggleRequest{Credential: c.ID, Version: old})
+	switch {
+	case errors.Is(err, provider.ErrNotFound):
+		return rotation.Outcome{Detail: old + " is no longer in the store (deleted already)", Data: map[string]string{"deleted": old}}, nil
+	case err != nil:
+		return rotation.Outcome{Err: err}, nil
+	}
+	policy := "at the next rotation's revoke"
+	if rs.spec.DeleteAfter > 0 {
+		policy = "delete_after " + c.DeleteAfter.String()
+	}
+	return rotation.Outcome{Detail: fmt.Sprintf("deleted %s (%s) from the store (%s)", old, r.Previous.Fingerprint, policy),
+		Data: map[string]string{"deleted": old}}, nil
 }
 
 // record updates the credential's state and history once the run is complete. It writes

@@ -55,7 +55,13 @@ func (v View) Status(ctx context.Context, runID string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	return v.status(rec)
+	var later []state.RunRecord
+	if owesDelete(rec) { // its deletion may wait for the run after it: find that one
+		if later, err = v.State.Runs(ctx, state.RunFilter{Credential: rec.Credential}); err != nil {
+			return Status{}, err
+		}
+	}
+	return v.status(rec, successor(later, rec))
 }
 
 // Runs lists the runs f selects, newest first, each with what it waits for.
@@ -66,7 +72,11 @@ func (v View) Runs(ctx context.Context, f state.RunFilter) ([]Status, error) {
 	}
 	out := make([]Status, 0, len(recs))
 	for _, rec := range recs {
-		st, err := v.status(rec)
+		var succ *rotation.Run
+		if owesDelete(rec) {
+			succ = successor(recs, rec)
+		}
+		st, err := v.status(rec, succ)
 		if err != nil {
 			return nil, err
 		}
@@ -75,16 +85,51 @@ func (v View) Runs(ctx context.Context, f state.RunFilter) ([]Status, error) {
 	return out, nil
 }
 
-func (v View) status(rec state.RunRecord) (Status, error) {
+func (v View) status(rec state.RunRecord, succ *rotation.Run) (Status, error) {
 	r, err := rotation.DecodeRun(rec.ID, rec.Data)
 	if err != nil {
 		return Status{}, err
 	}
 	st := Status{Run: r, Record: rec}
 	if c, ok := v.credential(rec.Credential); ok && v.Registry != nil {
-		st.Next = rotation.Next(&r, specOf(v.Inv, v.Registry, c), v.Clock(), rotation.Options{Through: rotation.StageRevoke})
+		st.Next = rotation.Next(&r, specOf(v.Inv, v.Registry, c), v.Clock(), rotation.Options{Through: rotation.StageRevoke, Successor: succ})
 	}
 	return st, nil
+}
+
+// owesDelete reports, from its record alone, whether a run may still owe the deletion of the
+// version it retired: it is done and has not deleted it.
+func owesDelete(rec state.RunRecord) bool {
+	if rec.Phase != string(rotation.Done) {
+		return false
+	}
+	r, err := rotation.DecodeRun(rec.ID, rec.Data)
+	if err != nil || r.Previous == nil {
+		return false
+	}
+	return r.Step(rotation.StepDelete, "").Status != rotation.OK
+}
+
+// successor is the run of rec's credential that came right after it, among recs (newest
+// first), or nil.
+func successor(recs []state.RunRecord, rec state.RunRecord) *rotation.Run {
+	var next *state.RunRecord
+	for i := range recs {
+		switch {
+		case recs[i].ID == rec.ID:
+			if next == nil {
+				return nil
+			}
+			r, err := rotation.DecodeRun(next.ID, next.Data)
+			if err != nil {
+				return nil
+			}
+			return &r
+		case recs[i].Credential == rec.Credential:
+			next = &recs[i]
+		}
+	}
+	return nil
 }
 
 func (v View) credential(id string) (*inventory.Credential, bool) {

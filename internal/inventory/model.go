@@ -187,6 +187,7 @@ type Credential struct {
 	Rotate      Policy            `yaml:"rotate" doc:"When the credential is due."`
 	Windows     PhaseWindows      `yaml:"windows" doc:"The change window each phase must run in."`
 	Soak        Duration          `yaml:"soak" doc:"How long verify watches signals after cutover before revoke may start."`
+	DeleteAfter Retention         `yaml:"delete_after" doc:"When a version disabled at revoke is deleted from the store: next-revoke (the default: at the next rotation's revoke, so one previous version always stays) or a duration after its revoke (7d). A store that cannot delete versions keeps them, and the run notes it."`
 	Checks      []string          `yaml:"checks" rotor:"ref=check" doc:"Credential-wide error signals watched during cutover and verify."`
 	Consumers   []*Consumer       `yaml:"consumers" rotor:"keyed" doc:"Every execution path that uses the value."`
 	Notify      []string          `yaml:"notify" doc:"Notifications (keys of notifications) told about this credential's runs. Default: all of them."`

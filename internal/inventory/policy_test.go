@@ -71,3 +71,51 @@ func TestRenewAtAndJitterErrors(t *testing.T) {
 		}
 	}
 }
+
+func retentionInv(line string) map[string]string {
+	return map[string]string{"inv.yaml": "teams: {t: {approvers: [x]}}\ncredentials:\n  c:\n    owner: t\n    store: {type: file, dir: /d}\n    authority: {type: generated}\n" + line}
+}
+
+// delete_after: a duration after the revoke, or next-revoke, the default, which is the zero
+// After (rotation.Spec.DeleteAfter); anything else is reported where it is written.
+func TestDeleteAfter(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want time.Duration
+		text string
+	}{
+		{"", 0, "next-revoke"},
+		{"    delete_after: next-revoke\n", 0, "next-revoke"},
+		{"    delete_after: 7d\n", 7 * 24 * time.Hour, "7d"},
+		{"    delete_after: 1d12h\n", 36 * time.Hour, "1d12h"},
+	} {
+		inv, err := inventory.Load(write(t, retentionInv(tc.line)), opts())
+		if err != nil {
+			t.Errorf("%q: %v", tc.line, err)
+			continue
+		}
+		c, _ := inv.Credential("c")
+		if c.DeleteAfter.After != tc.want || c.DeleteAfter.String() != tc.text {
+			t.Errorf("%q: delete_after = %v (%s), want %v (%s)", tc.line, c.DeleteAfter.After, c.DeleteAfter, tc.want, tc.text)
+		}
+	}
+	for _, tc := range []struct{ line, want string }{
+		{"    delete_after: never\n", `inv.yaml:7:19: credentials.c.delete_after: expected next-revoke, or a duration after the revoke such as 7d or 12h, got "never"`},
+		{"    delete_after: 0s\n", `inv.yaml:7:19: credentials.c.delete_after: delete_after must be a positive duration (or next-revoke), got "0s"`},
+		{"    delete_after: [7d]\n", `inv.yaml:7:19: credentials.c.delete_after: expected a single value, got a list`},
+	} {
+		_, err := inventory.Load(write(t, retentionInv(tc.line)), opts())
+		if err == nil {
+			t.Errorf("%q: loaded", tc.line)
+			continue
+		}
+		found := false
+		for _, e := range errorList(t, err) {
+			s := fmt.Sprintf("%s:%d:%d: %s", e.Pos.File[strings.LastIndex(e.Pos.File, "/")+1:], e.Pos.Line, e.Pos.Col, e.Msg)
+			found = found || s == tc.want
+		}
+		if !found {
+			t.Errorf("%q: errors %v, want %q", tc.line, err, tc.want)
+		}
+	}
+}

@@ -45,6 +45,53 @@ func (d Duration) String() string { return schedule.FormatDuration(d.Duration) }
 // MarshalText prints the duration the way it is written in the inventory.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
+// Retention is delete_after: when a version retired at revoke is deleted from the store.
+type Retention struct {
+	// After is how long after its revoke; 0 is RetainUntilNextRevoke, the default.
+	After time.Duration
+	Text  string
+	Set   bool
+}
+
+// RetainUntilNextRevoke is delete_after's default policy, by name: a version retired at a
+// revoke is deleted at the next rotation's revoke, so the store always keeps one previous
+// version (disabled) besides the current one.
+const RetainUntilNextRevoke = "next-revoke"
+
+func (r *Retention) decodeScalar(n *yaml.Node) error {
+	const want = "expected next-revoke, or a duration after the revoke such as 7d or 12h"
+	if n.Tag != "!!str" && n.Tag != "!!int" {
+		return fmt.Errorf("%s, got %s", want, describe(n))
+	}
+	if n.Value == RetainUntilNextRevoke {
+		*r = Retention{Text: n.Value, Set: true}
+		return nil
+	}
+	d, err := schedule.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("%s, got %q", want, n.Value)
+	}
+	if d <= 0 {
+		return fmt.Errorf("delete_after must be a positive duration (or next-revoke), got %q", n.Value)
+	}
+	*r = Retention{After: d, Text: n.Value, Set: true}
+	return nil
+}
+
+func (*Retention) schemaOf() map[string]any {
+	return map[string]any{"anyOf": []any{
+		map[string]any{"const": RetainUntilNextRevoke},
+		map[string]any{"type": "string", "pattern": `^([0-9]+(s|m|h|d|w))+$`},
+	}, "examples": []string{RetainUntilNextRevoke, "7d", "12h"}}
+}
+
+func (r Retention) String() string {
+	if !r.Set {
+		return RetainUntilNextRevoke
+	}
+	return r.Text
+}
+
 // Date is a freeze boundary: a whole day (YYYY-MM-DD) or an exact RFC 3339 instant.
 type Date struct {
 	Day     schedule.Date

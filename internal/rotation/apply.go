@@ -71,6 +71,15 @@ func Finish(r *Run, kind StepKind, consumer string, out Outcome, s Spec, now tim
 		st.Verdict = provider.Unknown
 		st.Detail = out.Err.Error()
 		k := provider.KindOf(out.Err)
+		if kind == StepDelete {
+			// The deletion is owed by a done run: its rotation is complete, and a store that
+			// cannot delete now neither halts it nor blocks the next run. The failure shows in
+			// status and the journal, and a later rotate tries again (nextDelete).
+			if k == provider.Retryable {
+				r.RetryAt = now.Add(Backoff(st.Attempt))
+			}
+			return
+		}
 		if k == provider.Retryable && st.Attempt < MaxAttempts {
 			r.RetryAt = now.Add(Backoff(st.Attempt))
 			return

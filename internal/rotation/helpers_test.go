@@ -86,7 +86,7 @@ func (b *specB) inPlace() *specB                { b.s.Strategy = "in-place"; ret
 func (b *specB) critical() *specB               { b.s.Critical = true; return b }
 func (b *specB) soak(d time.Duration) *specB    { b.s.Soak = d; return b }
 func (b *specB) signals(names ...string) *specB { b.s.Signals = names; return b }
-func (b *specB) usage() *specB                  { b.s.UsageReporter = true; return b }
+func (b *specB) usage() *specB                  { b.s.Usage = []string{UsageAuthority}; return b }
 func (b *specB) window(st Stage, w *schedule.Window) *specB {
 	b.s.Windows[st] = w
 	return b

@@ -303,7 +303,7 @@ func checkRevokeEvidence(t *testing.T, seed uint64, h *harness) {
 			fail("signals not passed after the soak: %+v", st)
 		}
 	}
-	if s.UsageReporter && !passed(StepResidualUse, "") {
+	if len(s.Usage) > 0 && !passed(StepResidualUse, "") {
 		fail("residual use not passed")
 	}
 	for _, c := range s.Consumers {

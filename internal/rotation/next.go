@@ -19,14 +19,28 @@ type Spec struct {
 	Consumers []ConsumerSpec
 	// Signals are the credential-wide checks watched after cutover and at the end of the soak.
 	Signals []string
-	// UsageReporter: the authority can report residual use of the previous version.
-	UsageReporter bool
+	// Usage are who is asked, before revoke, whether the previous version is still in use, in
+	// the order the residual-use step asks them: UsageAuthority when the authority can say,
+	// then UsageCheck(id) for each check of the credential or of a consumer that can (a tls
+	// check names the endpoints still serving the previous certificate). Empty: nobody can
+	// say, and there is no residual-use gate.
+	Usage []string
 	// Toggle: the store can disable the previous version at revoke.
 	Toggle bool
 	// EndSessions: the authority is configured to end the previous version's sessions at
 	// revoke, once a person approves it after residual use found them.
 	EndSessions bool
+	// DeleteAfter is how long after its revoke the version a run retired is deleted from the
+	// store (inventory delete_after). Zero is the default policy: at the next rotation's
+	// revoke, so that one previous version always stays, disabled, for a restore by hand.
+	DeleteAfter time.Duration
 }
+
+// The residual-use sources of Spec.Usage.
+const UsageAuthority = "authority"
+
+// UsageCheck names a check as a residual-use source.
+func UsageCheck(id string) string { return "check:" + id }
 
 // ConsumerSpec is one consumer, in declared order.
 type ConsumerSpec struct {
@@ -68,6 +82,10 @@ type Options struct {
 	// Since is when this invocation started: a step that already ran in this invocation and
 	// did not pass is not run again in a loop; the run waits (exit 3) instead.
 	Since time.Time
+	// Successor is the credential's run after this one, when there is one: a fact the engine
+	// reads from its state for a done run, whose deletion of the version it retired waits (by
+	// default) for the successor's revoke and never takes a version the successor needs.
+	Successor *Run
 
 	now time.Time // set by Next
 }
@@ -79,7 +97,7 @@ func Next(r *Run, s Spec, now time.Time, o Options) Action {
 		o.Through = StageRevoke
 	}
 	if r.Phase == Done {
-		return Action{Kind: Finished}
+		return nextDelete(r, s, now, o)
 	}
 	if r.Halt != nil {
 		return Action{Kind: Stopped, Gate: GateResult{Gate: "halted", Verdict: provider.Fail, Reason: r.Halt.Reason, Message: r.Halt.Reason, Unblock: r.Halt.Next, At: r.Halt.At}}
@@ -316,7 +334,7 @@ func (r *Run) verifyGates(s Spec, now time.Time, o Options) (Action, bool) {
 			Unblock: "their checks passing after their proof time, or rotor signoff " + r.ID + " CONSUMER --as OWNER --reason TEXT",
 			Until:   until, At: now}}, false
 	}
-	if r.Previous != nil && s.UsageReporter {
+	if r.Previous != nil && len(s.Usage) > 0 {
 		st := r.step(StepResidualUse, "")
 		if st == nil || st.Status != OK {
 			if s.EndSessions && r.EndSessionsApproved() {
@@ -340,6 +358,14 @@ func (r *Run) EndSessionsApproved() bool {
 	st := r.step(StepResidualUse, "")
 	if st == nil || st.Status == OK || st.Verdict != provider.Fail {
 		return false // unknown use is never overridden: nobody can approve what nobody saw
+	}
+	// Ending sessions cures only what the authority found. Any other source that did not
+	// pass (an endpoint still serving the previous certificate, a check that could not tell)
+	// still blocks: its Data holds each source's verdict.
+	for src, v := range st.Data {
+		if src != UsageAuthority && v != string(provider.Pass) {
+			return false
+		}
 	}
 	d, ok := r.Approved()
 	return ok && !d.At.Before(st.FinishedAt)
@@ -393,8 +419,77 @@ func phaseOf(r *Run, k StepKind) Phase {
 		return Revoking
 	case StepRollback, StepExceptionExpiry:
 		return RolledBack
+	case StepDelete:
+		return Done
 	}
 	return r.Phase
+}
+
+// nextDelete is what a done run still owes: the deletion of the version it retired (its
+// Previous, disabled at its revoke) from the store — DOMAIN's "disable, and only later
+// delete". Never before that revoke, never the version the run made current, nor the
+// successor's new or previous version (its rollback needs the latter), nor a version a
+// rollback pinned a consumer to. When: DeleteAfter after the revoke, or, by default, once
+// the successor has revoked, so one previous version always stays.
+//
+// A deletion that is not due is Finished with a "delete" gate that says when (status shows
+// it; the run is done either way and nothing of it blocks). Who performs it is the engine's
+// affair: any rotate of the credential, under the credential's lock.
+func nextDelete(r *Run, s Spec, now time.Time, o Options) Action {
+	done := Action{Kind: Finished}
+	st := r.step(StepDelete, "")
+	if r.Previous == nil || !r.done(StepRevoke, "") || (st != nil && st.Status == OK) {
+		return done // a first rotation retired nothing; a deletion done is done
+	}
+	old := r.Previous.ID
+	pending := func(v provider.Verdict, msg, unblock string, until time.Time) Action {
+		done.Gate = GateResult{Gate: "delete", Verdict: v, Reason: "previous version kept", Message: msg, Unblock: unblock, Until: until, At: now}
+		return done
+	}
+	if why := keeps(old, r, o.Successor); why != "" {
+		return pending(provider.Unknown, fmt.Sprintf("%s is not deleted: %s", old, why), "", time.Time{})
+	}
+	if st == nil || st.Status != Intent { // a deletion begun is finished (its effect is idempotent)
+		revoked := r.Step(StepRevoke, "").FinishedAt
+		switch {
+		case s.DeleteAfter > 0 && now.Before(revoked.Add(s.DeleteAfter)):
+			due := revoked.Add(s.DeleteAfter)
+			return pending(provider.Unknown, fmt.Sprintf("%s (disabled at revoke) is deleted from the store after %s (delete_after %s)", old, due.Format(time.RFC3339), schedule.FormatDuration(s.DeleteAfter)),
+				"any rotor rotate "+r.Credential+" from "+due.Format(time.RFC3339)+" deletes it", due)
+		case s.DeleteAfter == 0 && (o.Successor == nil || !o.Successor.done(StepRevoke, "")):
+			return pending(provider.Unknown, fmt.Sprintf("%s (disabled at revoke) is deleted from the store at the next rotation's revoke: until then it is the one previous version kept", old),
+				"the next rotation of "+r.Credential+" deletes it once it has revoked", time.Time{})
+		case now.Before(r.RetryAt):
+			return pending(provider.Unknown, "deleting "+old+" failed with a retryable error; it is tried again after "+r.RetryAt.Format(time.RFC3339), "", r.RetryAt)
+		case st != nil && st.Status == Failed && !o.Since.IsZero() && !st.FinishedAt.Before(o.Since):
+			return pending(provider.Fail, "deleting "+old+" failed: "+st.Detail, "fix what the message says; the next rotor rotate "+r.Credential+" tries again", time.Time{})
+		}
+	}
+	return step(StepDelete, "", Done)
+}
+
+// keeps says why version id must stay in the store ("" if nothing keeps it): it is the version
+// the run made current, or one the successor made, keeps for its rollback, or pinned a
+// consumer to.
+func keeps(id string, r *Run, succ *Run) string {
+	if r.New != nil && r.New.ID == id {
+		return "it is the version this run made current"
+	}
+	if succ == nil {
+		return ""
+	}
+	switch {
+	case succ.New != nil && succ.New.ID == id:
+		return "it is the new version of the next run, " + succ.ID
+	case succ.Previous != nil && succ.Previous.ID == id:
+		return "the next run, " + succ.ID + ", keeps it as its previous version (its rollback restores it)"
+	}
+	for _, c := range succ.Consumers {
+		if c.PinnedTo == id {
+			return "consumer " + c.ID + " is pinned to it by a rollback of " + succ.ID
+		}
+	}
+	return ""
 }
 
 // nextRolledBack: the exception holds until it expires; then rotor tries to re-revoke.

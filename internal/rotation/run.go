@@ -135,6 +135,7 @@ const (
 	StepRevoke          StepKind = "revoke"           // previous version invalid
 	StepReloadAccepting StepKind = "reload-accepting" // an accepting consumer drops the previous version
 	StepRecord          StepKind = "record"           // credential state and history updated
+	StepDelete          StepKind = "delete"           // the version the run retired deleted from the store, later
 	StepRollback        StepKind = "rollback"         // previous valid again, named consumers switched back
 	StepExceptionExpiry StepKind = "exception-expiry" // an expired exception re-revoked or flagged
 )
