@@ -107,7 +107,7 @@ func newFixture(tb testing.TB, pg *testenv.PostgreSQL, n, parallel int, prefix s
 			}
 			return ""
 		},
-		BaseDir: invDir, Actor: "bench@example.com", Force: true}
+		BaseDir: invDir}
 	f.eng.Defaults()
 	return f
 }
@@ -251,7 +251,7 @@ func (f *fixture) rotorRound(ctx context.Context) (roundResult, error) {
 	}
 	cpu0 := f.cpu()
 	began := time.Now()
-	out := f.eng.RotateMany(ctx, f.creds, rotation.StageRevoke, f.parallel)
+	out := f.eng.RotateMany(ctx, engine.Call{Actor: "bench@example.com", Force: true}, f.creds, rotation.StageRevoke, f.parallel)
 	wall := time.Since(began)
 	cpu := f.cpu().sub(cpu0)
 	f.round++

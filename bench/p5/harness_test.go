@@ -92,7 +92,7 @@ func newFixture(tb testing.TB, n int) *fixture {
 	// Force: rotate --now. A credential rotated a moment ago is not due again, and the bench
 	// rotates each one many times.
 	f.eng = &engine.Engine{Inv: inv, Registry: cat, State: timedStore{f.db, f.rec}, Fingerprinter: fp,
-		Clock: f.rec.Now, BaseDir: invDir, Actor: "bench@example.com", Progress: progress{f.rec}, Force: true}
+		Clock: f.rec.Now, BaseDir: invDir}
 	f.eng.Defaults()
 	if f.bare, err = openBare(ctx, filepath.Join(dir, "state", "bare.db")); err != nil {
 		tb.Fatal(err)
@@ -151,7 +151,7 @@ func writeInventory(dir string, n int, srvURL string) (*inventory.Inventory, err
 // rotate performs one complete rotation of cred in one Engine.Rotate, as `rotor rotate --now`
 // does: no window, no soak, every consumer proven by its check, so nothing blocks.
 func (f *fixture) rotate(ctx context.Context, cred string) (rotation.Run, error) {
-	res, err := f.eng.Rotate(ctx, cred, rotation.StageRevoke)
+	res, err := f.eng.Rotate(ctx, engine.Call{Actor: "bench@example.com", Progress: progress{f.rec}, Force: true}, cred, rotation.StageRevoke)
 	if err != nil {
 		return res.Run, fmt.Errorf("%s: %w", cred, err)
 	}

@@ -40,9 +40,15 @@ func (g *globals) actor(as string) string {
 	return "unknown"
 }
 
+// call is one acting command's invocation: who acts (--as, else ROTOR_ACTOR, else the OS
+// user), its progress on stderr.
+func (g *globals) call(as string) engine.Call {
+	return engine.Call{Actor: g.actor(as), Progress: g.env.Stderr}
+}
+
 // engine opens the inventory, the state database (read-write) and the fingerprint key that
 // lives beside it, and wires them into an engine. close releases the database.
-func (g *globals) engine(ctx context.Context, as string) (*engine.Engine, func(), error) {
+func (g *globals) engine(ctx context.Context) (*engine.Engine, func(), error) {
 	inv, err := g.loadOrPrint()
 	if err != nil {
 		return nil, nil, err
@@ -58,7 +64,7 @@ func (g *globals) engine(ctx context.Context, as string) (*engine.Engine, func()
 		return nil, nil, err
 	}
 	e := &engine.Engine{Inv: inv, Registry: g.registry, State: db, Fingerprinter: fp, Clock: g.env.Now,
-		Getenv: g.env.Getenv, BaseDir: g.baseDir(), Actor: g.actor(as), Progress: g.env.Stderr,
+		Getenv: g.env.Getenv, BaseDir: g.baseDir(),
 		CrashAt: g.env.Getenv("ROTOR_TEST_CRASH_AT")}
 	e.Defaults()
 	// Any command that opens the state announces exceptions near or past their expiry: there
@@ -98,7 +104,7 @@ time and at most an authority's "parallel" against it; the exit code is the wors
 			if parallel < 1 {
 				return usageErr("--parallel: at least 1")
 			}
-			e, closeDB, err := g.engine(cmd.Context(), as)
+			e, closeDB, err := g.engine(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -113,18 +119,18 @@ time and at most an authority's "parallel" against it; the exit code is the wors
 					return withHint(ExitUsage, fmt.Errorf("no credential %q in %s", id, g.inventory), suggestCredential(e.Inv, id))
 				}
 			}
-			e.MaxWait, e.Force = wait, now
+			call := engine.Call{Actor: g.actor(as), Progress: g.env.Stderr, MaxWait: wait, Force: now}
 			if len(a) == 1 {
-				fmt.Fprintf(g.env.Stderr, "rotate %s (through %s) as %s\n", a[0], st, e.Actor)
-				res, err := e.Rotate(cmd.Context(), a[0], st)
+				fmt.Fprintf(g.env.Stderr, "rotate %s (through %s) as %s\n", a[0], st, call.Actor)
+				res, err := e.Rotate(cmd.Context(), call, a[0], st)
 				if err != nil {
 					return rotateErr(err)
 				}
 				return g.reportResult(res)
 			}
-			fmt.Fprintf(g.env.Stderr, "rotate %d credentials (through %s, %d at a time) as %s\n", len(a), st, parallel, e.Actor)
-			e.Progress = io.Discard // the runs' steps interleave; each is summed up below
-			return g.reportMany(e.RotateMany(cmd.Context(), a, st, parallel))
+			fmt.Fprintf(g.env.Stderr, "rotate %d credentials (through %s, %d at a time) as %s\n", len(a), st, parallel, call.Actor)
+			call.Progress = nil // the runs' steps interleave; each is summed up below
+			return g.reportMany(e.RotateMany(cmd.Context(), call, a, st, parallel))
 		},
 	}
 	cmd.Flags().StringVar(&through, "through", "revoke", "stop after this phase: prepare, cutover, verify or revoke")
@@ -448,12 +454,12 @@ func newDecide(g *globals, approve bool) *cobra.Command {
 			if !approve && strings.TrimSpace(reason) == "" {
 				return usageErr("a rejection needs --reason")
 			}
-			e, closeDB, err := g.engine(cmd.Context(), as)
+			e, closeDB, err := g.engine(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer closeDB()
-			r, err := e.Decide(cmd.Context(), a[0], approve, reason)
+			r, err := e.Decide(cmd.Context(), g.call(as), a[0], approve, reason)
 			if err != nil {
 				return decisionErr(err)
 			}
@@ -490,12 +496,12 @@ func newSignoff(g *globals) *cobra.Command {
 			if as == "" || strings.TrimSpace(reason) == "" {
 				return usageErr("a sign-off needs --as WHO and --reason TEXT")
 			}
-			e, closeDB, err := g.engine(cmd.Context(), as)
+			e, closeDB, err := g.engine(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer closeDB()
-			if _, err := e.SignOff(cmd.Context(), a[0], a[1], reason); err != nil {
+			if _, err := e.SignOff(cmd.Context(), g.call(as), a[0], a[1], reason); err != nil {
 				return decisionErr(err)
 			}
 			fmt.Fprintf(g.env.Stdout, "run %s: %s signed off by %s\n", a[0], a[1], as)
@@ -521,12 +527,12 @@ func newRollback(g *globals) *cobra.Command {
 			if err != nil || d <= 0 {
 				return usageErr("--expires %q: a duration such as 4h or 2d", expires)
 			}
-			e, closeDB, err := g.engine(cmd.Context(), as)
+			e, closeDB, err := g.engine(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer closeDB()
-			res, err := e.Rollback(cmd.Context(), a[0], engine.RollbackRequest{Consumers: strings.Split(consumers, ","), Owner: owner, Expires: d, Reason: reason})
+			res, err := e.Rollback(cmd.Context(), g.call(as), a[0], engine.RollbackRequest{Consumers: strings.Split(consumers, ","), Owner: owner, Expires: d, Reason: reason})
 			if err != nil {
 				return decisionErr(err)
 			}

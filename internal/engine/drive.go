@@ -18,7 +18,10 @@ import (
 // runState is one run being driven: its stored record, its decoded lifecycle, and the
 // providers of its credential.
 type runState struct {
-	e     *Engine
+	e *Engine
+	// call is the invocation driving the run: who acts, where progress goes, how long it may
+	// wait in-process.
+	call  Call
 	cred  *inventory.Credential
 	rec   state.RunRecord
 	run   rotation.Run
@@ -247,11 +250,11 @@ func (rs *runState) drive(ctx context.Context, o rotation.Options) (res Result, 
 			}
 			continue
 		case rotation.Wait:
-			if until := a.Gate.Until; !until.IsZero() && until.Sub(now) <= rs.e.MaxWait {
+			if until := a.Gate.Until; !until.IsZero() && until.Sub(now) <= rs.call.MaxWait {
 				if err := rs.flush(ctx); err != nil { // nothing waits unsaved
 					return Result{Run: rs.run, Action: a}, err
 				}
-				fmt.Fprintf(rs.e.Progress, "  … %s: waiting until %s\n", a.Gate.Gate, until.Format(time.RFC3339))
+				fmt.Fprintf(rs.call.progress(), "  … %s: waiting until %s\n", a.Gate.Gate, until.Format(time.RFC3339))
 				if err := rs.e.Sleep(ctx, until.Sub(now)+time.Millisecond); err != nil {
 					return Result{Run: rs.run, Action: a}, err
 				}
@@ -331,7 +334,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 			rs.crashPoint("intent:" + name)
 		}
 	}
-	fmt.Fprintf(e.Progress, "  → %s …", name)
+	fmt.Fprintf(rs.call.progress(), "  → %s …", name)
 
 	out, extra := rs.effect(ctx, a)
 	out.Err = rs.scrub.err(out.Err)
@@ -391,7 +394,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 			next = &n
 			if n.Step.Local() && rs.run.Halt == nil {
 				rs.held = append(rs.held, entries...)
-				fmt.Fprintf(e.Progress, " %s\n", after.Verdict)
+				fmt.Fprintf(rs.call.progress(), " %s\n", after.Verdict)
 				return next, nil
 			}
 		case n.Kind == rotation.Finished && rs.run.Phase != rotation.Done:
@@ -402,7 +405,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 		return nil, err
 	}
 	rs.crashPoint("outcome:" + name)
-	fmt.Fprintf(e.Progress, " %s\n", after.Verdict)
+	fmt.Fprintf(rs.call.progress(), " %s\n", after.Verdict)
 	if next != nil {
 		rs.crashPoint("intent:" + rotation.StepName(next.Step, next.Consumer))
 	}

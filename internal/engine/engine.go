@@ -41,19 +41,8 @@ type Engine struct {
 	Getenv        func(string) string
 	Log           *slog.Logger
 	BaseDir       string
-	// Actor is who is acting: the initiator of a new run, the approver, the owner signing off.
-	Actor string
-	Host  string
-	PID   int
-	// Progress receives one line per step as it happens (a terminal, or io.Discard).
-	Progress io.Writer
-	// MaxWait lets a rotate wait in-process for a gate that clears by itself soon (a short
-	// soak, a retry backoff) instead of returning "blocked".
-	MaxWait time.Duration
-	// Force starts a new run even when the credential is not due (rotate --now: after a
-	// leak, or to rehearse). Without it, rotate resumes a run in progress or starts one only
-	// when the plan says the credential is due.
-	Force bool
+	Host          string
+	PID           int
 	// CrashAt, for tests only, kills the process with SIGKILL at the named durable step
 	// boundary (see crashPoint); "list" prints every boundary passed instead.
 	CrashAt string
@@ -62,6 +51,31 @@ type Engine struct {
 	sharedMu    sync.Mutex
 	shared      *provider.Shared
 	sharedUsers int
+}
+
+// Call is what one invocation brings with it: who acts, where its progress goes, and how it
+// may wait. It is passed to each call, never kept on the Engine, so that one long-lived
+// engine (rotor serve's) serves several people and schedules at once.
+type Call struct {
+	// Actor is who is acting: the initiator of a new run, the approver, the owner signing off.
+	Actor string
+	// Progress receives one line per step as it happens (a terminal); nil discards them.
+	Progress io.Writer
+	// MaxWait lets a rotate wait in-process for a gate that clears by itself soon (a short
+	// soak, a retry backoff) instead of returning "blocked".
+	MaxWait time.Duration
+	// Force starts a new run even when the credential is not due (rotate --now: after a
+	// leak, or to rehearse). Without it, rotate resumes a run in progress or starts one only
+	// when the plan says the credential is due.
+	Force bool
+}
+
+// progress is where the call's step lines go.
+func (c Call) progress() io.Writer {
+	if c.Progress == nil {
+		return io.Discard
+	}
+	return c.Progress
 }
 
 // Result is where a rotate stopped.
@@ -121,16 +135,16 @@ var ErrLocked = state.ErrLocked
 
 // Rotate starts or resumes the run of a credential and drives it as far as its gates allow,
 // up to the through stage.
-func (e *Engine) Rotate(ctx context.Context, credential string, through rotation.Stage) (Result, error) {
+func (e *Engine) Rotate(ctx context.Context, call Call, credential string, through rotation.Stage) (Result, error) {
 	c, ok := e.Inv.Credential(credential)
 	if !ok {
 		return Result{}, errUnknownCredential(credential)
 	}
 	since := e.now()
-	rec, first, holder, err := e.lockAndLoad(ctx, c)
+	rec, first, holder, err := e.lockAndLoad(ctx, call, c)
 	var nd *notDueError
 	if errors.As(err, &nd) {
-		if err := e.retire(ctx, c, since); err != nil { // deletions due of done runs (retire.go)
+		if err := e.retire(ctx, call, c, since); err != nil { // deletions due of done runs (retire.go)
 			return Result{}, err
 		}
 		return e.notDue(ctx, c, nd.entry)
@@ -140,20 +154,20 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 	}
 	shared, release := e.share()
 	defer release()
-	rs := &runState{e: e, cred: c, rec: rec, shared: shared, holder: &holder, held: first}
+	rs := &runState{e: e, call: call, cred: c, rec: rec, shared: shared, holder: &holder, held: first}
 	defer rs.unlock(ctx)
 	if err := rs.decode(); err != nil {
 		return Result{}, err
 	}
 	if rs.run.Halt != nil {
 		rotation.Resume(&rs.run, e.now())
-		if err := rs.save(ctx, rs.entry(journal.KindNote, "", "", "resumed after a halt by "+e.Actor)); err != nil {
+		if err := rs.save(ctx, rs.entry(journal.KindNote, "", "", "resumed after a halt by "+call.Actor)); err != nil {
 			return Result{}, err
 		}
 	}
 	res, err := rs.drive(ctx, rotation.Options{Through: through, Since: e.now()})
 	if err == nil {
-		err = e.retire(ctx, c, since) // deletions due, this run's revoke may have made one due (retire.go)
+		err = e.retire(ctx, call, c, since) // deletions due, this run's revoke may have made one due (retire.go)
 	}
 	return res, err
 }
@@ -162,7 +176,7 @@ func (e *Engine) Rotate(ctx context.Context, credential string, through rotation
 // and the credential is due (or Force), a new run that is not stored yet with the journal
 // entry that starts it (the run's first save stores both: see startRun); and the holder of
 // the lock, which the caller releases (runState.unlock). On an error the lock is released.
-func (e *Engine) lockAndLoad(ctx context.Context, c *inventory.Credential) (state.RunRecord, []journal.Entry, state.LockHolder, error) {
+func (e *Engine) lockAndLoad(ctx context.Context, call Call, c *inventory.Credential) (state.RunRecord, []journal.Entry, state.LockHolder, error) {
 	// The run may not exist yet: the holder names the operation until it does.
 	holder := state.LockHolder{Host: e.Host, PID: e.PID, RunID: "rotate", Since: e.now()}
 	if err := e.lock(ctx, c.ID, holder); err != nil {
@@ -179,7 +193,7 @@ func (e *Engine) lockAndLoad(ctx context.Context, c *inventory.Credential) (stat
 	case !errors.Is(err, state.ErrNotFound):
 		return fail(err)
 	}
-	if !e.Force {
+	if !call.Force {
 		// Start a run only when the credential is due: a rotate repeated after a crash that
 		// came just after a run finished must not mint a second value.
 		if entry, err := e.dueEntry(ctx, c); err != nil || entry.Status == plan.StatusOK {
@@ -189,7 +203,7 @@ func (e *Engine) lockAndLoad(ctx context.Context, c *inventory.Credential) (stat
 			return fail(err)
 		}
 	}
-	rec, first, err := e.startRun(c)
+	rec, first, err := e.startRun(call.Actor, c)
 	if err != nil {
 		return fail(err)
 	}
@@ -240,14 +254,14 @@ var activePhases = rotation.ActivePhases()
 // follows it, in one transaction. Until then nothing outside the lock says the run exists, and
 // nothing needs to: a crash before that save leaves no effect to reconcile, only a lock whose
 // process is gone, which the next rotate takes over.
-func (e *Engine) startRun(c *inventory.Credential) (state.RunRecord, journal.Entry, error) {
+func (e *Engine) startRun(actor string, c *inventory.Credential) (state.RunRecord, journal.Entry, error) {
 	now := e.now()
 	id, err := newRunID(e.Rand, now)
 	if err != nil {
 		return state.RunRecord{}, journal.Entry{}, err
 	}
 	r := rotation.Run{ID: id, Credential: c.ID, Strategy: c.Authority.Strategy, Critical: c.Critical,
-		Phase: rotation.Planned, StartedBy: e.Actor, StartedAt: now, UpdatedAt: now, Steps: []rotation.Step{}}
+		Phase: rotation.Planned, StartedBy: actor, StartedAt: now, UpdatedAt: now, Steps: []rotation.Step{}}
 	for _, k := range c.Consumers {
 		r.Consumers = append(r.Consumers, rotation.ConsumerState{ID: k.ID})
 	}
@@ -255,8 +269,8 @@ func (e *Engine) startRun(c *inventory.Credential) (state.RunRecord, journal.Ent
 	if err != nil {
 		return state.RunRecord{}, journal.Entry{}, err
 	}
-	first := journal.Entry{RunID: id, At: now, Actor: e.Actor, Kind: journal.KindRunStarted, Phase: string(r.Phase),
-		Summary: fmt.Sprintf("run started by %s: rotate %s (%s, strategy %s)", e.Actor, c.ID, critical(c.Critical), r.Strategy)}
+	first := journal.Entry{RunID: id, At: now, Actor: actor, Kind: journal.KindRunStarted, Phase: string(r.Phase),
+		Summary: fmt.Sprintf("run started by %s: rotate %s (%s, strategy %s)", actor, c.ID, critical(c.Critical), r.Strategy)}
 	return state.RunRecord{ID: id, Credential: c.ID, Phase: string(r.Phase), Data: data}, first, nil
 }
 
@@ -305,9 +319,6 @@ func (e *Engine) Defaults() {
 	}
 	if e.Log == nil {
 		e.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if e.Progress == nil {
-		e.Progress = io.Discard
 	}
 	if e.Sleep == nil {
 		e.Sleep = func(ctx context.Context, d time.Duration) error {

@@ -125,18 +125,23 @@ func (f *fixture) advance(d time.Duration) {
 	f.mu.Unlock()
 }
 
+// call is a command's invocation by actor: rotate --now --wait 1h.
+func (f *fixture) call(actor string) engine.Call {
+	return engine.Call{Actor: actor, MaxWait: time.Hour, Force: true}
+}
+
 // engine is a fresh engine per invocation, as each `rotor` command is.
 func (f *fixture) engine(actor string) *engine.Engine {
 	e := &engine.Engine{Inv: f.inv, Registry: testRegistry(), State: f.db, Fingerprinter: f.fp, Clock: f.clock,
 		Sleep:   func(ctx context.Context, d time.Duration) error { f.advance(d); return nil },
-		BaseDir: filepath.Join(f.dir, "inventory"), Actor: actor, MaxWait: time.Hour, Force: true}
+		BaseDir: filepath.Join(f.dir, "inventory")}
 	e.Defaults()
 	return e
 }
 
 func (f *fixture) rotate(actor string) engine.Result {
 	f.t.Helper()
-	res, err := f.engine(actor).Rotate(context.Background(), "api-key", rotation.StageRevoke)
+	res, err := f.engine(actor).Rotate(context.Background(), f.call(actor), "api-key", rotation.StageRevoke)
 	if err != nil {
 		f.t.Fatalf("rotate: %v", err)
 	}
@@ -146,7 +151,7 @@ func (f *fixture) rotate(actor string) engine.Result {
 // rotateDone rotates through revoke with e and fails the test unless the run is done.
 func (f *fixture) rotateDone(e *engine.Engine) engine.Result {
 	f.t.Helper()
-	res, err := e.Rotate(context.Background(), "api-key", rotation.StageRevoke)
+	res, err := e.Rotate(context.Background(), f.call("alice"), "api-key", rotation.StageRevoke)
 	if err != nil || res.Run.Phase != rotation.Done {
 		f.t.Fatalf("rotate: phase %s, %v", res.Run.Phase, err)
 	}
@@ -200,7 +205,7 @@ func TestCancelDuringCheckKeepsTheReload(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	res, err := f.engine("alice").Rotate(ctx, "api-key", rotation.StageRevoke)
+	res, err := f.engine("alice").Rotate(ctx, f.call("alice"), "api-key", rotation.StageRevoke)
 	if err == nil && res.Run.Phase == rotation.Done {
 		t.Fatal("the rotation finished although it was cancelled during its check")
 	}
@@ -300,7 +305,7 @@ func TestDeniedHaltsAtOnce(t *testing.T) {
 // a second rotor on the same credential is refused while the first holds the lock.
 func TestUnknownRunAndLock(t *testing.T) {
 	f := newFixture(t, "")
-	_, err := f.engine("bob").Decide(context.Background(), "r20990101T000000-000000", true, "")
+	_, err := f.engine("bob").Decide(context.Background(), f.call("bob"), "r20990101T000000-000000", true, "")
 	if err == nil || !strings.Contains(err.Error(), "no such run") {
 		t.Fatalf("Decide on an unknown run: %v", err)
 	}
@@ -313,7 +318,7 @@ func TestUnknownRunAndLock(t *testing.T) {
 	if err := f.db.Lock(context.Background(), "api-key", other); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.engine("alice").Rotate(context.Background(), "api-key", rotation.StageRevoke)
+	_, err = f.engine("alice").Rotate(context.Background(), f.call("alice"), "api-key", rotation.StageRevoke)
 	if err == nil || !strings.Contains(err.Error(), "another-host") {
 		t.Fatalf("rotate under another rotor's lock: %v", err)
 	}
@@ -401,7 +406,7 @@ func TestDoneSaveRecordsAndUnlocks(t *testing.T) {
 	}
 
 	// Stopped at prepare: not done, so the lock goes on its own.
-	res, err = e.Rotate(ctx, "api-key", rotation.StagePrepare)
+	res, err = e.Rotate(ctx, f.call("alice"), "api-key", rotation.StagePrepare)
 	if err != nil || res.Run.Phase == rotation.Done {
 		t.Fatalf("rotate through prepare: phase %s, %v", res.Run.Phase, err)
 	}
@@ -423,7 +428,7 @@ func TestLockOfADeadRotorIsTakenOver(t *testing.T) {
 	if err := f.db.Lock(ctx, "api-key", live); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Rotate(ctx, "api-key", rotation.StageRevoke); !errors.Is(err, engine.ErrLocked) {
+	if _, err := e.Rotate(ctx, f.call("alice"), "api-key", rotation.StageRevoke); !errors.Is(err, engine.ErrLocked) {
 		t.Fatalf("rotate under a live rotor's lock: %v, want ErrLocked", err)
 	}
 	if runs, _ := f.db.Runs(ctx, state.RunFilter{}); len(runs) != 0 {

@@ -21,7 +21,7 @@ type Outcome struct {
 // authority's own `parallel` at a time against one authority (a database server should not
 // see a thousand ALTER ROLEs at once). Outcomes come back in the order of credentials; one
 // credential's failure does not stop the others.
-func (e *Engine) RotateMany(ctx context.Context, credentials []string, through rotation.Stage, parallel int) []Outcome {
+func (e *Engine) RotateMany(ctx context.Context, call Call, credentials []string, through rotation.Stage, parallel int) []Outcome {
 	if parallel < 1 {
 		parallel = 1
 	}
@@ -69,7 +69,7 @@ func (e *Engine) RotateMany(ctx context.Context, credentials []string, through r
 				}
 				defer func() { <-ch }()
 			}
-			out[i].Result, out[i].Err = e.Rotate(ctx, id, through)
+			out[i].Result, out[i].Err = e.Rotate(ctx, call, id, through)
 		}()
 	}
 	wg.Wait()

@@ -586,7 +586,7 @@ func (e *Engine) owes(ctx context.Context, runID string, r *rotation.Run) bool {
 
 // notifyRun takes the run's lock, owes its exception events and sends what the run owes.
 func (e *Engine) notifyRun(ctx context.Context, runID string) error {
-	rs, unlock, err := e.open(ctx, runID)
+	rs, unlock, err := e.open(ctx, Call{Actor: journal.Executor}, runID)
 	if err != nil {
 		return err
 	}

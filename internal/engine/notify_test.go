@@ -153,7 +153,7 @@ func (nf *notifyFixture) engine(actor string) *engine.Engine {
 
 func (nf *notifyFixture) rotate(actor string) engine.Result {
 	nf.t.Helper()
-	res, err := nf.engine(actor).Rotate(context.Background(), "api-key", rotation.StageRevoke)
+	res, err := nf.engine(actor).Rotate(context.Background(), nf.call(actor), "api-key", rotation.StageRevoke)
 	if err != nil {
 		nf.t.Fatalf("rotate: %v", err)
 	}
@@ -284,7 +284,7 @@ func TestNotifyRollbackAndException(t *testing.T) {
 		t.Fatalf("want awaiting-approval, got %s", res.Run.Phase)
 	}
 	ctx := context.Background()
-	rb, err := nf.engine("carol").Rollback(ctx, res.Run.ID, engine.RollbackRequest{Consumers: []string{"api"}, Owner: "team-a", Expires: 6 * time.Hour, Reason: "api fails on the new key"})
+	rb, err := nf.engine("carol").Rollback(ctx, nf.call("carol"), res.Run.ID, engine.RollbackRequest{Consumers: []string{"api"}, Owner: "team-a", Expires: 6 * time.Hour, Reason: "api fails on the new key"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +464,7 @@ func TestNotifyCrashChild(t *testing.T) {
 	e := f.engine("carol")
 	e.Getenv = os.Getenv
 	e.CrashAt = os.Getenv(childCrash)
-	_, err = e.Rollback(context.Background(), os.Getenv(childRun), engine.RollbackRequest{Consumers: []string{"api"}, Owner: "team-a", Expires: 6 * time.Hour, Reason: "api fails on the new key"})
+	_, err = e.Rollback(context.Background(), f.call("carol"), os.Getenv(childRun), engine.RollbackRequest{Consumers: []string{"api"}, Owner: "team-a", Expires: 6 * time.Hour, Reason: "api fails on the new key"})
 	t.Fatalf("the child was not killed at %s (rollback returned %v)", e.CrashAt, err)
 }
 

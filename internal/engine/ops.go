@@ -18,7 +18,7 @@ import (
 var ErrUnknownRun = errors.New("no such run")
 
 // open locks the credential of a run and loads it, for the commands that change a run.
-func (e *Engine) open(ctx context.Context, runID string) (*runState, func(), error) {
+func (e *Engine) open(ctx context.Context, call Call, runID string) (*runState, func(), error) {
 	rec, err := e.State.Run(ctx, runID)
 	if errors.Is(err, state.ErrNotFound) {
 		return nil, nil, fmt.Errorf("%w: %s (rotor runs lists them)", ErrUnknownRun, runID)
@@ -35,7 +35,7 @@ func (e *Engine) open(ctx context.Context, runID string) (*runState, func(), err
 		return nil, nil, err
 	}
 	shared, release := e.share()
-	rs := &runState{e: e, cred: c, shared: shared, holder: &holder}
+	rs := &runState{e: e, call: call, cred: c, shared: shared, holder: &holder}
 	unlock := func() {
 		release()
 		rs.unlock(ctx)
@@ -51,15 +51,15 @@ func (e *Engine) open(ctx context.Context, runID string) (*runState, func(), err
 	return rs, unlock, nil
 }
 
-// Decide records an approval (or a rejection) of a run's revocation by e.Actor.
-func (e *Engine) Decide(ctx context.Context, runID string, approve bool, reason string) (rotation.Run, error) {
-	rs, unlock, err := e.open(ctx, runID)
+// Decide records an approval (or a rejection) of a run's revocation by call.Actor.
+func (e *Engine) Decide(ctx context.Context, call Call, runID string, approve bool, reason string) (rotation.Run, error) {
+	rs, unlock, err := e.open(ctx, call, runID)
 	if err != nil {
 		return rotation.Run{}, err
 	}
 	defer unlock()
 	defer rs.flushNotifications(ctx) // sends what the run owes, under the lock
-	d := rotation.Decision{By: e.Actor, At: e.now(), Approve: approve, Reason: reason}
+	d := rotation.Decision{By: call.Actor, At: e.now(), Approve: approve, Reason: reason}
 	if err := rotation.Decide(&rs.run, d, impact.Approvers(e.Inv, rs.cred)); err != nil {
 		return rs.run, err
 	}
@@ -67,8 +67,8 @@ func (e *Engine) Decide(ctx context.Context, runID string, approve bool, reason 
 	if !approve {
 		kind, what = journal.KindRejection, "rejected revocation: "+reason
 	}
-	en := rs.entry(kind, "", "", e.Actor+" "+what+evidenceSoFar(&rs.run))
-	en.Actor = e.Actor
+	en := rs.entry(kind, "", "", call.Actor+" "+what+evidenceSoFar(&rs.run))
+	en.Actor = call.Actor
 	return rs.run, rs.save(ctx, en)
 }
 
@@ -90,8 +90,8 @@ func evidenceSoFar(r *rotation.Run) string {
 
 // SignOff records an owner's acceptance of a delayed consumer without its proof. The owner
 // must be an approver of the consumer's team (or of the credential's owner).
-func (e *Engine) SignOff(ctx context.Context, runID, consumer, reason string) (rotation.Run, error) {
-	rs, unlock, err := e.open(ctx, runID)
+func (e *Engine) SignOff(ctx context.Context, call Call, runID, consumer, reason string) (rotation.Run, error) {
+	rs, unlock, err := e.open(ctx, call, runID)
 	if err != nil {
 		return rotation.Run{}, err
 	}
@@ -103,15 +103,15 @@ func (e *Engine) SignOff(ctx context.Context, runID, consumer, reason string) (r
 			team = k.Owner
 		}
 	}
-	if t, ok := e.Inv.Team(team); ok && len(t.Approvers) > 0 && !slices.Contains(t.Approvers, e.Actor) {
-		return rs.run, fmt.Errorf("%s may not sign off %s: team %s's approvers are %s", e.Actor, consumer, team, strings.Join(t.Approvers, ", "))
+	if t, ok := e.Inv.Team(team); ok && len(t.Approvers) > 0 && !slices.Contains(t.Approvers, call.Actor) {
+		return rs.run, fmt.Errorf("%s may not sign off %s: team %s's approvers are %s", call.Actor, consumer, team, strings.Join(t.Approvers, ", "))
 	}
-	s := rotation.Signoff{Consumer: consumer, By: e.Actor, At: e.now(), Reason: reason}
+	s := rotation.Signoff{Consumer: consumer, By: call.Actor, At: e.now(), Reason: reason}
 	if err := rotation.SignOff(&rs.run, s); err != nil {
 		return rs.run, err
 	}
-	en := rs.entry(journal.KindSignoff, "", consumer, fmt.Sprintf("%s signed off %s without its proof: %s", e.Actor, consumer, reason))
-	en.Actor = e.Actor
+	en := rs.entry(journal.KindSignoff, "", consumer, fmt.Sprintf("%s signed off %s without its proof: %s", call.Actor, consumer, reason))
+	en.Actor = call.Actor
 	return rs.run, rs.save(ctx, en)
 }
 
@@ -124,8 +124,8 @@ type RollbackRequest struct {
 }
 
 // Rollback opens an exception and performs the rollback step.
-func (e *Engine) Rollback(ctx context.Context, runID string, req RollbackRequest) (Result, error) {
-	rs, unlock, err := e.open(ctx, runID)
+func (e *Engine) Rollback(ctx context.Context, call Call, runID string, req RollbackRequest) (Result, error) {
+	rs, unlock, err := e.open(ctx, call, runID)
 	if err != nil {
 		return Result{}, err
 	}
@@ -141,14 +141,14 @@ func (e *Engine) Rollback(ctx context.Context, runID string, req RollbackRequest
 		consumers, note = known, " (in-place strategy: only one value can be valid, so every consumer goes back)"
 	}
 	now := e.now()
-	ex := rotation.Exception{Consumers: consumers, Owner: req.Owner, Reason: req.Reason, OpenedBy: e.Actor, Expires: now.Add(req.Expires)}
+	ex := rotation.Exception{Consumers: consumers, Owner: req.Owner, Reason: req.Reason, OpenedBy: call.Actor, Expires: now.Add(req.Expires)}
 	if err := rotation.BeginRollback(&rs.run, ex, known, now); err != nil {
 		return Result{Run: rs.run}, err
 	}
-	en := rs.entry(journal.KindRollback, "rollback", "", fmt.Sprintf("%s rolled back %s to %s%s: %s", e.Actor, strings.Join(consumers, ", "), rs.run.Previous.ID, note, req.Reason))
-	en.Actor = e.Actor
+	en := rs.entry(journal.KindRollback, "rollback", "", fmt.Sprintf("%s rolled back %s to %s%s: %s", call.Actor, strings.Join(consumers, ", "), rs.run.Previous.ID, note, req.Reason))
+	en.Actor = call.Actor
 	op := rs.entry(journal.KindExceptionOpened, "", "", fmt.Sprintf("exception opened for %s, owner %s, expires %s", strings.Join(consumers, ", "), req.Owner, ex.Expires.Format(time.RFC3339)))
-	op.Actor = e.Actor
+	op.Actor = call.Actor
 	op.Data, _ = journal.MarshalData(ex)
 	if err := rs.save(ctx, en, op); err != nil {
 		return Result{Run: rs.run}, err

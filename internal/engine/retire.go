@@ -25,7 +25,7 @@ import (
 // whether any is due, so the usual rotate pays one read for it; then the lock is taken (or
 // kept, when the rotate still holds it: the same holder) and everything is read again under
 // it. A credential locked by another rotor is left for a later rotate.
-func (e *Engine) retire(ctx context.Context, c *inventory.Credential, since time.Time) error {
+func (e *Engine) retire(ctx context.Context, call Call, c *inventory.Credential, since time.Time) error {
 	due, err := e.owing(ctx, c, since)
 	if err != nil || len(due) == 0 {
 		return err
@@ -33,7 +33,7 @@ func (e *Engine) retire(ctx context.Context, c *inventory.Credential, since time
 	holder := state.LockHolder{Host: e.Host, PID: e.PID, RunID: "rotate", Since: e.now()}
 	if err := e.lock(ctx, c.ID, holder); err != nil {
 		if errors.Is(err, ErrLocked) {
-			fmt.Fprintf(e.Progress, "  … delete: %s is locked by another rotor; a later rotate deletes what is due\n", c.ID)
+			fmt.Fprintf(call.progress(), "  … delete: %s is locked by another rotor; a later rotate deletes what is due\n", c.ID)
 			return nil
 		}
 		return err
@@ -45,7 +45,7 @@ func (e *Engine) retire(ctx context.Context, c *inventory.Credential, since time
 	shared, release := e.share()
 	defer release()
 	for _, d := range due {
-		rs := &runState{e: e, cred: c, rec: d.rec, shared: shared, holder: &holder}
+		rs := &runState{e: e, call: call, cred: c, rec: d.rec, shared: shared, holder: &holder}
 		if err := rs.decode(); err != nil {
 			return err
 		}
@@ -54,7 +54,7 @@ func (e *Engine) retire(ctx context.Context, c *inventory.Credential, since time
 		if a.Kind != rotation.DoStep || a.Step != rotation.StepDelete {
 			continue
 		}
-		fmt.Fprintf(e.Progress, "  run %s retired %s at its revoke:\n", rs.run.ID, rs.run.Previous.ID)
+		fmt.Fprintf(call.progress(), "  run %s retired %s at its revoke:\n", rs.run.ID, rs.run.Previous.ID)
 		if _, err := rs.do(ctx, a, o, false); err != nil {
 			return err
 		}

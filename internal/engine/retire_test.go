@@ -122,9 +122,10 @@ func TestDeleteAfterADelay(t *testing.T) {
 	revoked := second.Step(rotation.StepRevoke, "").FinishedAt
 
 	e := f.engine("alice")
-	e.Force = false // rotate as a cron job would: nothing is due for 30 days
+	call := f.call("alice")
+	call.Force = false // rotate as a cron job would: nothing is due for 30 days
 	f.advance(revoked.Add(7*24*time.Hour - time.Minute).Sub(f.clock()))
-	res, err := e.Rotate(context.Background(), "api-key", rotation.StageRevoke)
+	res, err := e.Rotate(context.Background(), call, "api-key", rotation.StageRevoke)
 	if err != nil || res.NotDue == nil {
 		t.Fatalf("rotate a minute early: %v, not due %v", err, res.NotDue)
 	}
@@ -136,7 +137,7 @@ func TestDeleteAfterADelay(t *testing.T) {
 	}
 
 	f.advance(time.Minute)
-	if res, err = e.Rotate(context.Background(), "api-key", rotation.StageRevoke); err != nil || res.NotDue == nil {
+	if res, err = e.Rotate(context.Background(), call, "api-key", rotation.StageRevoke); err != nil || res.NotDue == nil {
 		t.Fatalf("rotate once delete_after has passed: %v, not due %v", err, res.NotDue)
 	}
 	if _, deleted, file := f.stored(v1); !deleted || file {
@@ -151,7 +152,7 @@ func TestDeleteAfterADelay(t *testing.T) {
 	}
 	// Deleting is done once: a later rotate has nothing to do.
 	f.advance(time.Hour)
-	if _, err := e.Rotate(context.Background(), "api-key", rotation.StageRevoke); err != nil {
+	if _, err := e.Rotate(context.Background(), call, "api-key", rotation.StageRevoke); err != nil {
 		t.Fatal(err)
 	}
 	if got := count(f.journalOf(second.ID), journal.KindStepStarted, "delete"); got != 1 {

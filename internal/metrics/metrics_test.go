@@ -185,14 +185,14 @@ func (f *fixture) advance(d time.Duration) {
 func (f *fixture) engine(actor string) *engine.Engine {
 	e := &engine.Engine{Inv: f.inv, Registry: builtin.New(), State: f.db, Fingerprinter: f.fp, Clock: f.clock,
 		Sleep:   func(_ context.Context, d time.Duration) error { f.advance(d); return nil },
-		BaseDir: filepath.Join(f.dir, "inventory"), Actor: actor, MaxWait: time.Hour, Force: true}
+		BaseDir: filepath.Join(f.dir, "inventory")}
 	e.Defaults()
 	return e
 }
 
 func (f *fixture) rotate(cred string, through rotation.Stage) engine.Result {
 	f.t.Helper()
-	res, err := f.engine("alice").Rotate(context.Background(), cred, through)
+	res, err := f.engine("alice").Rotate(context.Background(), engine.Call{Actor: "alice", MaxWait: time.Hour, Force: true}, cred, through)
 	if err != nil {
 		f.t.Fatalf("rotate %s: %v", cred, err)
 	}
@@ -246,7 +246,7 @@ func platform(t *testing.T) (*fixture, map[string]rotation.Run) {
 	if res.Run.Phase != rotation.Verifying {
 		t.Fatalf("hook-key through cutover: %s %+v", res.Run.Phase, res.Action.Gate)
 	}
-	res, err := f.engine("alice").Rollback(context.Background(), res.Run.ID,
+	res, err := f.engine("alice").Rollback(context.Background(), engine.Call{Actor: "alice", MaxWait: time.Hour, Force: true}, res.Run.ID,
 		engine.RollbackRequest{Consumers: []string{"api"}, Owner: "bob", Expires: 4 * time.Hour, Reason: "api 5xx after cutover"})
 	if err != nil || res.Run.Phase != rotation.RolledBack {
 		t.Fatalf("rollback: %v %s %+v", err, res.Run.Phase, res.Action.Gate)
