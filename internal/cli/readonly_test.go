@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
+	"github.com/rotorhq/rotor/internal/testenv"
 )
 
 // TestReadCommandsOnlyRead: status, runs, journal and journal verify change nothing and send
@@ -43,20 +43,7 @@ func TestReadCommandsOnlyRead(t *testing.T) {
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(received) }
 
 	inv := filepath.Join(dir, "inventory")
-	if err := os.MkdirAll(filepath.Join(inv, "keys"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	rec := map[string]string{}
-	for _, id := range []string{"rotor", "api"} {
-		k, err := age.GenerateX25519Identity()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(inv, "keys", id+".key"), []byte(k.String()+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		rec[id] = k.Recipient().String()
-	}
+	rec := testenv.AgeKeys(t, inv, "rotor", "api")
 	doc := fmt.Sprintf(`identities:
   rotor: {type: age, recipient: %s, identity_file: keys/rotor.key}
   api: {type: age, recipient: %s, identity_file: keys/api.key}

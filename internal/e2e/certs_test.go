@@ -258,27 +258,7 @@ func TestCertificateRotationAcrossTwoVhosts(t *testing.T) {
 	}
 
 	// Its owner reloads it; the same run goes on and completes.
-	pid, err := os.ReadFile(edge.PIDFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	fmt.Sscan(strings.TrimSpace(string(pid)), &n)
-	if err := syscall.Kill(n, syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	want := pki.Ref(p.served(t, p.ng, "a.test"))
-	// Until its old worker has exited a new connection may still reach it: wait for ten
-	// handshakes in a row with the new certificate, as rotor's nginx reload waits for them.
-	eventually(t, 10*time.Second, "the forgotten nginx serving the new certificate", func() bool {
-		for range 10 {
-			c, err := edge.Served(context.Background(), "a.test")
-			if err != nil || pki.Ref(c) != want {
-				return false
-			}
-		}
-		return true
-	})
+	p.reloadNginx(t, edge)
 	r = p.rotor(t, "rotate", webCert, "--as", "alice")
 	wantCode(t, r, 0, "the blocked run, once every endpoint serves the new certificate")
 	if st := p.status(t, run); st.Run.Phase != "done" {

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
-
 	"github.com/rotorhq/rotor/internal/engine"
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/journal"
@@ -26,6 +24,7 @@ import (
 	"github.com/rotorhq/rotor/internal/state"
 	"github.com/rotorhq/rotor/internal/state/sqlite"
 	"github.com/rotorhq/rotor/internal/state/statetest"
+	"github.com/rotorhq/rotor/internal/testenv"
 )
 
 // The engine tests run real rotations in-process: the real file store (age-encrypted files),
@@ -57,20 +56,7 @@ func newFixture(t *testing.T, extra string, top ...string) *fixture {
 	}))
 	t.Cleanup(srv.Close)
 	inv := filepath.Join(f.dir, "inventory")
-	rec := map[string]string{}
-	for _, id := range []string{"rotor", "api"} {
-		k, err := age.GenerateX25519Identity()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Join(inv, "keys"), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(inv, "keys", id+".key"), []byte(k.String()+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		rec[id] = k.Recipient().String()
-	}
+	rec := testenv.AgeKeys(t, inv, "rotor", "api")
 	yaml := fmt.Sprintf(`identities:
   rotor: {type: age, recipient: %s, identity_file: keys/rotor.key}
   api: {type: age, recipient: %s, identity_file: keys/api.key}

@@ -36,21 +36,23 @@ type timeoutUsageChecker struct {
 }
 
 func (t timeoutUsageChecker) Usage(ctx context.Context, req provider.UsageRequest) (provider.UsageResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, t.d)
-	defer cancel()
-	resp, err := t.u.Usage(ctx, req)
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return provider.UsageResponse{Verdict: provider.Unknown, Detail: "no answer within " + t.d.String()}, nil
-	}
-	return resp, err
+	return bounded(ctx, t.d, func(ctx context.Context) (provider.UsageResponse, error) { return t.u.Usage(ctx, req) },
+		provider.UsageResponse{Verdict: provider.Unknown, Detail: "no answer within " + t.d.String()})
 }
 
 func (t timeoutChecker) Check(ctx context.Context, req provider.CheckRequest) (provider.CheckResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, t.d)
+	return bounded(ctx, t.d, func(ctx context.Context) (provider.CheckResult, error) { return t.Checker.Check(ctx, req) },
+		provider.CheckResult{Verdict: provider.Unknown, Reason: "no answer within " + t.d.String()})
+}
+
+// bounded calls f with d as its deadline; evidence that did not come in time is unknown (the
+// timedOut answer), never an error that could read as a failure of the thing checked.
+func bounded[T any](ctx context.Context, d time.Duration, f func(context.Context) (T, error), timedOut T) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	res, err := t.Checker.Check(ctx, req)
+	res, err := f(ctx)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return provider.CheckResult{Verdict: provider.Unknown, Reason: "no answer within " + t.d.String()}, nil
+		return timedOut, nil
 	}
 	return res, err
 }

@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -33,6 +32,7 @@ import (
 	"github.com/rotorhq/rotor/internal/state/sqlite"
 	"github.com/rotorhq/rotor/internal/state/statetest"
 	"github.com/rotorhq/rotor/internal/store/file"
+	"github.com/rotorhq/rotor/internal/testenv"
 )
 
 // The metrics tests drive real rotations in-process, as the engine tests do: the file store
@@ -131,20 +131,7 @@ func newFixture(t *testing.T) *fixture {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
 	t.Cleanup(srv.Close)
 	invDir := filepath.Join(f.dir, "inventory")
-	if err := os.MkdirAll(filepath.Join(invDir, "keys"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	rec := map[string]string{}
-	for _, id := range []string{"rotor", "api"} {
-		k, err := age.GenerateX25519Identity()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(invDir, "keys", id+".key"), []byte(k.String()+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		rec[id] = k.Recipient().String()
-	}
+	rec := testenv.AgeKeys(t, invDir, "rotor", "api")
 	yaml := fmt.Sprintf(inventoryYAML, rec["rotor"], rec["api"], srv.URL+"/admin/reload")
 	if err := os.WriteFile(filepath.Join(invDir, "rotor.yaml"), []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
