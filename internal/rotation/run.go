@@ -65,18 +65,6 @@ func ParseStage(s string) (Stage, error) {
 	return "", fmt.Errorf("%q is not a phase: use prepare, cutover, verify or revoke", s)
 }
 
-func (s Stage) order() int {
-	switch s {
-	case StagePrepare:
-		return 1
-	case StageCutover:
-		return 2
-	case StageVerify:
-		return 3
-	}
-	return 4
-}
-
 // Run is one rotation of one credential. It holds version ids and fingerprints, never a value.
 type Run struct {
 	ID         string    `json:"id"`

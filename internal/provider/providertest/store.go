@@ -32,6 +32,28 @@ type StoreFixture struct {
 	// as the consumer itself would find it (honouring pins). Without it, Pin and Unpin are
 	// checked for errors and idempotency only.
 	ConsumerVersion func(t *testing.T, consumer string) string
+	// Lacks names, with the reason, each optional power of a store (provider.CanToggle,
+	// CanPin, CanDelete, CanCheckWrite, CanListCertificates) that this store does not have.
+	// The suite holds the declaration to the store: a power the store lacks without saying so
+	// fails, and so does one it declares lacking but has. A subtest opted out this way still
+	// runs, checks that, and logs the reason; nothing is skipped silently.
+	Lacks map[provider.Capability]string
+}
+
+// optional reports whether the store has the power c (has, from its type assertion), and
+// fails the test when that contradicts the fixture's Lacks.
+func optional(t *testing.T, f StoreFixture, c provider.Capability, has bool) bool {
+	t.Helper()
+	why, declared := f.Lacks[c]
+	switch {
+	case has && declared:
+		t.Fatalf("the fixture says the store lacks %s (%s), but it has it", c, why)
+	case !has && !declared:
+		t.Fatalf("the store lacks %s: declare it in StoreFixture.Lacks with the reason, or implement it", c)
+	case !has:
+		t.Logf("opted out of %s: %s", c, why)
+	}
+	return has
 }
 
 // StoreSuite runs the store contract as subtests of t. newFixture is called once per subtest
@@ -370,8 +392,7 @@ func testUnknownVersion(t *testing.T, f StoreFixture) {
 
 func testDisableEnable(t *testing.T, f StoreFixture) {
 	tg, ok := f.Store.(provider.VersionToggler)
-	if !ok {
-		t.Log("the store cannot disable versions (no provider.VersionToggler)")
+	if !optional(t, f, provider.CanToggle, ok) {
 		return
 	}
 	ctx := context.Background()
@@ -414,8 +435,7 @@ func testDisableEnable(t *testing.T, f StoreFixture) {
 
 func testPinUnpin(t *testing.T, f StoreFixture) {
 	pn, ok := f.Store.(provider.Pinner)
-	if !ok {
-		t.Log("the store cannot pin consumers (no provider.Pinner)")
+	if !optional(t, f, provider.CanPin, ok) {
 		return
 	}
 	ctx := context.Background()
@@ -456,8 +476,7 @@ func testPinUnpin(t *testing.T, f StoreFixture) {
 
 func testDelete(t *testing.T, f StoreFixture) {
 	del, ok := f.Store.(provider.VersionDeleter)
-	if !ok {
-		t.Log("the store cannot delete versions (no provider.VersionDeleter)")
+	if !optional(t, f, provider.CanDelete, ok) {
 		return
 	}
 	ctx := context.Background()
@@ -492,8 +511,7 @@ func testDelete(t *testing.T, f StoreFixture) {
 
 func testCheckWrite(t *testing.T, f StoreFixture) {
 	wc, ok := f.Store.(provider.WriteChecker)
-	if !ok {
-		t.Log("the store cannot prove write access (no provider.WriteChecker)")
+	if !optional(t, f, provider.CanCheckWrite, ok) {
 		return
 	}
 	before := versions(t, f)
@@ -511,8 +529,7 @@ func testCheckWrite(t *testing.T, f StoreFixture) {
 // the same version, each with its own leaf; and nothing of a value but that leaf.
 func testCertificates(t *testing.T, f StoreFixture) {
 	cl, ok := f.Store.(provider.CertificateLister)
-	if !ok {
-		t.Log("the store does not list certificates (no provider.CertificateLister)")
+	if !optional(t, f, provider.CanListCertificates, ok) {
 		return
 	}
 	ctx := context.Background()

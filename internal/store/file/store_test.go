@@ -97,6 +97,9 @@ func TestConformance(t *testing.T) {
 		return providertest.StoreFixture{
 			Store: f.store, Credential: "search-api-key",
 			Executor: f.executor, Reader: f.reader, NonReader: f.nonReader,
+			Lacks: map[provider.Capability]string{
+				provider.CanListCertificates: "it keeps opaque values, not certificates: pem-files keeps those",
+			},
 			ConsumerVersion: func(t *testing.T, consumer string) string {
 				r, err := file.OpenReader(f.storeDir, "search-api-key", f.keyFile(f.reader))
 				if err != nil {
