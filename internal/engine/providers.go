@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/rotorhq/rotor/internal/impact"
 	"github.com/rotorhq/rotor/internal/inventory"
@@ -117,15 +116,11 @@ func specOf(inv *inventory.Inventory, reg *provider.Registry, c *inventory.Crede
 		s.EndSessions = t.EndsSessions()
 	}
 	for _, k := range c.Consumers {
-		risk, _ := impact.Classify(k)
+		t := impact.ProofTiming(k)
 		cs := rotation.ConsumerSpec{ID: k.ID, HasIdentity: k.Identity != "", HasReload: k.Reload != nil,
-			Accepts: k.Accepts, Checks: k.Checks, Delayed: risk != impact.RiskImmediate}
+			Accepts: k.Accepts, Checks: k.Checks, Delayed: t.Delayed, SignOffOnly: t.SignOffOnly, Why: t.Why}
 		if cs.Delayed {
-			k := k
-			cs.ProofAt = func(cutover time.Time) (time.Time, bool) {
-				d, ok := impact.ProofAfter(k, cutover)
-				return cutover.Add(d), ok
-			}
+			cs.ProofAt = t.ProofAt
 		}
 		s.Consumers = append(s.Consumers, cs)
 	}

@@ -80,8 +80,8 @@ func (v View) Ticket(ctx context.Context, runID string) (journal.Ticket, error) 
 		if inInventory {
 			for _, k := range c.Consumers {
 				if k.ID == cs.ID {
-					risk, why := impact.Classify(k)
-					tc.Kind, tc.Risk = k.Kind, fmt.Sprintf("%s: %s", risk, why)
+					pt := impact.ProofTiming(k)
+					tc.Kind, tc.Risk = k.Kind, fmt.Sprintf("%s: %s", pt.Risk, pt.Why)
 					if tc.Proof == "" && len(k.Checks) > 0 {
 						tc.Proof = fmt.Sprintf("checks %v after its reload", k.Checks)
 					}

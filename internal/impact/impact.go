@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rotorhq/rotor/internal/inventory"
+	"github.com/rotorhq/rotor/internal/schedule"
 )
 
 // Risk is a consumer's delayed-risk class: when its proof can come.
@@ -124,51 +125,112 @@ func Approvers(inv *inventory.Inventory, c *inventory.Credential) []string {
 	return slices.Compact(out)
 }
 
-// Classify returns a consumer's delayed-risk class and the reason, in words.
-func Classify(k *inventory.Consumer) (Risk, string) {
-	switch {
-	case k.Kind == inventory.KindIntegration && (k.Reload == nil || k.Reload.Type == "manual"):
-		return RiskExternal, "an outside party uses it: proof needs their confirmation or their traffic"
-	case k.Runs != nil:
-		return RiskScheduled, fmt.Sprintf("runs on schedule %q: proven at its next run", k.Schedule)
-	case k.OnDemand:
-		return RiskOnDemand, "runs only when someone triggers it: proof needs a triggered run or an owner's sign-off"
-	case k.Reads == inventory.ReadsAtStart && k.Reload == nil:
-		return RiskRestartRequired, "reads the value at start and has no reload: it keeps the old value until restarted by hand"
-	case k.MaxConnectionAge.Set:
-		return RiskConnections, fmt.Sprintf("holds long-lived connections opened with the old value for up to %s", k.MaxConnectionAge)
-	case k.Reads == inventory.ReadsCached:
-		return RiskCacheTTL, fmt.Sprintf("caches the value for up to %s", k.TTL)
-	}
-	return RiskImmediate, "picks the new value up on reload or on its next read; proven right after"
+// Timing is when a consumer's proof can come, and what can give it. It is the one answer that
+// impact, plan, status, the change ticket and the engine read (rotation.ConsumerSpec is built
+// from it): kind, reads, ttl, schedule, max_connection_age, on_demand, the reload and an
+// explicit `proof:` all feed it, in ProofTiming.
+type Timing struct {
+	// Risk is the delayed-risk class; Why says, in words, what makes it so.
+	Risk Risk
+	Why  string
+	// Delayed: a check right after cutover proves nothing about it yet; it is proven in
+	// verify, at ProofAt.
+	Delayed bool
+	// SignOffOnly: nothing rotor observes can show that it switched (it keeps the value it
+	// read at start until someone restarts it, or an outside party must act), so a check proves
+	// nothing and only an owner's sign-off does; revoke waits for it, named.
+	SignOffOnly bool
+	// wait is how long after cutover the old value may still be in use (a cache's TTL, a
+	// pool's connection age); nextRun: and not before the consumer's next scheduled run.
+	wait    time.Duration
+	nextRun *schedule.Window
 }
 
-// ProofAfter is how long after cutover a consumer's proof can come at the earliest, and false
-// when only a person (a sign-off, a triggered run, an outside party) can provide it. For a
-// scheduled consumer it is the time to its next run after cutover.
-func ProofAfter(k *inventory.Consumer, cutover time.Time) (time.Duration, bool) {
-	risk, _ := Classify(k)
-	switch risk {
-	case RiskScheduled:
-		next, ok := k.Runs.NextStart(cutover)
-		if !ok {
-			return 0, false
-		}
-		return next.Sub(cutover), true
-	case RiskCacheTTL:
-		return k.TTL.Duration, true
-	case RiskConnections:
-		return k.MaxConnectionAge.Duration, true
-	case RiskImmediate:
-		return 0, true
+// ProofAt is the earliest instant a passing check proves the consumer, for a cutover at
+// cutover; false when only a person can prove it (SignOffOnly, or a schedule with no next run).
+func (t Timing) ProofAt(cutover time.Time) (time.Time, bool) {
+	if t.SignOffOnly {
+		return time.Time{}, false
 	}
-	return 0, false
+	at := cutover.Add(t.wait)
+	if t.nextRun != nil {
+		next, ok := t.nextRun.NextStart(cutover)
+		if !ok {
+			return time.Time{}, false
+		}
+		if next.After(at) {
+			at = next
+		}
+	}
+	return at, true
+}
+
+// ProofTiming says when the consumer's proof can come. An explicit `proof:` is the owner's
+// word and wins; otherwise it is derived, and every delay that applies counts (a cache's TTL
+// and a pool's connection age both hold the old value: the longer one decides).
+func ProofTiming(k *inventory.Consumer) Timing {
+	var wait time.Duration
+	if k.Reads == inventory.ReadsCached && k.TTL.Set {
+		wait = k.TTL.Duration
+	}
+	if k.MaxConnectionAge.Set && k.MaxConnectionAge.Duration > wait {
+		wait = k.MaxConnectionAge.Duration
+	}
+	external := k.Kind == inventory.KindIntegration && (k.Reload == nil || k.Reload.Type == "manual")
+	switch k.Proof {
+	case "immediate":
+		return Timing{Risk: RiskImmediate, Why: "proof: immediate — its owner says it picks the new value up at once; proven right after cutover"}
+	case "signoff":
+		return Timing{Risk: riskOr(external, RiskExternal, RiskRestartRequired), Why: "proof: signoff — only its owner's sign-off proves it", Delayed: true, SignOffOnly: true}
+	case "next-run":
+		if k.Runs == nil { // on_demand: its next triggered run, shown by a check after cutover
+			return Timing{Risk: RiskOnDemand, Why: "proof: next-run — a check that passes after cutover (its next triggered run), or an owner's sign-off", Delayed: true, wait: wait}
+		}
+		return Timing{Risk: RiskScheduled, Why: fmt.Sprintf("proof: next-run — runs on schedule %q: proven at its next run", k.Schedule), Delayed: true, wait: wait, nextRun: k.Runs}
+	case "ttl-expiry":
+		return Timing{Risk: RiskCacheTTL, Why: fmt.Sprintf("proof: ttl-expiry — caches the value for up to %s: proven once it has expired", k.TTL), Delayed: true, wait: k.TTL.Duration}
+	case "connection-age":
+		return Timing{Risk: RiskConnections, Why: fmt.Sprintf("proof: connection-age — connections opened with the old value live up to %s: proven once they have recycled", k.MaxConnectionAge), Delayed: true, wait: k.MaxConnectionAge.Duration}
+	}
+	switch {
+	case k.Runs != nil:
+		return Timing{Risk: RiskScheduled, Why: fmt.Sprintf("runs on schedule %q: proven at its next run", k.Schedule) + waitWords(wait), Delayed: true, wait: wait, nextRun: k.Runs}
+	case k.OnDemand:
+		return Timing{Risk: RiskOnDemand, Why: "runs only when someone triggers it: proven by a check that passes after cutover (a triggered run), or an owner's sign-off" + waitWords(wait), Delayed: true, wait: wait}
+	case external && k.Reads == inventory.ReadsAtStart:
+		return Timing{Risk: RiskExternal, Why: "an outside party holds the value it read at start: only their confirmation (an owner's sign-off) proves they switched", Delayed: true, SignOffOnly: true}
+	case external:
+		return Timing{Risk: riskOr(wait > 0, RiskCacheTTL, RiskExternal), Why: "an outside party uses it: proven by a check of their traffic after cutover" + waitWords(wait), Delayed: true, wait: wait}
+	case k.Reads == inventory.ReadsAtStart && k.Reload == nil:
+		return Timing{Risk: RiskRestartRequired, Why: "reads the value at start and has no reload: it keeps the old value until restarted by hand, so a check proves nothing; only an owner's sign-off does", Delayed: true, SignOffOnly: true}
+	case k.MaxConnectionAge.Set && k.MaxConnectionAge.Duration >= wait:
+		return Timing{Risk: RiskConnections, Why: fmt.Sprintf("holds long-lived connections opened with the old value for up to %s", k.MaxConnectionAge), Delayed: true, wait: wait}
+	case wait > 0:
+		return Timing{Risk: RiskCacheTTL, Why: fmt.Sprintf("caches the value for up to %s", k.TTL), Delayed: true, wait: wait}
+	}
+	return Timing{Risk: RiskImmediate, Why: "picks the new value up on reload or on its next read; proven right after"}
+}
+
+func riskOr(cond bool, a, b Risk) Risk {
+	if cond {
+		return a
+	}
+	return b
+}
+
+// waitWords adds the delay that holds the old value, when there is one.
+func waitWords(wait time.Duration) string {
+	if wait <= 0 {
+		return ""
+	}
+	return ", and not before the old value has aged out (" + durationWords(wait) + ")"
 }
 
 func analyzeConsumer(c *inventory.Credential, k *inventory.Consumer, at time.Time) Consumer {
-	risk, why := Classify(k)
+	t := ProofTiming(k)
+	risk := t.Risk
 	out := Consumer{ID: k.ID, Kind: k.Kind, Identity: k.Identity, Reads: k.Reads, Checks: k.Checks,
-		Risk: risk, Why: why, Evidence: []string{}}
+		Risk: risk, Why: t.Why, Evidence: []string{}}
 	if k.Reload != nil {
 		out.Reload = k.Reload.Type
 	}
@@ -177,23 +239,25 @@ func analyzeConsumer(c *inventory.Credential, k *inventory.Consumer, at time.Tim
 			out.NextRun = &next
 		}
 	}
-	if d, ok := ProofAfter(k, at); ok && d > 0 {
-		out.ProofAfter = durationWords(d)
+	if p, ok := t.ProofAt(at); ok && p.After(at) {
+		out.ProofAfter = durationWords(p.Sub(at))
 	}
 	for _, ch := range k.Checks {
 		out.Evidence = append(out.Evidence, "check "+ch)
 	}
-	switch risk {
-	case RiskScheduled:
+	switch {
+	case t.SignOffOnly:
+		out.Evidence = []string{"an owner's sign-off (rotor signoff): a check cannot show that it switched"}
+	case risk == RiskScheduled:
 		if out.NextRun != nil {
 			out.Evidence = append(out.Evidence, "a successful run at or after "+out.NextRun.Format(time.RFC3339))
 		}
-	case RiskCacheTTL:
-		out.Evidence = append(out.Evidence, "no use of the previous version once "+k.TTL.String()+" have passed")
-	case RiskConnections:
-		out.Evidence = append(out.Evidence, "no sessions of the previous version once "+k.MaxConnectionAge.String()+" have passed")
-	case RiskOnDemand, RiskRestartRequired, RiskExternal:
-		out.Evidence = append(out.Evidence, "an owner's sign-off (rotor signoff) or residual-use data showing no use of the previous version")
+	case risk == RiskConnections:
+		out.Evidence = append(out.Evidence, "no sessions of the previous version once "+durationWords(t.wait)+" have passed")
+	case t.wait > 0:
+		out.Evidence = append(out.Evidence, "no use of the previous version once "+durationWords(t.wait)+" have passed")
+	case risk == RiskOnDemand || risk == RiskExternal:
+		out.Evidence = append(out.Evidence, "or an owner's sign-off (rotor signoff)")
 	}
 	out.IfChangedNow = ifChangedNow(c, k, risk)
 	return out

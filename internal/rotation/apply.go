@@ -122,6 +122,10 @@ func Finish(r *Run, kind StepKind, consumer string, out Outcome, s Spec, now tim
 					continue
 				}
 			}
+			if c.SignOffOnly {
+				cs.FollowUp = fmt.Sprintf("an owner's sign-off of %s: %s", c.ID, c.Why)
+				continue
+			}
 			cs.FollowUp = fmt.Sprintf("a passing check of %s, or an owner's sign-off (it runs on demand or outside the platform)", c.ID)
 		}
 	case StepCheck, StepProof:

@@ -50,9 +50,14 @@ type ConsumerSpec struct {
 	Accepts     bool
 	Checks      []string
 	// Delayed consumers are proven later than cutover; ProofAt gives when (false: only a
-	// person can prove it — an on-demand pipeline, an outside party).
+	// person can prove it).
 	Delayed bool
 	ProofAt func(cutover time.Time) (time.Time, bool) `json:"-"`
+	// SignOffOnly: nothing observable shows that the consumer switched (it keeps what it read
+	// at start until restarted by hand, or an outside party holds it), so its checks prove
+	// nothing and revoke waits for an owner's sign-off; Why says so in words.
+	SignOffOnly bool
+	Why         string
 }
 
 // ActionKind is what Next asks for.
@@ -313,6 +318,8 @@ func (r *Run) verifyGates(s Spec, now time.Time, o Options) (Action, bool) {
 			at = cs.ProofAfter
 		}
 		switch {
+		case c.SignOffOnly:
+			waiting = append(waiting, c.ID+" (needs rotor signoff: "+c.Why+")")
 		case len(c.Checks) == 0:
 			waiting = append(waiting, c.ID+" (delayed, no check: needs rotor signoff)")
 		case !at.IsZero() && now.Before(at):
