@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/user"
 	"path/filepath"
 	"strings"
@@ -43,7 +44,16 @@ func (g *globals) actor(as string) string {
 // call is one acting command's invocation: who acts (--as, else ROTOR_ACTOR, else the OS
 // user), its progress on stderr.
 func (g *globals) call(as string) engine.Call {
-	return engine.Call{Actor: g.actor(as), Progress: g.env.Stderr}
+	return engine.Call{Actor: g.actor(as), OSUser: osUser(), Progress: g.env.Stderr}
+}
+
+// osUser is the operating-system account running rotor, journaled beside the self-declared
+// --as: what the host vouches for.
+func osUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return fmt.Sprintf("uid %d", os.Getuid())
 }
 
 // engine opens the inventory, the state database (read-write) and the fingerprint key that
@@ -119,7 +129,8 @@ time and at most an authority's "parallel" against it; the exit code is the wors
 					return withHint(ExitUsage, fmt.Errorf("no credential %q in %s", id, g.inventory), suggestCredential(e.Inv, id))
 				}
 			}
-			call := engine.Call{Actor: g.actor(as), Progress: g.env.Stderr, MaxWait: wait, Force: now}
+			call := g.call(as)
+			call.MaxWait, call.Force = wait, now
 			if len(a) == 1 {
 				fmt.Fprintf(g.env.Stderr, "rotate %s (through %s) as %s\n", a[0], st, call.Actor)
 				res, err := e.Rotate(cmd.Context(), call, a[0], st)

@@ -60,16 +60,54 @@ func (e *Engine) Decide(ctx context.Context, call Call, runID string, approve bo
 	defer unlock()
 	defer rs.flushNotifications(ctx) // sends what the run owes, under the lock
 	d := rotation.Decision{By: call.Actor, At: e.now(), Approve: approve, Reason: reason}
+	verb := "approval"
+	if !approve {
+		verb = "rejection"
+	}
+	if approve {
+		// An approval vouches for the evidence the journal records: on a journal that does
+		// not verify, it would vouch for what someone may have edited.
+		if err := rs.verifyJournal(ctx); err != nil {
+			return rs.run, rs.refuse(ctx, call, verb, "", fmt.Errorf("%w: %v", ErrJournalBroken, err))
+		}
+	}
 	if err := rotation.Decide(&rs.run, d, impact.Approvers(e.Inv, rs.cred)); err != nil {
-		return rs.run, err
+		return rs.run, rs.refuse(ctx, call, verb, "", err)
 	}
 	kind, what := journal.KindApproval, "approved revocation"
 	if !approve {
 		kind, what = journal.KindRejection, "rejected revocation: "+reason
 	}
 	en := rs.entry(kind, "", "", call.Actor+" "+what+evidenceSoFar(&rs.run))
-	en.Actor = call.Actor
+	en.Actor, en.OSUser = call.Actor, call.OSUser
 	return rs.run, rs.save(ctx, en)
+}
+
+// ErrJournalBroken: the run's journal does not verify; nothing that vouches for it or cannot
+// be undone is done.
+var ErrJournalBroken = errors.New("the run's journal does not verify")
+
+// refuse journals a person's refused approval, rejection or sign-off — who asked, as which OS
+// account, and why it was refused — and returns err. A refusal is part of the record: a
+// sidestep tried and stopped is what an auditor most wants to see.
+func (rs *runState) refuse(ctx context.Context, call Call, what, consumer string, err error) error {
+	en := rs.entry(journal.KindNote, "", consumer, fmt.Sprintf("%s by %s refused: %v", what, call.Actor, err))
+	en.Actor, en.OSUser = call.Actor, call.OSUser
+	if serr := rs.save(ctx, en); serr != nil {
+		return errors.Join(err, fmt.Errorf("journaling the refusal: %w", serr))
+	}
+	return err
+}
+
+// verifyJournal checks the run's stored journal against the head its record keeps: every
+// entry unchanged, in order, none missing. It is asked before anything irreversible (revoke,
+// delete, ending sessions) and before an approval is accepted.
+func (rs *runState) verifyJournal(ctx context.Context) error {
+	stored, err := storedJournal(ctx, rs.e.State, rs.run.ID)
+	if err != nil {
+		return err
+	}
+	return journal.Verify(rs.run.ID, stored, journal.Head{Hash: rs.rec.JournalHead, Len: rs.rec.JournalLen})
 }
 
 // evidenceSoFar is what an approver saw: the gates and proofs gathered until now.
@@ -103,15 +141,15 @@ func (e *Engine) SignOff(ctx context.Context, call Call, runID, consumer, reason
 			team = k.Owner
 		}
 	}
-	if t, ok := e.Inv.Team(team); ok && len(t.Approvers) > 0 && !slices.Contains(t.Approvers, call.Actor) {
-		return rs.run, fmt.Errorf("%s may not sign off %s: team %s's approvers are %s", call.Actor, consumer, team, strings.Join(t.Approvers, ", "))
+	if t, ok := e.Inv.Team(team); ok && len(t.Approvers) > 0 && !slices.ContainsFunc(t.Approvers, func(a string) bool { return rotation.SameActor(a, call.Actor) }) {
+		return rs.run, rs.refuse(ctx, call, "sign-off", consumer, fmt.Errorf("%w: %s may not sign off %s: team %s's approvers are %s", rotation.ErrNotApprover, call.Actor, consumer, team, strings.Join(t.Approvers, ", ")))
 	}
 	s := rotation.Signoff{Consumer: consumer, By: call.Actor, At: e.now(), Reason: reason}
 	if err := rotation.SignOff(&rs.run, s); err != nil {
-		return rs.run, err
+		return rs.run, rs.refuse(ctx, call, "sign-off", consumer, err)
 	}
 	en := rs.entry(journal.KindSignoff, "", consumer, fmt.Sprintf("%s signed off %s without its proof: %s", call.Actor, consumer, reason))
-	en.Actor = call.Actor
+	en.Actor, en.OSUser = call.Actor, call.OSUser
 	return rs.run, rs.save(ctx, en)
 }
 
@@ -146,7 +184,7 @@ func (e *Engine) Rollback(ctx context.Context, call Call, runID string, req Roll
 		return Result{Run: rs.run}, err
 	}
 	en := rs.entry(journal.KindRollback, "rollback", "", fmt.Sprintf("%s rolled back %s to %s%s: %s", call.Actor, strings.Join(consumers, ", "), rs.run.Previous.ID, note, req.Reason))
-	en.Actor = call.Actor
+	en.Actor, en.OSUser = call.Actor, call.OSUser
 	op := rs.entry(journal.KindExceptionOpened, "", "", fmt.Sprintf("exception opened for %s, owner %s, expires %s", strings.Join(consumers, ", "), req.Owner, ex.Expires.Format(time.RFC3339)))
 	op.Actor = call.Actor
 	op.Data, _ = journal.MarshalData(ex)

@@ -58,7 +58,10 @@ type Engine struct {
 // engine (rotor serve's) serves several people and schedules at once.
 type Call struct {
 	// Actor is who is acting: the initiator of a new run, the approver, the owner signing off.
-	Actor string
+	// A CLI cannot prove it (--as is self-declared); OSUser, the account that ran the command,
+	// is journaled beside it. rotor serve will authenticate its callers.
+	Actor  string
+	OSUser string
 	// Progress receives one line per step as it happens (a terminal); nil discards them.
 	Progress io.Writer
 	// MaxWait lets a rotate wait in-process for a gate that clears by itself soon (a short
@@ -203,7 +206,7 @@ func (e *Engine) lockAndLoad(ctx context.Context, call Call, c *inventory.Creden
 			return fail(err)
 		}
 	}
-	rec, first, err := e.startRun(call.Actor, c)
+	rec, first, err := e.startRun(call, c)
 	if err != nil {
 		return fail(err)
 	}
@@ -254,7 +257,8 @@ var activePhases = rotation.ActivePhases()
 // follows it, in one transaction. Until then nothing outside the lock says the run exists, and
 // nothing needs to: a crash before that save leaves no effect to reconcile, only a lock whose
 // process is gone, which the next rotate takes over.
-func (e *Engine) startRun(actor string, c *inventory.Credential) (state.RunRecord, journal.Entry, error) {
+func (e *Engine) startRun(call Call, c *inventory.Credential) (state.RunRecord, journal.Entry, error) {
+	actor := call.Actor
 	now := e.now()
 	id, err := newRunID(e.Rand, now)
 	if err != nil {
@@ -269,8 +273,8 @@ func (e *Engine) startRun(actor string, c *inventory.Credential) (state.RunRecor
 	if err != nil {
 		return state.RunRecord{}, journal.Entry{}, err
 	}
-	first := journal.Entry{RunID: id, At: now, Actor: actor, Kind: journal.KindRunStarted, Phase: string(r.Phase),
-		Summary: fmt.Sprintf("run started by %s: rotate %s (%s, strategy %s)", actor, c.ID, critical(c.Critical), r.Strategy)}
+	first := journal.Entry{RunID: id, At: now, Actor: call.Actor, OSUser: call.OSUser, Kind: journal.KindRunStarted, Phase: string(r.Phase),
+		Summary: fmt.Sprintf("run started by %s: rotate %s (%s, strategy %s)", call.Actor, c.ID, critical(c.Critical), r.Strategy)}
 	return state.RunRecord{ID: id, Credential: c.ID, Phase: string(r.Phase), Data: data}, first, nil
 }
 

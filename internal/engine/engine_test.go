@@ -77,7 +77,7 @@ credentials:
         reload: {type: http, url: %q}
         checks: [api-ok]
 teams:
-  team-a: {contact: a@example.test}
+  team-a: {contact: a@example.test, approvers: [alice, bob, carol]}
 %s`, rec["rotor"], rec["api"], extra, srv.URL+"/admin/reload", strings.Join(top, ""))
 	if err := os.WriteFile(filepath.Join(inv, "rotor.yaml"), []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

@@ -100,7 +100,7 @@ func (e *Engine) readCredential(ctx context.Context, id string) (provider.ReadRe
 // alike without any of them building a provider.
 func specOf(inv *inventory.Inventory, reg *provider.Registry, c *inventory.Credential) rotation.Spec {
 	s := rotation.Spec{
-		Strategy: c.Authority.Strategy, Critical: c.Critical, Soak: c.Soak.Duration,
+		Strategy: c.Authority.Strategy, Critical: c.Critical, Approvers: impact.Approvers(inv, c), Soak: c.Soak.Duration,
 		Windows: map[rotation.Stage]*schedule.Window{}, Freezes: inv.ScheduleFreezes(), Signals: c.Checks,
 	}
 	for stage, id := range map[rotation.Stage]string{rotation.StagePrepare: c.Windows.Prepare, rotation.StageCutover: c.Windows.Cutover,

@@ -60,6 +60,9 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 	case rotation.StepResidualUse:
 		return rs.residualUse(ctx)
 	case rotation.StepRevoke:
+		if err := rs.verifyJournal(ctx); err != nil {
+			return rs.journalBroken(err), nil
+		}
 		resp, err := p.authority.Revoke(ctx, provider.RevokeRequest{Credential: c.ID, RunID: r.ID, Strategy: r.Strategy,
 			Previous: *r.Previous, Current: *r.New, EndSessions: rs.spec.EndSessions && r.EndSessionsApproved()})
 		if err != nil {
@@ -76,6 +79,9 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 	case rotation.StepRecord:
 		return rs.record(ctx), nil
 	case rotation.StepDelete:
+		if err := rs.verifyJournal(ctx); err != nil {
+			return rs.journalBroken(err), nil
+		}
 		return rs.deletePrevious(ctx)
 	case rotation.StepRollback:
 		return rs.rollback(ctx)
@@ -83,6 +89,13 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 		return rs.exceptionExpiry(ctx)
 	}
 	return rotation.Outcome{Err: provider.Errorf(provider.Terminal, "step", "rotor does not know step %s", a.Step)}, nil
+}
+
+// journalBroken is the outcome of an irreversible step refused because the run's journal does
+// not verify: a person must act (the run halts), and nothing was done.
+func (rs *runState) journalBroken(err error) rotation.Outcome {
+	return rotation.Outcome{Err: provider.Errorf(provider.NeedsHuman, "journal",
+		"%v: %v; nothing was revoked or deleted. Keep this database for the investigation; go on only from a state database whose journal verifies (a backup)", ErrJournalBroken, err)}
 }
 
 func (rs *runState) consumer(id string) consumerView {

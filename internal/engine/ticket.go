@@ -7,6 +7,7 @@ import (
 	"github.com/rotorhq/rotor/internal/impact"
 	"github.com/rotorhq/rotor/internal/journal"
 	"github.com/rotorhq/rotor/internal/rotation"
+	"github.com/rotorhq/rotor/internal/state"
 )
 
 // Verify checks a run's journal chain against the run's head.
@@ -24,7 +25,14 @@ func (v View) Verify(ctx context.Context, runID string) (journal.Head, int, erro
 }
 
 func (v View) stored(ctx context.Context, runID string) ([]journal.Stored, error) {
-	rows, err := v.State.Journal(ctx, runID)
+	return storedJournal(ctx, v.State, runID)
+}
+
+// storedJournal reads a run's journal as stored, for journal.Verify.
+func storedJournal(ctx context.Context, st interface {
+	Journal(ctx context.Context, runID string) ([]state.JournalEntry, error)
+}, runID string) ([]journal.Stored, error) {
+	rows, err := st.Journal(ctx, runID)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ package impact
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -96,10 +95,8 @@ func Analyze(inv *inventory.Inventory, c *inventory.Credential, at time.Time) Re
 		r.Gaps = append(r.Gaps, Gap{Severity: "blocker", Problem: "no consumers declared: nobody can say who fails when this value changes"})
 	}
 	if c.Critical {
-		switch len(r.Approvers) {
-		case 0:
-			r.Gaps = append(r.Gaps, Gap{Severity: "blocker", Problem: fmt.Sprintf("critical credential with nobody allowed to approve revocation (team %s lists no approvers)", c.Owner)})
-		case 1:
+		// None at all is an invalid inventory (validate refuses it).
+		if len(r.Approvers) == 1 {
 			r.Gaps = append(r.Gaps, Gap{Severity: "warning", Problem: fmt.Sprintf("only one approver (%s): if they start the run, nobody can approve it", r.Approvers[0])})
 		}
 	}
@@ -109,20 +106,7 @@ func Analyze(inv *inventory.Inventory, c *inventory.Credential, at time.Time) Re
 // Approvers resolves who may approve a credential's revocation: its approvers list (team ids
 // expand to their approvers), or else the owning team's approvers. Sorted, without repeats.
 func Approvers(inv *inventory.Inventory, c *inventory.Credential) []string {
-	names := c.Approvers
-	if len(names) == 0 {
-		names = []string{c.Owner}
-	}
-	var out []string
-	for _, n := range names {
-		if t, ok := inv.Team(n); ok {
-			out = append(out, t.Approvers...)
-		} else {
-			out = append(out, n)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return inv.Approvers(c)
 }
 
 // Timing is when a consumer's proof can come, and what can give it. It is the one answer that

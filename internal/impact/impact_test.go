@@ -46,7 +46,6 @@ credentials:
       svc: {kind: service, reads: at-start, reload: {type: exec, command: [r]}}
   nobody:
     owner: none
-    critical: true
     store: {type: file, dir: /d}
     authority: {type: generated}
   delegated:
@@ -149,8 +148,7 @@ func TestGaps(t *testing.T) {
 		}, []string{"no reload"}},
 		{"nobody", []string{
 			"blocker : no consumers declared",
-			"blocker : critical credential with nobody allowed to approve",
-		}, nil},
+		}, []string{"approve"}},
 		{"inplace", []string{
 			"blocker svc-noreload: no reload",
 			"warning partner: no check",

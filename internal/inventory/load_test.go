@@ -258,3 +258,34 @@ credentials:
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// A critical credential must have someone who may approve its revocation (issue 12, harm 3):
+// none at all — `approvers: []` on its team, or a team without approvers — is an error at the
+// credential; an empty list on the credential falls back to its team's.
+func TestCriticalNeedsAnApprover(t *testing.T) {
+	dir := write(t, map[string]string{"c.yaml": `teams:
+  empty: {approvers: []}
+  ops: {approvers: [ann]}
+credentials:
+  vault-root:
+    owner: empty
+    critical: true
+    store: {type: file, dir: /d}
+    authority: {type: generated}
+  api-key:
+    owner: ops
+    critical: true
+    approvers: []
+    store: {type: file, dir: /d}
+    authority: {type: generated}
+`})
+	_, err := inventory.Load(dir, opts())
+	var got []string
+	for _, e := range errorList(t, err) {
+		got = append(got, fmt.Sprintf("%s:%d:%d: %s", filepath.Base(e.Pos.File), e.Pos.Line, e.Pos.Col, e.Msg))
+	}
+	want := `c.yaml:5:3: credentials.vault-root: a critical credential needs someone other than the run's initiator to approve its revocation, and nobody may: list approvers on team "empty" or on the credential`
+	if strings.Join(got, "\n") != want {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), want)
+	}
+}

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"slices"
 	"time"
 
 	"github.com/rotorhq/rotor/internal/provider"
@@ -352,4 +353,23 @@ func (inv *Inventory) ProviderUses() []ProviderUse {
 		}
 	}
 	return out
+}
+
+// Approvers resolves who may approve a credential's revocation: its approvers list (team ids
+// expand to their approvers), or else the owning team's approvers. Sorted, without repeats.
+func (inv *Inventory) Approvers(c *Credential) []string {
+	names := c.Approvers
+	if len(names) == 0 {
+		names = []string{c.Owner}
+	}
+	var out []string
+	for _, n := range names {
+		if t, ok := inv.Team(n); ok {
+			out = append(out, t.Approvers...)
+		} else {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -230,6 +230,10 @@ func validateCredential(inv *Inventory, c *Credential, zoneOr func(string) strin
 		}
 	}
 
+	if c.Critical && len(inv.Approvers(c)) == 0 {
+		e.add(c.Pos, "%s: a critical credential needs someone other than the run's initiator to approve its revocation, and nobody may: list approvers on team %q or on the credential", at, c.Owner)
+	}
+
 	if c.Authority.Parallel < 0 {
 		e.add(c.Authority.Pos, "%s.authority.parallel: must be a positive number of runs (or left out)", at)
 	}

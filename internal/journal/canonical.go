@@ -61,6 +61,7 @@ func encodeBody(e Entry) ([]byte, error) {
 		{"run_id", e.RunID, true},
 		{"at", e.At.UTC().Format(time.RFC3339Nano), true},
 		{"actor", e.Actor, true},
+		{"os_user", e.OSUser, false},
 		{"kind", string(e.Kind), true},
 		{"phase", e.Phase, false},
 		{"step", e.Step, false},

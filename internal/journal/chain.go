@@ -98,7 +98,7 @@ func Seal(prev Head, e Entry) (sealed Entry, body []byte, err error) {
 	e.PrevHash = prev.Hash
 	e.Hash = ""
 	e.At = e.At.UTC()
-	for _, s := range []*string{&e.RunID, &e.Actor, &e.Phase, &e.Step, &e.Consumer, &e.Summary} {
+	for _, s := range []*string{&e.RunID, &e.Actor, &e.OSUser, &e.Phase, &e.Step, &e.Consumer, &e.Summary} {
 		*s = strings.ToValidUTF8(*s, "\uFFFD")
 	}
 	switch {
@@ -147,6 +147,7 @@ type wireEntry struct {
 	RunID    string          `json:"run_id"`
 	At       string          `json:"at"`
 	Actor    string          `json:"actor"`
+	OSUser   string          `json:"os_user"`
 	Kind     string          `json:"kind"`
 	Phase    string          `json:"phase"`
 	Step     string          `json:"step"`
@@ -183,7 +184,7 @@ func Decode(body []byte) (Entry, error) {
 		return Entry{}, errors.New("journal: entry time is not RFC 3339")
 	}
 	e := Entry{
-		Seq: w.Seq, RunID: w.RunID, At: at.UTC(), Actor: w.Actor, Kind: Kind(w.Kind),
+		Seq: w.Seq, RunID: w.RunID, At: at.UTC(), Actor: w.Actor, OSUser: w.OSUser, Kind: Kind(w.Kind),
 		Phase: w.Phase, Step: w.Step, Consumer: w.Consumer, Summary: w.Summary,
 		Verdict: provider.Verdict(w.Verdict), PrevHash: w.PrevHash,
 	}

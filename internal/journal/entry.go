@@ -31,7 +31,10 @@ type Entry struct {
 	At    time.Time `json:"at"`
 	// Actor is who acted: the person for a start, approval, rejection,
 	// sign-off or rollback; [Executor] for what rotor did on its own.
-	Actor    string `json:"actor"`
+	Actor string `json:"actor"`
+	// OSUser is the operating-system account that ran the command a person acted through.
+	// The CLI's --as is self-declared; the account beside it is what the host vouches for.
+	OSUser   string `json:"os_user,omitempty"`
 	Kind     Kind   `json:"kind"`
 	Phase    string `json:"phase,omitempty"`
 	Step     string `json:"step,omitempty"`

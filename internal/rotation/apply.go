@@ -222,8 +222,16 @@ var (
 	ErrWrongPhase  = errors.New("not possible in the run's current phase")
 )
 
-// Decide records an approval or a rejection. approvers is who may approve (empty: anyone but
-// the initiator).
+// SameActor reports whether two actor names name the same person: names compare in one
+// canonical form (surrounding space dropped, case folded), so `--as ALICE` is alice, and the
+// four-eyes rule cannot be sidestepped by spelling.
+func SameActor(a, b string) bool {
+	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+}
+
+// Decide records an approval or a rejection. approvers is who may approve or reject; when it is
+// empty nobody may approve (a critical credential's revocation then cannot happen, which is
+// what the inventory says) and anyone may reject. Names compare with SameActor.
 func Decide(r *Run, d Decision, approvers []string) error {
 	if r.Phase == Done || r.Phase == Halted || r.Phase == RolledBack || r.CutoverAt.IsZero() {
 		return fmt.Errorf("%w: %s (approval comes after cutover, before revoke)", ErrWrongPhase, r.Phase)
@@ -231,10 +239,14 @@ func Decide(r *Run, d Decision, approvers []string) error {
 	if r.done(StepRevoke, "") {
 		return fmt.Errorf("%w: the previous version is already revoked", ErrWrongPhase)
 	}
-	if d.Approve && d.By == r.StartedBy {
+	if d.Approve && SameActor(d.By, r.StartedBy) {
 		return ErrFourEyes
 	}
-	if len(approvers) > 0 && !slices.Contains(approvers, d.By) {
+	if len(approvers) == 0 {
+		if d.Approve {
+			return fmt.Errorf("%w: the inventory names nobody who may approve it (add approvers to its team or to the credential)", ErrNotApprover)
+		}
+	} else if !slices.ContainsFunc(approvers, func(a string) bool { return SameActor(a, d.By) }) {
 		return fmt.Errorf("%w: %s may approve", ErrNotApprover, strings.Join(approvers, ", "))
 	}
 	r.Approvals = append(r.Approvals, d)

@@ -60,8 +60,15 @@ func TestFourEyes(t *testing.T) {
 	}
 	h.expect("wait approval/unknown")
 
-	// With no approver list, anyone but the initiator may approve.
-	if err := Decide(h.r, decide("mallory", true, h.now), nil); err != nil {
+	// Names compare in one canonical form: the initiator cannot approve by spelling it
+	// otherwise, and an approver is one whatever the case (issue 12, harm 3).
+	wantErr(t, Decide(h.r, decide(" ALICE ", true, h.now), approvers), ErrFourEyes)
+	// With no approver list, nobody may approve: not the initiator, not anyone else.
+	wantErr(t, Decide(h.r, decide("mallory", true, h.now), nil), ErrNotApprover)
+	if len(h.r.Approvals) != 0 {
+		t.Fatalf("refused decisions recorded: %+v", h.r.Approvals)
+	}
+	if err := Decide(h.r, decide("Bob", true, h.now), approvers); err != nil {
 		t.Fatal(err)
 	}
 	h.expect("do revoke @revoking")
@@ -196,5 +203,25 @@ func TestApprovedAndRejected(t *testing.T) {
 		if ok != (c.rejected != "") || ok && d.By != c.rejected {
 			t.Errorf("%s: Rejected = %v %+v, want %q", c.name, ok, d, c.rejected)
 		}
+	}
+}
+
+// TestNoPossibleApproverBlocks (issue 12, harm 3): a critical credential whose only
+// approver is the initiator — in any spelling — or that has none (the inventory changed
+// under the run) is blocked at the approval gate with a failing verdict that says why, not
+// left waiting for an approval nobody may give.
+func TestNoPossibleApproverBlocks(t *testing.T) {
+	for name, list := range map[string][]string{"only the initiator": {" Alice"}, "nobody": nil} {
+		t.Run(name, func(t *testing.T) {
+			s := criticalSpec()
+			s.Approvers = list
+			h := newHarness(t, s, t0)
+			h.drive()
+			a := h.next()
+			wantWait(t, a, "approval", provider.Fail, AwaitingApproval)
+			if a.Gate.Reason != "no possible approver" || !strings.Contains(a.Gate.Unblock, "add an approver other than "+initiator) {
+				t.Errorf("gate %+v", a.Gate)
+			}
+		})
 	}
 }

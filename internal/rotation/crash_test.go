@@ -64,7 +64,7 @@ func scriptRun(t *testing.T, crashAt int) (*harness, []string) {
 					}
 				}
 			case a.Gate.Gate == "approval":
-				if err := Decide(h.r, Decision{By: "bob", At: h.now, Approve: true}, nil); err != nil {
+				if err := Decide(h.r, Decision{By: "bob", At: h.now, Approve: true}, approvers); err != nil {
 					t.Fatal(err)
 				}
 			default:
@@ -145,12 +145,12 @@ func TestIntentComesFirst(t *testing.T) {
 	t.Run("rejection after revoke began", func(t *testing.T) {
 		h := newHarness(t, criticalSpec(), t0)
 		h.drive()
-		if err := Decide(h.r, Decision{By: "bob", At: h.now, Approve: true}, nil); err != nil {
+		if err := Decide(h.r, Decision{By: "bob", At: h.now, Approve: true}, approvers); err != nil {
 			t.Fatal(err)
 		}
 		a := h.expect("do revoke @revoking")
 		Begin(h.r, a, h.now)
-		if err := Decide(h.r, Decision{By: "carol", At: h.now, Reason: "wait"}, nil); err != nil {
+		if err := Decide(h.r, Decision{By: "carol", At: h.now, Reason: "wait"}, approvers); err != nil {
 			t.Fatal(err)
 		}
 		h.at(h.now.Add(time.Minute))

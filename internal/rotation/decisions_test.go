@@ -13,11 +13,11 @@ import (
 func TestRejectionBlocksAnyCredential(t *testing.T) {
 	h := newHarness(t, newSpec().consumer("api", reload, checks("api-health")).build(), t0)
 	h.driveUntil("do revoke @revoking")
-	if err := Decide(h.r, decide("carol", false, h.now), nil); err != nil {
+	if err := Decide(h.r, decide("carol", false, h.now), approvers); err != nil {
 		t.Fatal(err)
 	}
 	wantWait(t, h.next(), "approval", provider.Fail, AwaitingApproval)
-	if err := Decide(h.r, decide("bob", true, h.now), nil); err != nil {
+	if err := Decide(h.r, decide("bob", true, h.now), approvers); err != nil {
 		t.Fatal(err)
 	}
 	h.expect("do revoke @revoking")
@@ -120,7 +120,7 @@ func TestEndingSessionsNeedsTheSettingAndAnApproval(t *testing.T) {
 			h := newHarness(t, spec(tc.end), t0)
 			h.driveUntil("do residual-use @verifying")
 			if tc.approveBefore {
-				if err := Decide(h.r, decide("bob", true, h.now), nil); err != nil {
+				if err := Decide(h.r, decide("bob", true, h.now), approvers); err != nil {
 					t.Fatal(err)
 				}
 				h.advance(time.Second)
@@ -128,7 +128,7 @@ func TestEndingSessionsNeedsTheSettingAndAnApproval(t *testing.T) {
 			residual(h, tc.verdict)
 			if !tc.approveBefore {
 				h.advance(time.Second)
-				if err := Decide(h.r, decide("bob", true, h.now), nil); err != nil {
+				if err := Decide(h.r, decide("bob", true, h.now), approvers); err != nil {
 					t.Fatal(err)
 				}
 			}

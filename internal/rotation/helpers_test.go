@@ -83,7 +83,7 @@ func newSpec() *specB {
 }
 
 func (b *specB) inPlace() *specB                { b.s.Strategy = "in-place"; return b }
-func (b *specB) critical() *specB               { b.s.Critical = true; return b }
+func (b *specB) critical() *specB               { b.s.Critical, b.s.Approvers = true, approvers; return b }
 func (b *specB) soak(d time.Duration) *specB    { b.s.Soak = d; return b }
 func (b *specB) signals(names ...string) *specB { b.s.Signals = names; return b }
 func (b *specB) usage() *specB                  { b.s.Usage = []string{UsageAuthority}; return b }

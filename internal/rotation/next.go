@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,9 @@ import (
 type Spec struct {
 	Strategy  string
 	Critical  bool
+	// Approvers may approve a critical credential's revocation (resolved from its teams),
+	// never the run's initiator: with none other, the approval gate is blocked, named.
+	Approvers []string
 	Soak      time.Duration
 	Windows   map[Stage]*schedule.Window // nil entry: any time outside freezes
 	Freezes   []schedule.Freeze
@@ -183,6 +187,11 @@ func Next(r *Run, s Spec, now time.Time, o Options) Action {
 				Unblock: "a new approval (rotor approve), or a rollback (rotor rollback)", At: now}}
 		}
 		if s.Critical {
+			if _, ok := r.Approved(); !ok && !slices.ContainsFunc(s.Approvers, func(a string) bool { return !SameActor(a, r.StartedBy) }) {
+				return Action{Kind: Wait, Phase: AwaitingApproval, Gate: GateResult{Gate: "approval", Verdict: provider.Fail,
+					Reason: "no possible approver", Message: fmt.Sprintf("a critical credential needs an approval not from %s, and the inventory names nobody else who may give it (approvers: %s)", r.StartedBy, listOr(s.Approvers, "none")),
+					Unblock: "add an approver other than " + r.StartedBy + " to the credential's team (or its approvers), then rotor approve " + r.ID + " --as WHO", At: now}}
+			}
 			if _, ok := r.Approved(); !ok {
 				return Action{Kind: Wait, Phase: AwaitingApproval, Gate: GateResult{Gate: "approval", Verdict: provider.Unknown,
 					Reason: "awaiting approval", Message: "a critical credential needs an approval before revocation, not from " + r.StartedBy,
@@ -516,4 +525,12 @@ func nextRolledBack(r *Run, now time.Time, o Options) Action {
 			Unblock: "fix those consumers; at expiry rotor switches them to the new version and re-revokes if their checks pass", Until: ex.Expires, At: now}}
 	}
 	return r.stepOnce(StepExceptionExpiry, "", RolledBack, o, "exception", "the exception expired and the evidence does not allow re-revoking")
+}
+
+// listOr joins names, or says none.
+func listOr(names []string, none string) string {
+	if len(names) == 0 {
+		return none
+	}
+	return strings.Join(names, ", ")
 }

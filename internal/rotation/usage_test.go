@@ -104,7 +104,7 @@ func TestEndingSessionsCuresOnlyTheAuthority(t *testing.T) {
 			h.doWith("do residual-use @verifying", Outcome{Verdict: provider.Fail, Detail: "in use", Data: tc.data,
 				Gate: &GateResult{Gate: "residual-use", Verdict: provider.Fail, Reason: "residual use", Message: "in use"}})
 			h.advance(time.Second)
-			if err := Decide(h.r, decide("bob", true, h.now), nil); err != nil {
+			if err := Decide(h.r, decide("bob", true, h.now), approvers); err != nil {
 				t.Fatal(err)
 			}
 			if got := h.r.EndSessionsApproved(); got != tc.want {
