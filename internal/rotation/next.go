@@ -12,8 +12,8 @@ import (
 
 // Spec is what the inventory says about the credential, in the terms Next needs.
 type Spec struct {
-	Strategy  string
-	Critical  bool
+	Strategy string
+	Critical bool
 	// Approvers may approve a critical credential's revocation (resolved from its teams),
 	// never the run's initiator: with none other, the approval gate is blocked, named.
 	Approvers []string
