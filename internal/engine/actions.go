@@ -185,9 +185,11 @@ func (e *Engine) Rollback(ctx context.Context, call Call, runID string, req Roll
 	}
 	en := rs.entry(journal.KindRollback, "rollback", "", fmt.Sprintf("%s rolled back %s to %s%s: %s", call.Actor, strings.Join(consumers, ", "), rs.run.Previous.ID, note, req.Reason))
 	en.Actor, en.OSUser = call.Actor, call.OSUser
-	op := rs.entry(journal.KindExceptionOpened, "", "", fmt.Sprintf("exception opened for %s, owner %s, expires %s", strings.Join(consumers, ", "), req.Owner, ex.Expires.Format(time.RFC3339)))
-	op.Actor = call.Actor
-	op.Data, _ = journal.MarshalData(ex)
+	// The exception as the run holds it: opened, state and all (BeginRollback fills them).
+	opened := *rs.run.OpenException()
+	op := rs.entry(journal.KindExceptionOpened, "", "", fmt.Sprintf("exception opened for %s, owner %s, expires %s", strings.Join(consumers, ", "), req.Owner, opened.Expires.Format(time.RFC3339)))
+	op.Actor, op.OSUser = call.Actor, call.OSUser
+	op.Data, _ = journal.MarshalData(opened)
 	if err := rs.save(ctx, en, op); err != nil {
 		return Result{Run: rs.run}, err
 	}

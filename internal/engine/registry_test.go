@@ -4,6 +4,7 @@ import (
 	acmeauthority "github.com/rotorhq/rotor/internal/authority/acme"
 	"github.com/rotorhq/rotor/internal/authority/randomvalue"
 	checkexec "github.com/rotorhq/rotor/internal/check/exec"
+	checklog "github.com/rotorhq/rotor/internal/check/log"
 	"github.com/rotorhq/rotor/internal/identity"
 	"github.com/rotorhq/rotor/internal/provider"
 	reloadhttp "github.com/rotorhq/rotor/internal/reload/http"
@@ -20,6 +21,7 @@ func testRegistry() *provider.Registry {
 	provider.RegisterAuthority(r, "acme", provider.ByValue(acmeauthority.New))
 	provider.RegisterReload(r, "http", reloadhttp.New)
 	provider.RegisterCheck(r, "exec", checkexec.New)
+	provider.RegisterCheck(r, "log", checklog.New)
 	provider.Declare[identity.Age](r, provider.KindIdentity, "age")
 	return r
 }

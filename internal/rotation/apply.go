@@ -311,10 +311,12 @@ func BeginRollback(r *Run, ex Exception, known []string, now time.Time) error {
 	r.Phase = RolledBack
 	// One rollback step per run, like every step: a second rollback (after the first
 	// exception closed) performs it again rather than adding a twin that never finishes.
+	// Its intent is recorded with the request; the engine begins it (Begin counts the
+	// attempt), so the first rollback is attempt 1, not 2.
 	if st := r.step(StepRollback, ""); st != nil {
-		*st = Step{Kind: StepRollback, Status: Intent, Attempt: 1, StartedAt: now}
+		*st = Step{Kind: StepRollback, Status: Intent, StartedAt: now}
 	} else {
-		r.Steps = append(r.Steps, Step{Kind: StepRollback, Status: Intent, Attempt: 1, StartedAt: now})
+		r.Steps = append(r.Steps, Step{Kind: StepRollback, Status: Intent, StartedAt: now})
 	}
 	r.UpdatedAt = now
 	return nil

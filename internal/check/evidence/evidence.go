@@ -47,23 +47,33 @@ func Now(req provider.CheckRequest, env provider.Env) time.Time {
 // Window is the time a check run observes, From to To, and when it will be full.
 type Window struct {
 	From, To time.Time
+	// Length is the span the window must cover to be evidence: its own length, or, for a
+	// window that runs from the cutover, the least span (one bin).
+	Length time.Duration
 	// CompleteAt is when a window that reaches back before the cutover will lie wholly
-	// after it; zero when the window is full already (or has no length of its own).
+	// after it (or a window from the cutover will span its least length); zero when the
+	// window is full already.
 	CompleteAt time.Time
 }
 
 // Observe is the window of a run at now: from since (the cutover) to now, or the last
 // length when that starts later (or since is zero). From is zero when since is zero and
 // length is 0: there is no start. With a length and a since, the window is full once
-// since+length has come; before then CompleteAt is that instant. From may be after now
+// since+length has come; before then CompleteAt is that instant. A window with no length of
+// its own (from the cutover on) is full once it spans least — one bin: a check run right at
+// cutover has seen nothing yet, and a silent instant proves nothing, so the first verify
+// waits for the first bin instead of answering unknown for good. From may be after now
 // (a since in the future): the caller says how it treats an empty window.
-func Observe(since, now time.Time, length time.Duration) Window {
-	w := Window{From: since, To: now}
+func Observe(since, now time.Time, length, least time.Duration) Window {
+	w := Window{From: since, To: now, Length: length}
 	if length > 0 && (since.IsZero() || now.Add(-length).After(since)) {
 		w.From = now.Add(-length)
 	}
-	if length > 0 && !since.IsZero() && now.Before(since.Add(length)) {
-		w.CompleteAt = since.Add(length)
+	if w.Length <= 0 {
+		w.Length = least
+	}
+	if w.Length > 0 && !since.IsZero() && now.Before(since.Add(w.Length)) {
+		w.CompleteAt = since.Add(w.Length)
 	}
 	return w
 }

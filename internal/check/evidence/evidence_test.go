@@ -15,19 +15,21 @@ func TestObserve(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
 		since            time.Time
-		length           time.Duration
+		length, least    time.Duration
 		from, completeAt time.Time
 	}{
-		{"since the cutover", ago(time.Hour), 0, ago(time.Hour), time.Time{}},
-		{"the last length, after the cutover", ago(time.Hour), 10 * time.Minute, ago(10 * time.Minute), time.Time{}},
-		{"a length reaching before the cutover is not full", ago(5 * time.Minute), 20 * time.Minute, ago(5 * time.Minute), now.Add(15 * time.Minute)},
-		{"full the instant it has its length", ago(20 * time.Minute), 20 * time.Minute, ago(20 * time.Minute), time.Time{}},
-		{"no cutover: the last length", time.Time{}, 20 * time.Minute, ago(20 * time.Minute), time.Time{}},
-		{"no cutover and no length: no start", time.Time{}, 0, time.Time{}, time.Time{}},
-		{"a cutover ahead of now", now.Add(time.Minute), 0, now.Add(time.Minute), time.Time{}},
+		{"since the cutover", ago(time.Hour), 0, 0, ago(time.Hour), time.Time{}},
+		{"since the cutover, the first bin complete", ago(time.Hour), 0, 5 * time.Minute, ago(time.Hour), time.Time{}},
+		{"right after the cutover: complete at the first bin's end", ago(time.Minute), 0, 5 * time.Minute, ago(time.Minute), now.Add(4 * time.Minute)},
+		{"the last length, after the cutover", ago(time.Hour), 10 * time.Minute, 5 * time.Minute, ago(10 * time.Minute), time.Time{}},
+		{"a length reaching before the cutover is not full", ago(5 * time.Minute), 20 * time.Minute, time.Minute, ago(5 * time.Minute), now.Add(15 * time.Minute)},
+		{"full the instant it has its length", ago(20 * time.Minute), 20 * time.Minute, 0, ago(20 * time.Minute), time.Time{}},
+		{"no cutover: the last length", time.Time{}, 20 * time.Minute, 0, ago(20 * time.Minute), time.Time{}},
+		{"no cutover and no length: no start", time.Time{}, 0, 5 * time.Minute, time.Time{}, time.Time{}},
+		{"a cutover ahead of now", now.Add(time.Minute), 0, 0, now.Add(time.Minute), time.Time{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := Observe(tc.since, now, tc.length)
+			w := Observe(tc.since, now, tc.length, tc.least)
 			if !w.From.Equal(tc.from) || !w.To.Equal(now) || !w.CompleteAt.Equal(tc.completeAt) {
 				t.Errorf("Observe = %+v, want from %s to %s complete at %s", w, tc.from, now, tc.completeAt)
 			}

@@ -221,7 +221,7 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 		res.Verdict, res.Reason, res.Message = provider.Unknown, reason, msg
 		return res, nil
 	}
-	window := evidence.Observe(req.Since, now, c.cfg.Window)
+	window := evidence.Observe(req.Since, now, c.cfg.Window, c.bin)
 	from, completeAt := window.From, window.CompleteAt
 	if from.IsZero() {
 		return unknown("no start instant", "the request has no since (cutover) and the check no window: there is no time range to count")
@@ -277,7 +277,7 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 	if !completeAt.IsZero() {
 		res.Verdict, res.CompleteAt = provider.Unknown, completeAt
 		res.Reason = fmt.Sprintf("window not full yet: only %s of %s since %s (complete at %s)",
-			evidence.Duration(now.Sub(req.Since).Round(time.Second)), evidence.Duration(c.cfg.Window), evidence.Stamp(req.Since), evidence.Stamp(completeAt))
+			evidence.Duration(now.Sub(req.Since).Round(time.Second)), evidence.Duration(window.Length), evidence.Stamp(req.Since), evidence.Stamp(completeAt))
 		return res, nil
 	}
 	res.Verdict = provider.Pass

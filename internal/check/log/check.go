@@ -230,7 +230,7 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 		res.Query = c.query(req)
 		return res, nil
 	}
-	window := evidence.Observe(req.Since, now, c.cfg.Window)
+	window := evidence.Observe(req.Since, now, c.cfg.Window, c.bin)
 	from := window.From
 	m, keyLabel, err := c.matcher(req)
 	res.Query = c.query(req)
@@ -295,7 +295,7 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 	if !window.Full() && res.Verdict != provider.Fail {
 		res.Verdict, res.CompleteAt = provider.Unknown, window.CompleteAt
 		res.Reason = fmt.Sprintf("window not full yet: only %s of %s since %s (complete at %s)",
-			now.Sub(req.Since).Round(time.Millisecond), c.cfg.Window, evidence.Stamp(req.Since), evidence.Stamp(window.CompleteAt))
+			now.Sub(req.Since).Round(time.Millisecond), window.Length, evidence.Stamp(req.Since), evidence.Stamp(window.CompleteAt))
 	}
 	return res, nil
 }
@@ -341,11 +341,13 @@ func (c *Checker) judge(s *scan, cells []cell, now time.Time, increaseUnknown st
 // when the evidence is incomplete.
 func (c *Checker) read(ctx context.Context, s *scan) (reason, msg string) {
 	chains, err := c.files()
+	// The reason names the path: it is what a gate shows on its one line, and "no log file"
+	// alone sends an operator looking for which one.
 	if errors.Is(err, fs.ErrNotExist) {
-		return "no log file", err.Error()
+		return "no log file at " + c.path, err.Error()
 	}
 	if err != nil {
-		return "log file unreadable", err.Error()
+		return "log file unreadable at " + c.path, err.Error()
 	}
 	for _, chain := range chains {
 		for _, f := range chain {

@@ -510,8 +510,8 @@ func TestCheckMissingEvidence(t *testing.T) {
 			files:   map[string][]string{"app.log": every(at(-time.Hour), cutover, time.Minute, func(t time.Time) string { return jsonl(t, "v1", 200, "/", "a") })},
 		},
 		{name: "empty file", cfg: prevOnly, verdict: provider.Unknown, reason: "no log lines in the window", files: map[string][]string{"app.log": nil}},
-		{name: "missing file", cfg: prevOnly, verdict: provider.Unknown, reason: "no log file", files: map[string][]string{"other.log": inWindow}},
-		{name: "missing folder", cfg: Config{Source: jsonSource("nowhere/app.log"), Max: intp(0)}, verdict: provider.Unknown, reason: "no log file"},
+		{name: "missing file", cfg: prevOnly, verdict: provider.Unknown, reason: "no log file at ", files: map[string][]string{"other.log": inWindow}},
+		{name: "missing folder", cfg: Config{Source: jsonSource("nowhere/app.log"), Max: intp(0)}, verdict: provider.Unknown, reason: "nowhere/app.log"},
 		{name: "glob matching nothing", cfg: Config{Source: jsonSource("logs/*.log"), Max: intp(0)}, verdict: provider.Unknown, reason: "no log file", message: "no file matches"},
 		{
 			name: "malformed majority", cfg: prevOnly, verdict: provider.Unknown, reason: "malformed lines", message: "40 of 60 lines in the window are not json lines",

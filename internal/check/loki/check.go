@@ -126,7 +126,7 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 		res.Verdict, res.Reason, res.Message = provider.Unknown, reason, msg
 		return res, nil
 	}
-	window := evidence.Observe(req.Since, now, c.cfg.Window)
+	window := evidence.Observe(req.Since, now, c.cfg.Window, c.step)
 	from, completeAt := window.From, window.CompleteAt
 	if from.IsZero() {
 		return unknown("no start instant", "the request has no since (cutover) and the check no window: there is no time range to query")
@@ -168,7 +168,7 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 	if !completeAt.IsZero() {
 		res.Verdict, res.CompleteAt = provider.Unknown, completeAt
 		res.Reason = fmt.Sprintf("window not full yet: only %s of %s since the cutover at %s (complete at %s); so far %s",
-			evidence.Duration(now.Sub(req.Since).Round(time.Second)), evidence.Duration(c.cfg.Window), evidence.StampMilli(req.Since), evidence.StampMilli(completeAt), j.passReason(*c.cfg.Max))
+			evidence.Duration(now.Sub(req.Since).Round(time.Second)), evidence.Duration(window.Length), evidence.StampMilli(req.Since), evidence.StampMilli(completeAt), j.passReason(*c.cfg.Max))
 		return res, nil
 	}
 	res.Verdict, res.Reason = provider.Pass, j.passReason(*c.cfg.Max)

@@ -161,7 +161,7 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 		what = fmt.Sprintf("instant query at %s on %s", stamp(now), c.server.Safe)
 		val, warns, infos, err = c.api.Query(ctx, c.cfg.Query, now, opts...)
 	} else {
-		window := evidence.Observe(req.Since, now, c.cfg.Range)
+		window := evidence.Observe(req.Since, now, c.cfg.Range, 0)
 		from := window.From
 		completeAt = window.CompleteAt
 		if !from.Before(now) {
