@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,6 +78,9 @@ func Main(ctx context.Context, args []string, env Env) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		code, hint = ee.code, ee.hint
+	} else if strings.HasPrefix(err.Error(), "unknown command ") {
+		// cobra's own: a command that does not exist is bad usage, like a bad flag.
+		code, hint = ExitUsage, "rotor --help lists the commands"
 	}
 	var list inventory.ErrorList
 	if errors.As(err, &list) {
@@ -129,6 +133,7 @@ windows, watches real signals, and keeps a tamper-evident journal — never a se
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: ExitUsage, err: err} })
 	root.SetVersionTemplate("rotor {{.Version}}\n")
 
+	root.SetHelpCommand(newHelp())
 	root.AddCommand(newValidate(g), newImpact(g), newPlan(g), newSchema(g),
 		newRotate(g), newStatus(g), newRuns(g), newDecide(g, true), newDecide(g, false), newSignoff(g), newRollback(g), newJournal(g))
 	root.AddCommand(newMetrics(g))
@@ -170,6 +175,11 @@ func (g *globals) printLoadErrors(err error) {
 		fmt.Fprintln(g.env.Stderr, e.Error())
 	}
 	fmt.Fprintf(g.env.Stderr, "%d %s in %s\n", len(list), plural(len(list), "error", "errors"), g.inventory)
+}
+
+// count says n things: "1 credential", "2 credentials".
+func count(n int, one, many string) string {
+	return fmt.Sprintf("%d %s", n, plural(n, one, many))
 }
 
 func plural(n int, one, many string) string {
@@ -225,4 +235,20 @@ func version() string {
 		}
 	}
 	return "devel"
+}
+
+// newHelp is `rotor help [COMMAND]`: cobra's prints the root's help with exit 0 for a command
+// that does not exist; a topic rotor does not have is bad usage (exit 2), said plainly.
+func newHelp() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [COMMAND]",
+		Short: "Help about any command",
+		RunE: func(cmd *cobra.Command, a []string) error {
+			target, rest, err := cmd.Root().Find(a)
+			if err != nil || target == nil || len(rest) > 0 {
+				return withHint(ExitUsage, fmt.Errorf("no command %q", strings.Join(a, " ")), "rotor --help lists the commands")
+			}
+			return target.Help()
+		},
+	}
 }

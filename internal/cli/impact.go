@@ -19,7 +19,8 @@ func newImpact(g *globals) *cobra.Command {
 		Long: `Impact lists every consumer of a credential: its kind, identity, how it reads the value,
 its reload, its delayed-risk class and why, the evidence that will prove it works, and what
 happens to it if the value changes now. It ends with the gaps: consumers with no check, no
-identity or no reload, and critical credentials with nobody allowed to approve.`,
+identity or no reload, critical credentials with one approver, and provider types this build
+cannot run yet.`,
 		Args: args(cobra.ExactArgs(1)),
 		ValidArgsFunction: func(cmd *cobra.Command, a []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if len(a) > 0 {
@@ -47,6 +48,7 @@ identity or no reload, and critical credentials with nobody allowed to approve.`
 				}
 			}
 			r := impact.Analyze(inv, c, now)
+			r.Gaps = append(r.Gaps, g.notBuiltGaps(inv, c)...)
 			if g.output == "json" {
 				return writeJSON(g.env.Stdout, r)
 			}
@@ -159,4 +161,24 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// notBuiltGaps are the provider types the credential relies on that this build declares but
+// cannot run: a rotation of it stops at readiness, so impact says so first.
+func (g *globals) notBuiltGaps(inv *inventory.Inventory, c *inventory.Credential) []impact.Gap {
+	var gaps []impact.Gap
+	for _, u := range inv.ProviderUses() {
+		if u.Credential != c.ID || g.registry.Implemented(u.Kind, u.Type) {
+			continue
+		}
+		what := string(u.Kind) // "store type …"
+		switch {
+		case strings.HasSuffix(u.What, string(u.Kind)): // "consumer api: reload type …"
+			what = u.What
+		case u.What != "": // "check api-ok: check type …"
+			what = u.What + ": " + what
+		}
+		gaps = append(gaps, impact.Gap{Severity: "blocker", Problem: fmt.Sprintf("%s type %q is not implemented in this build: a rotation stops at readiness", what, u.Type)})
+	}
+	return gaps
 }

@@ -74,10 +74,7 @@ does and says so. It opens the state database read-only and writes nothing.`,
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CREDENTIAL\tSTATUS\tDUE\tRULE\tWINDOW\tOPENING\tLAST ROTATED\tEXPIRES")
 			for _, e := range entries {
-				opening := "-"
-				if e.Opening != nil {
-					opening = fmtTime(e.Opening.Start, loc)
-				}
+				opening := openingWords(e.Opening, now, loc)
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Credential, e.Status, fmtOpt(e.Due, loc, "-"),
 					orDash(e.DueRule), orDash(e.Window), opening, fmtOpt(e.LastRotated, loc, "never (no history)"), fmtOpt(e.Expires, loc, "unknown"))
 			}
@@ -163,7 +160,7 @@ func (g *globals) history(ctx context.Context, inv *inventory.Inventory) (map[st
 		hi.Run = pr
 		h[r.Credential] = hi
 	}
-	return h, fmt.Sprintf("%s (%d credentials)", loc.Path, len(states)), nil
+	return h, fmt.Sprintf("%s (%s)", loc.Path, count(len(states), "credential", "credentials")), nil
 }
 
 // renewals asks the authority of every credential whose current version is known, when it
@@ -222,4 +219,23 @@ func issued(ctx context.Context, db *sqlite.DB, inv *inventory.Inventory, h map[
 		}
 	}
 	return nil
+}
+
+// openingWords is a plan line's next cutover opening: its start, or, for one that has begun
+// and not ended, "open now, until" its end — never an opening in the past.
+func openingWords(op *plan.Interval, now time.Time, loc *time.Location) string {
+	switch {
+	case op == nil:
+		return "-"
+	case op.Start.After(now):
+		return fmtTime(op.Start, loc)
+	case op.End.IsZero():
+		return "open now"
+	case op.End.After(now):
+		if op.End.Sub(now) < 24*time.Hour {
+			return "open now, until " + op.End.In(loc).Format("15:04")
+		}
+		return "open now, until " + fmtTime(op.End, loc)
+	}
+	return fmtTime(op.Start, loc)
 }

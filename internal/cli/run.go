@@ -139,7 +139,7 @@ time and at most an authority's "parallel" against it; the exit code is the wors
 				}
 				return g.reportResult(res)
 			}
-			fmt.Fprintf(g.env.Stderr, "rotate %d credentials (through %s, %d at a time) as %s\n", len(a), st, parallel, call.Actor)
+			fmt.Fprintf(g.env.Stderr, "rotate %s (through %s, %d at a time) as %s\n", count(len(a), "credential", "credentials"), st, parallel, call.Actor)
 			call.Progress = nil // the runs' steps interleave; each is summed up below
 			return g.reportMany(e.RotateMany(cmd.Context(), call, a, st, parallel))
 		},
@@ -210,8 +210,8 @@ func (g *globals) reportMany(outs []engine.Outcome) error {
 	if worst == ExitOK {
 		return nil
 	}
-	return &exitError{code: worst, err: fmt.Errorf("%d of %d credentials did not finish: %d blocked at a gate, %d errors or halts",
-		unfinished, len(outs), blocked, failed),
+	return &exitError{code: worst, err: fmt.Errorf("%d of %s did not finish: %d blocked at a gate, %s",
+		unfinished, count(len(outs), "credential", "credentials"), blocked, count(failed, "error or halt", "errors or halts")),
 		hint: "rotor runs shows where each stands; rotor rotate CRED says what unblocks it"}
 }
 
@@ -241,11 +241,19 @@ func (g *globals) reportResult(res engine.Result) error {
 		fmt.Fprintf(g.env.Stdout, "run %s: %s\n", r.ID, r.Phase)
 		printAction(g.env.Stdout, r, res.Action)
 	}
+	// The table printed the gate's unblock line already: the error's hint says it only when
+	// stdout carried JSON, so a person never reads the same advice twice.
+	hint := func(text string) string {
+		if g.output == "json" {
+			return text
+		}
+		return ""
+	}
 	switch {
 	case res.Action.Kind == rotation.Stopped && r.Halt != nil && r.Halt.Kind != "needs a human":
-		return &exitError{code: ExitError, err: fmt.Errorf("run %s halted at %s: %s", r.ID, r.Halt.Step, r.Halt.Reason), hint: r.Halt.Next}
+		return &exitError{code: ExitError, err: fmt.Errorf("run %s halted at %s: %s", r.ID, r.Halt.Step, r.Halt.Reason), hint: hint(r.Halt.Next)}
 	case res.Blocked():
-		return &exitError{code: ExitGate, err: fmt.Errorf("run %s stopped at gate %s", r.ID, res.Action.Gate.Gate), hint: res.Action.Gate.Unblock}
+		return &exitError{code: ExitGate, err: fmt.Errorf("run %s stopped at gate %s", r.ID, res.Action.Gate.Gate), hint: hint(res.Action.Gate.Unblock)}
 	}
 	return nil
 }

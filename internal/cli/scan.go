@@ -261,7 +261,7 @@ func (g *globals) inventoryKnowledge(ctx context.Context, k *knowledge, named bo
 		}
 	}
 	g.storeKnowledge(ctx, k, inv)
-	return fmt.Sprintf("%s (%d credentials, %d checks)", g.inventory, len(inv.Credentials), len(inv.Checks)), nil
+	return fmt.Sprintf("%s (%s, %s)", g.inventory, count(len(inv.Credentials), "credential", "credentials"), count(len(inv.Checks), "check", "checks")), nil
 }
 
 // checkUsers maps a check id to the credentials (and consumers) that use it.
@@ -364,7 +364,7 @@ func (g *globals) stateKnowledge(ctx context.Context, k *knowledge) (string, err
 			versions++
 		}
 	}
-	return fmt.Sprintf("%s (%d runs, %d certificate versions)", loc.Path, len(recs), versions), nil
+	return fmt.Sprintf("%s (%s, %s)", loc.Path, count(len(recs), "run", "runs"), count(versions, "certificate version", "certificate versions")), nil
 }
 
 func printScan(w io.Writer, rep *scanReport) {

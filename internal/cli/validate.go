@@ -61,8 +61,9 @@ to rotate that credential. With --strict such a warning is an error (exit 2).`,
 				fmt.Fprintf(g.env.Stderr, "%s: warning: %s\n", w.Pos, w.Msg)
 			}
 			c := counts(inv)
-			fmt.Fprintf(g.env.Stdout, "%s: valid — %d credentials, %d consumers, %d windows, %d freezes, %d checks, %d identities, %d teams\n",
-				g.inventory, c.Credentials, c.Consumers, c.Windows, c.Freezes, c.Checks, c.Identities, c.Teams)
+			fmt.Fprintf(g.env.Stdout, "%s: valid — %s, %s, %s, %s, %s, %s, %s\n", g.inventory,
+				count(c.Credentials, "credential", "credentials"), count(c.Consumers, "consumer", "consumers"), count(c.Windows, "window", "windows"),
+				count(c.Freezes, "freeze", "freezes"), count(c.Checks, "check", "checks"), count(c.Identities, "identity", "identities"), count(c.Teams, "team", "teams"))
 			if len(warnings) > 0 {
 				fmt.Fprintf(g.env.Stdout, "%d %s: a provider type this build cannot run yet (--strict makes %s)\n",
 					len(warnings), plural(len(warnings), "warning", "warnings"), plural(len(warnings), "it an error", "them errors"))

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rotorhq/rotor/internal/impact"
@@ -19,6 +20,18 @@ type providers struct {
 	reloads   map[string]provider.Reloader // by consumer
 	checks    map[string]provider.Checker  // by check id
 	missing   []string
+	// notBuilt names the provider types among missing that this build declares but does not
+	// implement: no change to the inventory or to access makes those run.
+	notBuilt []string
+}
+
+// fail records a provider that could not be built, and whether it is a type not built yet.
+func (p *providers) fail(what string, err error) {
+	p.missing = append(p.missing, what+": "+err.Error())
+	var ni *provider.ErrNotImplemented
+	if errors.As(err, &ni) {
+		p.notBuilt = append(p.notBuilt, fmt.Sprintf("%s %q", ni.Kind, ni.Type))
+	}
 }
 
 func (e *Engine) build(c *inventory.Credential, shared *provider.Shared) *providers {
@@ -27,10 +40,10 @@ func (e *Engine) build(c *inventory.Credential, shared *provider.Shared) *provid
 	env.Shared = shared
 	var err error
 	if p.store, err = e.Registry.Store(c.Store.Type, c.Store.Config, env); err != nil {
-		p.missing = append(p.missing, "store: "+err.Error())
+		p.fail("store", err)
 	}
 	if p.authority, err = e.Registry.Authority(c.Authority.Type, c.Authority.Config, env); err != nil {
-		p.missing = append(p.missing, "authority: "+err.Error())
+		p.fail("authority", err)
 	}
 	addCheck := func(id string) {
 		if _, done := p.checks[id]; done {
@@ -43,7 +56,7 @@ func (e *Engine) build(c *inventory.Credential, shared *provider.Shared) *provid
 		}
 		chk, err := e.Registry.Checker(ch.Type, ch.Config, env)
 		if err != nil {
-			p.missing = append(p.missing, "check "+id+": "+err.Error())
+			p.fail("check "+id, err)
 			return
 		}
 		p.checks[id] = withTimeout(chk, ch.Timeout.Duration)
@@ -58,7 +71,7 @@ func (e *Engine) build(c *inventory.Credential, shared *provider.Shared) *provid
 		if k.Reload != nil {
 			r, err := e.Registry.Reloader(k.Reload.Type, k.Reload.Config, env)
 			if err != nil {
-				p.missing = append(p.missing, "consumer "+k.ID+" reload: "+err.Error())
+				p.fail("consumer "+k.ID+" reload", err)
 				continue
 			}
 			p.reloads[k.ID] = withReloadTimeout(r, k.Reload.Timeout.Duration)

@@ -140,8 +140,13 @@ func (rs *runState) readiness(ctx context.Context) rotation.Outcome {
 	}
 	if len(problems) > 0 {
 		msg := strings.Join(problems, "; ")
+		unblock := "fix the inventory or grant the access named, then run rotor rotate again"
+		if nb := rs.p.notBuilt; len(nb) > 0 {
+			// No edit of access makes these run: say so, not "fix the inventory".
+			unblock = "this build of rotor cannot rotate it yet: " + strings.Join(nb, ", ") + " not implemented (rotor validate lists every such type); use types this build implements, or a rotor that has them"
+		}
 		return rotation.Outcome{Verdict: provider.Fail, Detail: msg, Gate: &rotation.GateResult{Gate: "readiness", Verdict: provider.Fail,
-			Reason: "not ready", Message: msg, Unblock: "fix the inventory or grant the access named, then run rotor rotate again"}}
+			Reason: "not ready", Message: msg, Unblock: unblock}}
 	}
 	return rotation.Outcome{Detail: fmt.Sprintf("executor %s can write the store; %d consumer identities declared", exec.ID, len(c.Consumers)),
 		Gate: &rotation.GateResult{Gate: "readiness", Verdict: provider.Pass, Reason: "ready"}}

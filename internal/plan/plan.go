@@ -68,7 +68,9 @@ const StatusExceptionOverdue = "exception overdue"
 
 // Status values. Blocked statuses carry their reason after a colon.
 const (
-	StatusOK      = "ok"
+	StatusOK = "ok"
+	// StatusFrozen: due, and a freeze is in force; the freeze's reason is a note.
+	StatusFrozen  = "blocked: freeze"
 	StatusDue     = "due"
 	StatusOverdue = "overdue"
 	// StatusExpired: the current value's expiry is past.
@@ -347,8 +349,8 @@ func (p *planner) schedule(c *inventory.Credential, h History, known bool) Entry
 	case p.at.Before(due):
 		e.Status = StatusOK
 	default:
-		if f, frozen := schedule.ActiveFreeze(p.freezes, p.at); frozen {
-			e.Status = "blocked: freeze " + f.Reason
+		if _, frozen := schedule.ActiveFreeze(p.freezes, p.at); frozen {
+			e.Status = StatusFrozen // which freeze: the plan's header and the notes say
 		} else if first, fok := p.next(c.Windows.Cutover, *e.Due); fok && !first.End.IsZero() && !first.End.After(p.at) && !early {
 			// (A zero End is an opening that never closes: no window and no freeze ahead.)
 			e.Status = StatusOverdue

@@ -126,9 +126,9 @@ func TestStatuses(t *testing.T) {
 		{"due, window tonight", "pw", "2026-11-02 12:00", "due", "2026-11-02 22:00"},
 		{"due, inside the opening", "pw", "2026-11-02 23:30", "due", "2026-11-02 22:00"},
 		{"overdue: an opening passed", "pw", "2026-11-03 12:00", "overdue", "2026-11-03 22:00"},
-		{"in freeze", "pw", "2026-12-23 12:00", "blocked: freeze year-end freeze", "2027-01-05 22:00"},
+		{"in freeze", "pw", "2026-12-23 12:00", "blocked: freeze", "2027-01-05 22:00"},
 		{"no window: any time outside freezes", "anytime", "2026-11-02 12:00", "due", "2026-11-02 12:00"},
-		{"no window, in freeze", "anytime", "2026-12-23 12:00", "blocked: freeze year-end freeze", "2027-01-05 00:00"},
+		{"no window, in freeze", "anytime", "2026-12-23 12:00", "blocked: freeze", "2027-01-05 00:00"},
 		{"no policy", "nopolicy", "2027-06-01 12:00", "ok", ""},
 	}
 	for _, tc := range tests {
