@@ -41,7 +41,11 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 		if err != nil {
 			return rotation.Outcome{Err: err}, nil
 		}
-		return rotation.Outcome{Detail: "current is now " + resp.Current.ID}, nil
+		detail := resp.Current.ID + " is current"
+		if r.Previous != nil && r.Strategy == "overlap" {
+			detail += "; " + r.Previous.ID + " still valid until revoke"
+		}
+		return rotation.Outcome{Detail: detail}, nil
 	case rotation.StepReload, rotation.StepReloadAccepting:
 		resp, err := p.reloads[a.Consumer].Reload(ctx, provider.ReloadRequest{Credential: c.ID, Consumer: a.Consumer, Version: *r.New})
 		return rotation.Outcome{Detail: resp.Detail, Err: err}, nil
@@ -68,7 +72,9 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 		detail := resp.Detail
 		if t, ok := p.store.(provider.VersionToggler); ok {
 			if err := t.Disable(ctx, provider.ToggleRequest{Credential: c.ID, Version: r.Previous.ID}); err != nil {
-				return rotation.Outcome{Err: err}, nil
+				// The authority has revoked: whatever the store's error says of itself, the
+				// step changed something.
+				return rotation.Outcome{Err: provider.PartlyDone(err)}, nil
 			}
 			detail = strings.TrimPrefix(detail+"; previous version "+r.Previous.ID+" disabled in the store", "; ")
 		}
@@ -130,7 +136,11 @@ func (rs *runState) readiness(ctx context.Context) rotation.Outcome {
 		return rotation.Outcome{Verdict: provider.Fail, Detail: msg, Gate: &rotation.GateResult{Gate: "readiness", Verdict: provider.Fail,
 			Reason: "not ready", Message: msg, Unblock: "fix the inventory or grant the access named, then run rotor rotate again"}}
 	}
-	return rotation.Outcome{Detail: fmt.Sprintf("executor %s can write the store; %d consumer identities declared", exec.ID, len(c.Consumers)),
+	can := "can write the store"
+	if _, ok := rs.p.authority.(provider.ManageChecker); ok {
+		can += " and manage the authority"
+	}
+	return rotation.Outcome{Detail: fmt.Sprintf("executor %s %s; %d consumer identities declared; nothing changed", exec.ID, can, len(c.Consumers)),
 		Gate: &rotation.GateResult{Gate: "readiness", Verdict: provider.Pass, Reason: "ready"}}
 }
 
@@ -204,7 +214,13 @@ func (rs *runState) mint(ctx context.Context) rotation.Outcome {
 	if prev != nil {
 		data["previous"] = prev.ID
 	}
-	return rotation.Outcome{New: &nv, Previous: prev, Detail: "minted and stored " + nv.ID + " (" + fp + ") as pending", Data: data}
+	detail := "minted " + nv.ID + " and stored it as pending; "
+	if prev != nil {
+		detail += "the current " + prev.ID + " untouched"
+	} else {
+		detail += "the first version of " + c.ID
+	}
+	return rotation.Outcome{New: &nv, Previous: prev, Detail: detail, Data: data}
 }
 
 // readBack reads a version as the executor, for the steps that hand the value to the
@@ -285,7 +301,11 @@ func (rs *runState) readAccess(ctx context.Context) rotation.Outcome {
 		return rotation.Outcome{Verdict: provider.Fail, Detail: msg, Gate: &rotation.GateResult{Gate: "read-access", Verdict: provider.Fail,
 			Reason: "read access", Message: msg, Unblock: "grant these identities read access to the credential in the store, then run rotor rotate again"}}
 	}
-	return rotation.Outcome{Detail: fmt.Sprintf("%d consumer identities read %s (%s)", len(ok), r.New.ID, r.New.Fingerprint),
+	detail := fmt.Sprintf("%s each read %s with their own identity, the bytes stored (%s)", strings.Join(ok, ", "), r.New.ID, r.New.Fingerprint)
+	if len(ok) == 0 {
+		detail = "no consumer to read " + r.New.ID
+	}
+	return rotation.Outcome{Detail: detail,
 		Gate: &rotation.GateResult{Gate: "read-access", Verdict: provider.Pass, Reason: "every consumer identity reads the new version"}}
 }
 
