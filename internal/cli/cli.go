@@ -21,6 +21,7 @@ import (
 	"github.com/rotorhq/rotor/internal/builtin"
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/provider"
+	"github.com/rotorhq/rotor/internal/state"
 )
 
 // Exit codes of the CLI contract (DOMAIN.md).
@@ -77,6 +78,9 @@ func Main(ctx context.Context, args []string, env Env) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		code, hint = ee.code, ee.hint
+	}
+	if hint == "" && errors.Is(err, state.ErrNoSpace) {
+		hint = "free space on the file system of the state database (see df -h); nothing of the failed write was stored, and the next command resumes where this one stopped"
 	}
 	var list inventory.ErrorList
 	if errors.As(err, &list) {

@@ -143,7 +143,10 @@ time and at most an authority's "parallel" against it; the exit code is the wors
 }
 
 func rotateErr(err error) error {
-	if errors.Is(err, engine.ErrLocked) {
+	switch {
+	case errors.Is(err, engine.ErrStaleLock):
+		return withHint(ExitError, err, "fix what the error names (a full or read-only file system under the state database?); the next rotor rotate takes the lock over and resumes the run")
+	case errors.Is(err, engine.ErrLocked):
 		return withHint(ExitError, err, "wait for that run to finish, or check that no other rotor is running")
 	}
 	return err
@@ -483,7 +486,7 @@ func decisionErr(err error) error {
 	case errors.Is(err, rotation.ErrFourEyes), errors.Is(err, rotation.ErrNotApprover), errors.Is(err, rotation.ErrWrongPhase):
 		return &exitError{code: ExitGate, err: err}
 	}
-	return err
+	return rotateErr(err) // the run's lock
 }
 
 func newSignoff(g *globals) *cobra.Command {
