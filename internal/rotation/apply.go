@@ -210,7 +210,7 @@ func haltAdvice(r *Run, st *Step, kind provider.ErrorKind) string {
 		return safe + " Do what the error asks, then run " + resume + " again to resume."
 	case provider.Retryable:
 		if st.NothingChanged {
-			return safe + " Retry when what the error names answers again: " + resume + " resumes from " + string(k) + "."
+			return safe + " Retry once what the error names is reachable again: " + resume + " resumes from " + string(k) + "."
 		}
 		return safe + " Check whether it took effect, then run " + resume + " again to resume from " + string(k) + " (the step is idempotent)."
 	}

@@ -320,7 +320,7 @@ func TestHaltAdviceFollowsWhetherAnythingChanged(t *testing.T) {
 	}{
 		{"revoke refused five times", newSpec().consumer("api", reload, checks("c")).build(), "do revoke @revoking",
 			[]error{refused("connection refused"), refused("connection refused"), refused("connection refused"), refused("connection refused"), refused("connection refused")},
-			[]string{"Nothing was changed", "nothing was revoked", "Retry when what the error names answers again: rotor rotate orders-db resumes from revoke."},
+			[]string{"Nothing was changed", "nothing was revoked", "Retry once what the error names is reachable again: rotor rotate orders-db resumes from revoke."},
 			[]string{"may already be revoked", "part way"}, "retryable"},
 		{"revoke: the connection lost once, then refused", newSpec().consumer("api", reload, checks("c")).build(), "do revoke @revoking",
 			[]error{lost, refused("connection refused"), refused("connection refused"), refused("connection refused"), refused("connection refused")},

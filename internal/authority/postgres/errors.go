@@ -69,14 +69,18 @@ func classify(op, what string, err error, hide ...[]byte) error {
 	return e
 }
 
-// connectFailed is the error of a failed attempt to get an admin connection: where to, why
-// in the fewest words (the server's answer, or the innermost network error: "connection
-// refused"), and where the connection string came from. Nothing was sent that could change
-// anything: a failed connection or login is always provider.Error.NotStarted.
+// connectFailed is the error of a failed attempt to get an admin connection: where to, and
+// why in the fewest words (the server's answer, or the innermost network error: "connection
+// refused"). When the cause is the connection string's to fix (a refused login, a TLS
+// setting), it says where that string came from; a server that does not answer is not. Nothing
+// was sent that could change anything: a failed connection or login is always
+// provider.Error.NotStarted.
 func connectFailed(op string, cfg *pgx.ConnConfig, from string, err error) error {
-	msg := fmt.Sprintf("connect as admin %s to %s: %s (admin connection string from %s)",
-		cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), cause(err), from)
+	msg := fmt.Sprintf("connect as admin %s to %s: %s", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), cause(err))
 	e := classified(op, msg, err, nil)
+	if e.Kind != provider.Retryable {
+		e.Err.(*dbError).msg += " (admin connection string from " + from + ")"
+	}
 	e.NotStarted = true
 	return e
 }
