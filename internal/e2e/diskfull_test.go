@@ -67,6 +67,7 @@ func TestStateFileSystemFull(t *testing.T) {
 	// Full before a run: refused at once, nothing minted, and the reads work.
 	testenv.Fill(t, filler)
 	r = p.rotor(t, "rotate", credential, "--now", "--as", "alice")
+	t.Logf("rotate on a full disk:\n%s", r)
 	if r.code != 1 || !contains(r.stderr, "database or disk is full", "the file system holding it is full", "hint: free space") {
 		t.Fatalf("rotate on a full disk must fail saying so:\n%s", r)
 	}
@@ -77,6 +78,7 @@ func TestStateFileSystemFull(t *testing.T) {
 	// Full during a run: api's reload fills the disk, the save after it fails.
 	writeFile(t, trigger, "")
 	r = p.rotor(t, "rotate", credential, "--now", "--as", "alice")
+	t.Logf("rotate whose disk fills up mid-run:\n%s", r)
 	if r.code != 1 || !contains(r.stderr, "database or disk is full", "not recorded: the state could not be saved", "hint: free space") {
 		t.Fatalf("rotate whose disk fills up mid-run must fail saying so:\n%s", r)
 	}
@@ -85,6 +87,7 @@ func TestStateFileSystemFull(t *testing.T) {
 		t.Fatal("the run that failed mid-way was not stored")
 	}
 	reads("full during a run", run)
+	t.Logf("status on the full disk:\n%s", p.rotor(t, "status", run))
 	if st := p.status(t, run); st.Run.Phase != "cutting-over" {
 		t.Fatalf("phase %s, want cutting-over (the reload's intent is saved, its outcome is not)", st.Run.Phase)
 	}

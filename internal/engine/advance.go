@@ -243,8 +243,8 @@ func (rs *runState) printOutcome(name string, st rotation.Step, failure string) 
 	word, clause := string(st.Verdict), st.Detail
 	if failure != "" {
 		word, clause = "error", failure
-	} else if n := utf8.RuneCountInString(clause); n > 120 {
-		clause = string([]rune(clause)[:119]) + "…"
+	} else if n := utf8.RuneCountInString(clause); n > 160 {
+		clause = string([]rune(clause)[:159]) + "…"
 	}
 	if clause == "" {
 		fmt.Fprintf(rs.call.progress(), " %s\n", word)

@@ -301,7 +301,7 @@ func (rs *runState) readAccess(ctx context.Context) rotation.Outcome {
 		return rotation.Outcome{Verdict: provider.Fail, Detail: msg, Gate: &rotation.GateResult{Gate: "read-access", Verdict: provider.Fail,
 			Reason: "read access", Message: msg, Unblock: "grant these identities read access to the credential in the store, then run rotor rotate again"}}
 	}
-	detail := fmt.Sprintf("%s each read %s with their own identity, the bytes stored (%s)", strings.Join(ok, ", "), r.New.ID, r.New.Fingerprint)
+	detail := fmt.Sprintf("%s each read %s, the bytes stored, with their own identity", strings.Join(ok, ", "), r.New.ID)
 	if len(ok) == 0 {
 		detail = "no consumer to read " + r.New.ID
 	}

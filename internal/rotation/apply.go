@@ -193,13 +193,13 @@ func haltAdvice(r *Run, st *Step, kind provider.ErrorKind) string {
 	case k == StepRevoke:
 		// The step that failed may have had part of its effect (revoked at the authority,
 		// then failed to disable in the store): never call that state untouched.
-		safe = "The revoke failed part way: the previous value may already be revoked at the authority or disabled in the store; check both."
+		safe = "The revoke may have taken effect part way: the previous value may already be revoked at the authority or disabled in the store; check both."
 	case r.Strategy == "in-place" && r.done(StepEnable, ""):
 		safe = "The new value is active at the authority (in-place): consumers not yet reloaded may fail; roll back or finish the cutover."
 	case r.Strategy == "in-place" && k == StepEnable && st.NothingChanged:
 		safe = "Nothing was changed: no attempt of the in-place enable got as far as the authority, so the previous value is still the valid one and consumers keep working."
 	case r.Strategy == "in-place" && k == StepEnable:
-		safe = "The in-place enable failed part way: the authority may already hold the new value and refuse the previous one; check it, then roll back or finish the cutover."
+		safe = "The in-place enable may have taken effect: the authority may already hold the new value and refuse the previous one; check it, then roll back or finish the cutover."
 	case st.NothingChanged && !k.Local():
 		safe = "Nothing was changed: no attempt of " + st.Name() + " got as far as acting. The previous value is still valid; nothing was revoked."
 	}
@@ -211,6 +211,9 @@ func haltAdvice(r *Run, st *Step, kind provider.ErrorKind) string {
 	case provider.Retryable:
 		if st.NothingChanged {
 			return safe + " Retry once what the error names is reachable again: " + resume + " resumes from " + string(k) + "."
+		}
+		if strings.Contains(safe, "check") {
+			return safe + " Then run " + resume + " again to resume from " + string(k) + " (the step is idempotent)."
 		}
 		return safe + " Check whether it took effect, then run " + resume + " again to resume from " + string(k) + " (the step is idempotent)."
 	}

@@ -36,7 +36,7 @@ func TestRetryableThenHalt(t *testing.T) {
 	for _, c := range []struct{ at, safe string }{
 		{"do mint @preparing", stillValid},
 		{"do reload:api @cutting-over", stillValid},
-		{"do revoke @revoking", "The revoke failed part way"},
+		{"do revoke @revoking", "The revoke may have taken effect part way"},
 	} {
 		at := c.at
 		t.Run(at, func(t *testing.T) {
@@ -156,7 +156,7 @@ func TestHaltAtOnce(t *testing.T) {
 		{"in-place after enable", newSpec().inPlace().consumer("api", reload, checks("c")).build(), "do promote @cutting-over",
 			terminal("store unreachable"), "terminal", "The new value is active at the authority (in-place)", "roll back or finish the cutover"},
 		{"in-place enable itself", newSpec().inPlace().consumer("api", reload, checks("c")).build(), "do enable @cutting-over",
-			terminal("ALTER ROLE timed out"), "terminal", "The in-place enable failed part way", "roll back or finish the cutover"},
+			terminal("ALTER ROLE timed out"), "terminal", "The in-place enable may have taken effect", "roll back or finish the cutover"},
 		{"in-place reload after enable", newSpec().inPlace().consumer("api", reload, checks("c")).build(), "do reload:api @cutting-over",
 			denied("no sudo"), "denied", "The new value is active at the authority (in-place)", "Grant the permission"},
 	}
@@ -324,15 +324,15 @@ func TestHaltAdviceFollowsWhetherAnythingChanged(t *testing.T) {
 			[]string{"may already be revoked", "part way"}, "retryable"},
 		{"revoke: the connection lost once, then refused", newSpec().consumer("api", reload, checks("c")).build(), "do revoke @revoking",
 			[]error{lost, refused("connection refused"), refused("connection refused"), refused("connection refused"), refused("connection refused")},
-			[]string{"The revoke failed part way: the previous value may already be revoked", "Check whether it took effect, then run rotor rotate orders-db again to resume from revoke"},
+			[]string{"The revoke may have taken effect part way: the previous value may already be revoked", "check both. Then run rotor rotate orders-db again to resume from revoke"},
 			[]string{"Nothing was changed"}, "retryable"},
 		{"revoke: a crash during the effect, then refused", newSpec().consumer("api", reload, checks("c")).build(), "do revoke @revoking",
 			[]error{nil, refused("connection refused"), refused("connection refused"), refused("connection refused"), refused("connection refused")},
-			[]string{"The revoke failed part way"}, []string{"Nothing was changed"}, "retryable"},
+			[]string{"The revoke may have taken effect part way"}, []string{"Nothing was changed"}, "retryable"},
 		{"in-place enable: login failed", newSpec().inPlace().consumer("api", reload, checks("c")).build(), "do enable @cutting-over",
 			[]error{provider.NotStarted(denied("password authentication failed for user \"admin\""))},
 			[]string{"Nothing was changed: no attempt of the in-place enable got as far as the authority", "Grant the permission"},
-			[]string{"part way", "may already hold"}, "denied"},
+			[]string{"part way", "may already hold", "may have taken effect"}, "denied"},
 		{"reload refused", newSpec().consumer("api", reload, checks("c")).build(), "do reload:api @cutting-over",
 			[]error{provider.NotStarted(terminal("no such pid file"))},
 			[]string{"Nothing was changed: no attempt of reload:api got as far as acting", "nothing was revoked", "resume from reload"}, nil, "terminal"},
