@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/rotorhq/rotor/internal/testenv"
 )
@@ -77,6 +80,73 @@ func TestPostgresStoppedAtRevoke(t *testing.T) {
 	wantCode(t, r, 0, "rotate once the cluster is back")
 	if err := pg.CanLogin(ctx, prevRole, prevValue); err == nil {
 		t.Fatal("the previous role still logs in after the revoke")
+	}
+	if n := len(p.index(t).Versions); n != 2 {
+		t.Fatalf("%d versions after two rotations, want 2: one mint per run", n)
+	}
+	wantCode(t, p.rotor(t, "journal", "verify", run), 0, "journal verify")
+}
+
+// TestPostgresStoppedDuringInPlaceCutover stops the cluster while rotor's ALTER ROLE of an
+// in-place cutover is running at the server (it waits there for another session's lock on the
+// role, so the stop comes after the statement was sent, as an outage would). The step cannot
+// tell whether the statement committed before the connection was lost, and says so:
+// "may have changed something", where a refused connection says "nothing changed". Once the
+// cluster is back, rotor resumes: the enable is performed again, nobody is locked out, one
+// mint.
+func TestPostgresStoppedDuringInPlaceCutover(t *testing.T) {
+	pg := testenv.StartPostgreSQL(t, testenv.PostgreSQLOptions{LogConnections: true}) // its own: the test stops it
+	o := pgOpts{roles: "cutover", inPlace: true, noPool: true}
+	setupRoles(t, pg, o)
+	p := newPGPlatform(t, pg, o)
+	wantCode(t, p.rotor(t, "rotate", pgCredential, "--as", "alice"), 0, "first rotation")
+	before := p.values(t)
+
+	// Another session holds the role's row: rotor's ALTER ROLE will wait for it at the server.
+	ctx := context.Background()
+	holder, err := pgx.Connect(ctx, pg.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	if _, err := holder.Exec(ctx, "BEGIN; ALTER ROLE "+o.roles+" CONNECTION LIMIT 50"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan result, 1)
+	go func() { done <- p.rotor(t, "rotate", pgCredential, "--now", "--as", "alice") }()
+	eventually(t, 30*time.Second, "rotor's ALTER ROLE to wait at the server", func() bool {
+		var n int
+		query(t, pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rotor' AND wait_event_type = 'Lock'", &n)
+		return n == 1
+	})
+	pg.Stop(t)
+	r := <-done
+	t.Logf("the rotate whose ALTER ROLE was cut off:\n%s", r)
+	wantCode(t, r, 3, "rotate with the connection lost during ALTER ROLE (a retry is due)")
+	if !contains(r.stderr, "→ enable … error", "attempt 1 of 5 failed (retryable, may have changed something): enable password: alter role "+o.roles, "attempt 2 is due at") ||
+		strings.Contains(r.stderr, "retryable, nothing changed") {
+		t.Fatalf("a connection lost after ALTER ROLE was sent may have changed something, and rotate must say so:\n%s", r)
+	}
+	run := runOf(t, r)
+	if out := p.rotor(t, "status", run); !contains(out.stdout, "may have changed something", "alter role "+o.roles) {
+		t.Fatalf("status must say the same:\n%s", out)
+	}
+
+	// It had not committed: the previous value still logs in. Back up, the run resumes.
+	pg.Start(t)
+	var prev string
+	for _, v := range before {
+		prev = string(v)
+	}
+	if err := pg.CanLogin(ctx, o.roles, prev); err != nil {
+		t.Fatalf("the previous value no longer logs in: %v", err)
+	}
+	r = p.rotor(t, "rotate", pgCredential, "--as", "alice", "--wait", "10s")
+	wantCode(t, r, 0, "rotate once the cluster is back")
+	st := p.status(t, run)
+	now := p.values(t)
+	if err := pg.CanLogin(ctx, o.roles, string(now[st.Run.New.ID])); err != nil {
+		t.Fatalf("locked out: the current value does not log in: %v", err)
 	}
 	if n := len(p.index(t).Versions); n != 2 {
 		t.Fatalf("%d versions after two rotations, want 2: one mint per run", n)

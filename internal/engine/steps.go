@@ -140,7 +140,11 @@ func (rs *runState) readiness(ctx context.Context) rotation.Outcome {
 	if _, ok := rs.p.authority.(provider.ManageChecker); ok {
 		can += " and manage the authority"
 	}
-	return rotation.Outcome{Detail: fmt.Sprintf("executor %s %s; %d consumer identities declared; nothing changed", exec.ID, can, len(c.Consumers)),
+	ids := fmt.Sprintf("%d consumer identities", len(c.Consumers))
+	if len(c.Consumers) == 1 {
+		ids = "the consumer's identity"
+	}
+	return rotation.Outcome{Detail: fmt.Sprintf("executor %s %s; %s declared; nothing changed", exec.ID, can, ids),
 		Gate: &rotation.GateResult{Gate: "readiness", Verdict: provider.Pass, Reason: "ready"}}
 }
 
@@ -301,9 +305,14 @@ func (rs *runState) readAccess(ctx context.Context) rotation.Outcome {
 		return rotation.Outcome{Verdict: provider.Fail, Detail: msg, Gate: &rotation.GateResult{Gate: "read-access", Verdict: provider.Fail,
 			Reason: "read access", Message: msg, Unblock: "grant these identities read access to the credential in the store, then run rotor rotate again"}}
 	}
-	detail := fmt.Sprintf("%s each read %s, the bytes stored, with their own identity", strings.Join(ok, ", "), r.New.ID)
-	if len(ok) == 0 {
+	var detail string
+	switch len(ok) {
+	case 0:
 		detail = "no consumer to read " + r.New.ID
+	case 1:
+		detail = fmt.Sprintf("%s read %s, the bytes stored, with its own identity", ok[0], r.New.ID)
+	default:
+		detail = fmt.Sprintf("%s each read %s, the bytes stored, with their own identity", strings.Join(ok, ", "), r.New.ID)
 	}
 	return rotation.Outcome{Detail: detail,
 		Gate: &rotation.GateResult{Gate: "read-access", Verdict: provider.Pass, Reason: "every consumer identity reads the new version"}}
