@@ -22,6 +22,7 @@ import (
 	"github.com/rotorhq/rotor/internal/builtin"
 	"github.com/rotorhq/rotor/internal/inventory"
 	"github.com/rotorhq/rotor/internal/provider"
+	"github.com/rotorhq/rotor/internal/state"
 )
 
 // Exit codes of the CLI contract (DOMAIN.md).
@@ -81,6 +82,9 @@ func Main(ctx context.Context, args []string, env Env) int {
 	} else if strings.HasPrefix(err.Error(), "unknown command ") {
 		// cobra's own: a command that does not exist is bad usage, like a bad flag.
 		code, hint = ExitUsage, "rotor --help lists the commands"
+	}
+	if hint == "" && errors.Is(err, state.ErrNoSpace) {
+		hint = "free space on the file system of the state database (see df -h); nothing of the failed write was stored, and the next command resumes where this one stopped"
 	}
 	var list inventory.ErrorList
 	if errors.As(err, &list) {

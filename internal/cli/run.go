@@ -154,7 +154,10 @@ time and at most an authority's "parallel" against it; the exit code is the wors
 }
 
 func rotateErr(err error) error {
-	if errors.Is(err, engine.ErrLocked) {
+	switch {
+	case errors.Is(err, engine.ErrStaleLock):
+		return withHint(ExitError, err, "fix what the error names (a full or read-only file system under the state database?); the next rotor rotate takes the lock over and resumes the run")
+	case errors.Is(err, engine.ErrLocked):
 		return withHint(ExitError, err, "wait for that run to finish, or check that no other rotor is running")
 	}
 	return err
@@ -288,6 +291,9 @@ func printAction(w io.Writer, r rotation.Run, a rotation.Action) {
 		fmt.Fprintf(w, "paused as asked: %s reached\n", r.Phase)
 	case rotation.DoStep:
 		fmt.Fprintf(w, "next: %s\n", rotation.StepName(a.Step, a.Consumer))
+		if f := r.Failure(r.Step(a.Step, a.Consumer)); f != "" {
+			fmt.Fprintf(w, "last:       %s\n", f)
+		}
 		if a.Step == rotation.StepDelete && r.Previous != nil {
 			fmt.Fprintf(w, "delete:     %s is due for deletion from the store: the next rotor rotate %s deletes it\n", r.Previous.ID, r.Credential)
 		}
@@ -348,7 +354,11 @@ func printStatus(w io.Writer, st engine.Status, now time.Time) {
 	fmt.Fprintln(w, "\nsteps:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, s := range r.Steps {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\tattempt %d\t%s\n", s.Name(), s.Status, s.Verdict, s.Attempt, truncate(s.Detail, 100))
+		detail := truncate(s.Detail, 100)
+		if f := r.Failure(s); f != "" { // in full: the error names where it failed
+			detail = f
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\tattempt %d\t%s\n", s.Name(), s.Status, s.Verdict, s.Attempt, detail)
 	}
 	tw.Flush()
 	if len(r.Consumers) > 0 {
@@ -502,7 +512,7 @@ func decisionErr(err error) error {
 	case errors.Is(err, rotation.ErrFourEyes), errors.Is(err, rotation.ErrNotApprover), errors.Is(err, rotation.ErrWrongPhase):
 		return &exitError{code: ExitGate, err: err}
 	}
-	return err
+	return rotateErr(err) // the run's lock
 }
 
 func newSignoff(g *globals) *cobra.Command {

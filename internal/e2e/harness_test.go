@@ -19,11 +19,24 @@ import (
 // bin holds the programs built once for every test: rotor itself and the test programs.
 var bin struct{ rotor, keysvc, keyclient, pgclient string }
 
+// binDir is the folder they are built in; envBin hands it to a test run again in a
+// namespace of its own, which uses them instead of building its own.
+var binDir string
+
+const envBin = "ROTOR_E2E_BIN"
+
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(envBin); dir != "" {
+		// A test run again in a namespace of its own (smallFileSystem): its parent built them.
+		bin.rotor, bin.keysvc = filepath.Join(dir, "rotor"), filepath.Join(dir, "keysvc")
+		bin.keyclient, bin.pgclient = filepath.Join(dir, "keyclient"), filepath.Join(dir, "pgclient")
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "rotor-e2e-bin")
 	if err != nil {
 		panic(err)
 	}
+	binDir = dir
 	_, here, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(here), "..", "..")
 	build := func(out, pkg string) string {

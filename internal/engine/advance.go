@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rotorhq/rotor/internal/journal"
 	"github.com/rotorhq/rotor/internal/provider"
@@ -166,12 +168,16 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 		rotation.Finish(&rs.run, a.Step, a.Consumer, out, rs.spec, now)
 	}
 	after := rs.run.Step(a.Step, a.Consumer)
+	failure := rs.run.Failure(after) // "" unless the step failed with an error
 	kind, verdict := journal.KindStepDone, after.Verdict
 	line := fmt.Sprintf("%s: %s", name, after.Verdict)
 	if after.Status != rotation.OK {
 		kind = journal.KindStepFailed
 	}
-	if after.Detail != "" {
+	switch {
+	case failure != "":
+		line = name + ": error — " + failure
+	case after.Detail != "":
 		line += " — " + after.Detail
 	}
 	en := rs.entry(kind, string(a.Step), a.Consumer, line)
@@ -179,6 +185,15 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 	data := map[string]any{"attempt": after.Attempt}
 	if len(after.Data) > 0 {
 		data["data"] = after.Data
+	}
+	if failure != "" {
+		data["error_kind"] = after.ErrorKind
+		if !a.Step.Local() {
+			data["may_have_changed"] = !after.NothingChanged
+		}
+		if rs.run.RetryStep == name {
+			data["next_attempt_at"] = rs.run.RetryAt
+		}
 	}
 	en.Data, _ = journal.MarshalData(data)
 	entries := append(extra, en)
@@ -195,7 +210,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 			next = &n
 			if n.Step.Local() && rs.run.Halt == nil {
 				rs.held = append(rs.held, entries...)
-				fmt.Fprintf(rs.call.progress(), " %s\n", after.Verdict)
+				rs.printOutcome(name, after, failure)
 				return next, nil
 			}
 		case n.Kind == rotation.Finished && rs.run.Phase != rotation.Done:
@@ -203,14 +218,40 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 		}
 	}
 	if err := rs.save(ctx, entries...); err != nil {
+		// The line ends, and says that what it reports is not recorded: the resume performs
+		// the step again (effects are idempotent).
+		fmt.Fprintf(rs.call.progress(), " %s, not recorded: the state could not be saved\n", after.Verdict)
 		return nil, err
 	}
 	rs.crashPoint("outcome:" + name)
-	fmt.Fprintf(rs.call.progress(), " %s\n", after.Verdict)
+	rs.printOutcome(name, after, failure)
 	if next != nil {
 		rs.crashPoint("intent:" + rotation.StepName(next.Step, next.Consumer))
 	}
 	return next, nil
+}
+
+// clauseColumn is where the clause of a step's progress line starts, so that the clauses
+// of a rotate's steps line up.
+const clauseColumn = 32
+
+// printOutcome ends the step's progress line ("  → name …", printed before its effect) with
+// its verdict and one short clause: what the step proved or did (its detail), or, when it
+// failed with an error, which attempt failed, how, whether it can have changed anything, and
+// when the next attempt is due (rotation.Run.Failure) — the words of the journal and status.
+func (rs *runState) printOutcome(name string, st rotation.Step, failure string) {
+	word, clause := string(st.Verdict), st.Detail
+	if failure != "" {
+		word, clause = "error", failure
+	} else if n := utf8.RuneCountInString(clause); n > 160 {
+		clause = string([]rune(clause)[:159]) + "…"
+	}
+	if clause == "" {
+		fmt.Fprintf(rs.call.progress(), " %s\n", word)
+		return
+	}
+	used := utf8.RuneCountInString("  → " + name + " … " + word)
+	fmt.Fprintf(rs.call.progress(), " %s%s%s\n", word, strings.Repeat(" ", max(2, clauseColumn-used)), clause)
 }
 
 // markDone puts the run in its last phase and returns the entry that says so.

@@ -214,21 +214,48 @@ func (e *Engine) lockAndLoad(ctx context.Context, call Call, c *inventory.Creden
 }
 
 // lock takes the credential's lock. A lock left by a process of this host that no longer
-// exists (a crash) is taken over; any other holder is reported, and nothing waits silently.
+// exists (a crash, or a rotor that failed to release it: the disk was full) is taken over;
+// when the takeover fails, the error says why, and that the holder is gone — it is never
+// described as another rotor at work. A holder that is alive, or on another host (rotor
+// cannot tell whether it runs), is reported, and nothing waits silently.
 func (e *Engine) lock(ctx context.Context, cred string, h state.LockHolder) error {
-	err := e.State.Lock(ctx, cred, h)
-	var le *state.LockedError
-	if !errors.As(err, &le) {
-		return err
-	}
-	if le.Holder.Host == e.Host && !processAlive(le.Holder.PID) {
-		if err := e.State.StealLock(ctx, cred, le.Holder, h); err == nil {
+	for attempt := 1; ; attempt++ {
+		err := e.State.Lock(ctx, cred, h)
+		var le *state.LockedError
+		if !errors.As(err, &le) {
+			return err
+		}
+		if le.Holder.Host != e.Host || processAlive(le.Holder.PID) {
+			return fmt.Errorf("credential %s is being rotated by another rotor (host %s, pid %d, since %s): %w",
+				cred, le.Holder.Host, le.Holder.PID, le.Holder.Since.Format(time.RFC3339), ErrLocked)
+		}
+		err = e.State.StealLock(ctx, cred, le.Holder, h)
+		if err == nil {
 			return nil
 		}
+		if errors.Is(err, state.ErrConflict) && attempt < 3 {
+			continue // released or taken over meanwhile: look again
+		}
+		return &staleLockError{cred: cred, holder: le.Holder, err: err}
 	}
-	return fmt.Errorf("credential %s is being rotated by another rotor (host %s, pid %d, since %s): %w",
-		cred, le.Holder.Host, le.Holder.PID, le.Holder.Since.Format(time.RFC3339), ErrLocked)
 }
+
+// ErrStaleLock is in the chain of the error of a command that found its credential locked by
+// a rotor of this host that is no longer running, and could not take the lock over.
+var ErrStaleLock = errors.New("locked by a rotor that is no longer running")
+
+type staleLockError struct {
+	cred   string
+	holder state.LockHolder
+	err    error
+}
+
+func (e *staleLockError) Error() string {
+	return fmt.Sprintf("credential %s is locked by rotor pid %d of this host (since %s), which is no longer running; taking its lock over failed: %v",
+		e.cred, e.holder.PID, e.holder.Since.Format(time.RFC3339), e.err)
+}
+
+func (e *staleLockError) Unwrap() []error { return []error{e.err, ErrStaleLock} }
 
 func processAlive(pid int) bool {
 	if pid <= 0 {

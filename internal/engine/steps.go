@@ -41,7 +41,11 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 		if err != nil {
 			return rotation.Outcome{Err: err}, nil
 		}
-		return rotation.Outcome{Detail: "current is now " + resp.Current.ID}, nil
+		detail := resp.Current.ID + " is current"
+		if r.Previous != nil && r.Strategy == "overlap" {
+			detail += "; " + r.Previous.ID + " still valid until revoke"
+		}
+		return rotation.Outcome{Detail: detail}, nil
 	case rotation.StepReload, rotation.StepReloadAccepting:
 		resp, err := p.reloads[a.Consumer].Reload(ctx, provider.ReloadRequest{Credential: c.ID, Consumer: a.Consumer, Version: *r.New})
 		return rotation.Outcome{Detail: resp.Detail, Err: err}, nil
@@ -71,7 +75,9 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 		detail := resp.Detail
 		if t, ok := p.store.(provider.VersionToggler); ok {
 			if err := t.Disable(ctx, provider.ToggleRequest{Credential: c.ID, Version: r.Previous.ID}); err != nil {
-				return rotation.Outcome{Err: err}, nil
+				// The authority has revoked: whatever the store's error says of itself, the
+				// step changed something.
+				return rotation.Outcome{Err: provider.PartlyDone(err)}, nil
 			}
 			detail = strings.TrimPrefix(detail+"; previous version "+r.Previous.ID+" disabled in the store", "; ")
 		}
@@ -148,7 +154,15 @@ func (rs *runState) readiness(ctx context.Context) rotation.Outcome {
 		return rotation.Outcome{Verdict: provider.Fail, Detail: msg, Gate: &rotation.GateResult{Gate: "readiness", Verdict: provider.Fail,
 			Reason: "not ready", Message: msg, Unblock: unblock}}
 	}
-	return rotation.Outcome{Detail: fmt.Sprintf("executor %s can write the store; %d consumer identities declared", exec.ID, len(c.Consumers)),
+	can := "can write the store"
+	if _, ok := rs.p.authority.(provider.ManageChecker); ok {
+		can += " and manage the authority"
+	}
+	ids := fmt.Sprintf("%d consumer identities", len(c.Consumers))
+	if len(c.Consumers) == 1 {
+		ids = "the consumer's identity"
+	}
+	return rotation.Outcome{Detail: fmt.Sprintf("executor %s %s; %s declared; nothing changed", exec.ID, can, ids),
 		Gate: &rotation.GateResult{Gate: "readiness", Verdict: provider.Pass, Reason: "ready"}}
 }
 
@@ -222,7 +236,13 @@ func (rs *runState) mint(ctx context.Context) rotation.Outcome {
 	if prev != nil {
 		data["previous"] = prev.ID
 	}
-	return rotation.Outcome{New: &nv, Previous: prev, Detail: "minted and stored " + nv.ID + " (" + fp + ") as pending", Data: data}
+	detail := "minted " + nv.ID + " and stored it as pending; "
+	if prev != nil {
+		detail += "the current " + prev.ID + " untouched"
+	} else {
+		detail += "the first version of " + c.ID
+	}
+	return rotation.Outcome{New: &nv, Previous: prev, Detail: detail, Data: data}
 }
 
 // readBack reads a version as the executor, for the steps that hand the value to the
@@ -303,7 +323,16 @@ func (rs *runState) readAccess(ctx context.Context) rotation.Outcome {
 		return rotation.Outcome{Verdict: provider.Fail, Detail: msg, Gate: &rotation.GateResult{Gate: "read-access", Verdict: provider.Fail,
 			Reason: "read access", Message: msg, Unblock: "grant these identities read access to the credential in the store, then run rotor rotate again"}}
 	}
-	return rotation.Outcome{Detail: fmt.Sprintf("%d consumer identities read %s (%s)", len(ok), r.New.ID, r.New.Fingerprint),
+	var detail string
+	switch len(ok) {
+	case 0:
+		detail = "no consumer to read " + r.New.ID
+	case 1:
+		detail = fmt.Sprintf("%s read %s, the bytes stored, with its own identity", ok[0], r.New.ID)
+	default:
+		detail = fmt.Sprintf("%s each read %s, the bytes stored, with their own identity", strings.Join(ok, ", "), r.New.ID)
+	}
+	return rotation.Outcome{Detail: detail,
 		Gate: &rotation.GateResult{Gate: "read-access", Verdict: provider.Pass, Reason: "every consumer identity reads the new version"}}
 }
 

@@ -43,10 +43,58 @@ type Error struct {
 	Kind ErrorKind
 	Op   string // what was attempted: "put version", "alter role"
 	Err  error
+	// NotStarted says that the request failed before it could change anything, and the
+	// provider knows it: the connection was refused, the login failed, the request was refused
+	// before it was sent, the server rejected the statement as a whole. Retrying, or giving up,
+	// leaves the system as it was. False — the default — says it may have: the failure came
+	// after the change was sent (a connection lost while a statement ran, a timeout waiting for
+	// the answer), or the provider cannot tell. What rotor tells a person after a failure
+	// ("nothing was changed" or "check whether it was") follows from it.
+	NotStarted bool
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Op, e.Err) }
+func (e *Error) Error() string {
+	if e.Op == "" {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("%s: %v", e.Op, e.Err)
+}
 func (e *Error) Unwrap() error { return e.Err }
+
+// NotStarted marks err as a failure before anything could change (Error.NotStarted); nil
+// stays nil. An err that is not a *Error keeps its kind (KindOf) in the *Error that marks it.
+func NotStarted(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) && e == err {
+		c := *e
+		c.NotStarted = true
+		return &c
+	}
+	return &Error{Kind: KindOf(err), Err: err, NotStarted: true}
+}
+
+// PartlyDone marks err as a failure that came after part of a request took effect (an
+// authority revoked, then the store failed to disable): whatever err says of itself, the
+// request as a whole may have changed something. nil stays nil.
+func PartlyDone(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Kind: KindOf(err), Err: err}
+}
+
+// MayHaveChanged reports whether the failed request err may have changed something: true
+// unless the outermost *Error in its chain says NotStarted. Unclassified errors may have.
+func MayHaveChanged(err error) bool {
+	if err == nil {
+		return false
+	}
+	var e *Error
+	return !errors.As(err, &e) || !e.NotStarted
+}
 
 // Errorf builds a classified error.
 func Errorf(kind ErrorKind, op, format string, args ...any) error {
@@ -97,12 +145,13 @@ func SafeURL(u string) string {
 }
 
 // Refuse is a Terminal error joining the problems of a request, or nil when there are none:
-// a provider checks a request whole and says everything wrong with it at once.
+// a provider checks a request whole and says everything wrong with it at once, before it
+// acts (so the error is NotStarted).
 func Refuse(op string, problems []error) error {
 	if len(problems) == 0 {
 		return nil
 	}
-	return Wrap(Terminal, op, errors.Join(problems...))
+	return &Error{Kind: Terminal, Op: op, Err: errors.Join(problems...), NotStarted: true}
 }
 
 // Problems of a request that every authority refuses alike; each authority adds its own

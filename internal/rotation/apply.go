@@ -28,15 +28,19 @@ func Begin(r *Run, a Action, now time.Time) Step {
 	}
 	st := r.step(a.Step, a.Consumer)
 	if st == nil {
-		r.Steps = append(r.Steps, Step{Kind: a.Step, Consumer: a.Consumer})
+		r.Steps = append(r.Steps, Step{Kind: a.Step, Consumer: a.Consumer, NothingChanged: true})
 		st = &r.Steps[len(r.Steps)-1]
+	} else if st.Status != Failed {
+		// Cut short (an intent: a crash during the effect) or done before: the step may have
+		// acted.
+		st.NothingChanged = false
 	}
 	st.Status = Intent
 	st.Attempt++
 	st.StartedAt = now
 	st.FinishedAt = time.Time{}
-	st.Detail, st.Verdict, st.Data = "", "", nil
-	r.RetryAt = time.Time{}
+	st.Detail, st.Verdict, st.Data, st.ErrorKind = "", "", nil, ""
+	r.RetryAt, r.RetryStep = time.Time{}, ""
 	r.UpdatedAt = now
 	return *st
 }
@@ -71,20 +75,22 @@ func Finish(r *Run, kind StepKind, consumer string, out Outcome, s Spec, now tim
 		st.Verdict = provider.Unknown
 		st.Detail = out.Err.Error()
 		k := provider.KindOf(out.Err)
+		st.ErrorKind = k.String()
+		st.NothingChanged = st.NothingChanged && !provider.MayHaveChanged(out.Err)
 		if kind == StepDelete {
 			// The deletion is owed by a done run: its rotation is complete, and a store that
 			// cannot delete now neither halts it nor blocks the next run. The failure shows in
 			// status and the journal, and a later rotate tries again (nextDelete).
 			if k == provider.Retryable {
-				r.RetryAt = now.Add(Backoff(st.Attempt))
+				r.RetryAt, r.RetryStep = now.Add(Backoff(st.Attempt)), st.Name()
 			}
 			return
 		}
 		if k == provider.Retryable && st.Attempt < MaxAttempts {
-			r.RetryAt = now.Add(Backoff(st.Attempt))
+			r.RetryAt, r.RetryStep = now.Add(Backoff(st.Attempt)), st.Name()
 			return
 		}
-		r.Halt = &Halt{Step: st.Name(), Reason: out.Err.Error(), Kind: k.String(), At: now, Next: haltAdvice(r, kind, k)}
+		r.Halt = &Halt{Step: st.Name(), Reason: out.Err.Error(), Kind: k.String(), At: now, Next: haltAdvice(r, st, k)}
 		r.Phase = Halted
 		return
 	}
@@ -176,27 +182,76 @@ func (r *Run) ensureConsumer(id string) *ConsumerState {
 	return &r.Consumers[len(r.Consumers)-1]
 }
 
-func haltAdvice(r *Run, k StepKind, kind provider.ErrorKind) string {
+// haltAdvice says what is safe after the step halted with an error of kind k: what state
+// the run leaves things in, from what the step's attempts can have done (a step whose every
+// attempt failed before it could act changed nothing, and says so instead of asking a person
+// to check), and what to do.
+func haltAdvice(r *Run, st *Step, kind provider.ErrorKind) string {
+	k, resume := st.Kind, "rotor rotate "+r.Credential
 	safe := "The previous value is still valid; nothing was revoked."
 	switch {
 	case r.done(StepRevoke, ""):
 		safe = "The previous value is already revoked."
+	case k == StepRevoke && st.NothingChanged:
+		safe = "Nothing was changed: no attempt of revoke got as far as acting, so the previous value is still valid and nothing was revoked."
 	case k == StepRevoke:
 		// The step that failed may have had part of its effect (revoked at the authority,
 		// then failed to disable in the store): never call that state untouched.
-		safe = "The revoke failed part way: the previous value may already be revoked at the authority or disabled in the store; check both."
+		safe = "The revoke may have taken effect part way: the previous value may already be revoked at the authority or disabled in the store; check both."
 	case r.Strategy == "in-place" && r.done(StepEnable, ""):
 		safe = "The new value is active at the authority (in-place): consumers not yet reloaded may fail; roll back or finish the cutover."
+	case r.Strategy == "in-place" && k == StepEnable && st.NothingChanged:
+		safe = "Nothing was changed: no attempt of the in-place enable got as far as the authority, so the previous value is still the valid one and consumers keep working."
 	case r.Strategy == "in-place" && k == StepEnable:
-		safe = "The in-place enable failed part way: the authority may already hold the new value and refuse the previous one; check it, then roll back or finish the cutover."
+		safe = "The in-place enable may have taken effect: the authority may already hold the new value and refuse the previous one; check it, then roll back or finish the cutover."
+	case st.NothingChanged && !k.Local():
+		safe = "Nothing was changed: no attempt of " + st.Name() + " got as far as acting. The previous value is still valid; nothing was revoked."
 	}
 	switch kind {
 	case provider.Denied:
-		return safe + " Grant the permission the error names, then run rotor rotate again to resume."
+		return safe + " Grant the permission the error names, then run " + resume + " again to resume."
 	case provider.NeedsHuman:
-		return safe + " Do what the error asks, then run rotor rotate again to resume."
+		return safe + " Do what the error asks, then run " + resume + " again to resume."
+	case provider.Retryable:
+		if st.NothingChanged {
+			return safe + " Retry once what the error names is reachable again: " + resume + " resumes from " + string(k) + "."
+		}
+		if strings.Contains(safe, "check") {
+			return safe + " Then run " + resume + " again to resume from " + string(k) + " (the step is idempotent)."
+		}
+		return safe + " Check whether it took effect, then run " + resume + " again to resume from " + string(k) + " (the step is idempotent)."
 	}
-	return safe + " Fix the cause, then run rotor rotate again to resume from " + string(k) + "."
+	return safe + " Fix the cause, then run " + resume + " again to resume from " + string(k) + "."
+}
+
+// Failure describes a step's last attempt that failed with an error, for a person: which
+// attempt (of how many, when it is retried), the kind of error, whether it can have changed
+// anything, the error itself, and when the next attempt is due. "" when the step's last
+// attempt did not fail with an error. rotate's progress, status, the retry gate and the
+// journal all say it in these words.
+func (r *Run) Failure(st Step) string {
+	if st.Status != Failed || st.ErrorKind == "" {
+		return ""
+	}
+	n := fmt.Sprintf("attempt %d", st.Attempt)
+	if st.ErrorKind == provider.Retryable.String() && st.Kind != StepDelete {
+		n += fmt.Sprintf(" of %d", MaxAttempts)
+	}
+	what := st.ErrorKind
+	switch {
+	case st.Kind.Local():
+	case st.NothingChanged:
+		what += ", nothing changed"
+	default:
+		what += ", may have changed something"
+	}
+	s := fmt.Sprintf("%s failed (%s): %s", n, what, st.Detail)
+	if r.RetryStep == st.Name() && !r.RetryAt.IsZero() {
+		s += fmt.Sprintf("; attempt %d is due at %s", st.Attempt+1, r.RetryAt.Format(time.RFC3339))
+	} else if r.Halt != nil && r.Halt.Step == st.Name() {
+		s += "; halted"
+	}
+	return s
 }
 
 // Resume clears a halt so that the next call of Next retries the halted step.

@@ -36,7 +36,7 @@ func TestRetryableThenHalt(t *testing.T) {
 	for _, c := range []struct{ at, safe string }{
 		{"do mint @preparing", stillValid},
 		{"do reload:api @cutting-over", stillValid},
-		{"do revoke @revoking", "The revoke failed part way"},
+		{"do revoke @revoking", "The revoke may have taken effect part way"},
 	} {
 		at := c.at
 		t.Run(at, func(t *testing.T) {
@@ -156,7 +156,7 @@ func TestHaltAtOnce(t *testing.T) {
 		{"in-place after enable", newSpec().inPlace().consumer("api", reload, checks("c")).build(), "do promote @cutting-over",
 			terminal("store unreachable"), "terminal", "The new value is active at the authority (in-place)", "roll back or finish the cutover"},
 		{"in-place enable itself", newSpec().inPlace().consumer("api", reload, checks("c")).build(), "do enable @cutting-over",
-			terminal("ALTER ROLE timed out"), "terminal", "The in-place enable failed part way", "roll back or finish the cutover"},
+			terminal("ALTER ROLE timed out"), "terminal", "The in-place enable may have taken effect", "roll back or finish the cutover"},
 		{"in-place reload after enable", newSpec().inPlace().consumer("api", reload, checks("c")).build(), "do reload:api @cutting-over",
 			denied("no sudo"), "denied", "The new value is active at the authority (in-place)", "Grant the permission"},
 	}
@@ -253,5 +253,120 @@ func TestReadinessFailureWaits(t *testing.T) {
 	wantWait(t, h.next(), "read-access", provider.Unknown, Preparing)
 	if h.r.started(StepPromote) {
 		t.Fatal("promote began without read access proven")
+	}
+}
+
+// refused is an error from a request that failed before it could act (a connection refused).
+func refused(msg string) error { return provider.NotStarted(retryable(msg)) }
+
+// TestRetryWaitSaysWhy: the wait for a retry names the step, its attempt of MaxAttempts, the
+// error, whether it can have changed anything and when the next attempt is due — what
+// rotate, status and the journal print — not just "a step failed".
+func TestRetryWaitSaysWhy(t *testing.T) {
+	h := newHarness(t, newSpec().consumer("api", reload, checks("c")).build(), t0)
+	h.driveUntil("do revoke @revoking")
+	h.doWith("do revoke @revoking", Outcome{Err: refused("connect as admin postgres to 127.0.0.1:5432: connection refused")})
+	w := h.expect("wait retry/unknown" + until(h.r.RetryAt))
+	due := h.r.RetryAt.Format(time.RFC3339)
+	want := "revoke: attempt 1 of 5 failed (retryable, nothing changed): call: connect as admin postgres to 127.0.0.1:5432: connection refused; attempt 2 is due at " + due
+	if w.Gate.Message != want {
+		t.Errorf("retry gate message\n got %q\nwant %q", w.Gate.Message, want)
+	}
+	if w.Step != StepRevoke {
+		t.Errorf("the wait names step %q, want revoke", w.Step)
+	}
+	if got := h.r.Failure(h.r.Step(StepRevoke, "")); !strings.HasPrefix(want, "revoke: "+got) {
+		t.Errorf("Failure = %q, want the gate's words", got)
+	}
+
+	// The next attempt may have changed something (the connection was lost after the
+	// statement was sent): the step says so from then on, even when later attempts are
+	// refused again.
+	h.now = h.r.RetryAt
+	h.doWith("do revoke @revoking", Outcome{Err: retryable("alter role orders_a NOLOGIN: unexpected EOF")})
+	if got := h.r.Failure(h.r.Step(StepRevoke, "")); !strings.HasPrefix(got, "attempt 2 of 5 failed (retryable, may have changed something): ") {
+		t.Errorf("Failure after a lost connection = %q", got)
+	}
+	h.now = h.r.RetryAt
+	h.doWith("do revoke @revoking", Outcome{Err: refused("connection refused")})
+	if got := h.r.Failure(h.r.Step(StepRevoke, "")); !strings.Contains(got, "may have changed something") {
+		t.Errorf("an earlier attempt may have acted, yet Failure = %q", got)
+	}
+
+	// A terminal error halts at once and names no next attempt.
+	h2 := newHarness(t, newSpec().consumer("api", reload, checks("c")).build(), t0)
+	h2.driveUntil("do mint @preparing")
+	h2.doWith("do mint @preparing", Outcome{Err: provider.NotStarted(terminal("no such mount"))})
+	s := h2.expect("stopped halted")
+	if s.Gate.Message != "mint: attempt 1 failed (terminal, nothing changed): call: no such mount; halted" {
+		t.Errorf("halt gate message %q", s.Gate.Message)
+	}
+}
+
+// TestHaltAdviceFollowsWhetherAnythingChanged: a halt's advice is as alarming as the facts.
+// Every attempt refused before it could act: nothing was changed, retry when the system is
+// back. Any attempt that may have acted (a connection lost after the statement was sent, a
+// crash during the effect): check whether it did, then resume.
+func TestHaltAdviceFollowsWhetherAnythingChanged(t *testing.T) {
+	lost := retryable("alter role: unexpected EOF")
+	for _, c := range []struct {
+		name     string
+		spec     Spec
+		at       string
+		errs     []error // one per attempt; a nil error is a crash during the effect
+		want     []string
+		wantNot  []string
+		haltKind string
+	}{
+		{"revoke refused five times", newSpec().consumer("api", reload, checks("c")).build(), "do revoke @revoking",
+			[]error{refused("connection refused"), refused("connection refused"), refused("connection refused"), refused("connection refused"), refused("connection refused")},
+			[]string{"Nothing was changed", "nothing was revoked", "Retry once what the error names is reachable again: rotor rotate orders-db resumes from revoke."},
+			[]string{"may already be revoked", "part way"}, "retryable"},
+		{"revoke: the connection lost once, then refused", newSpec().consumer("api", reload, checks("c")).build(), "do revoke @revoking",
+			[]error{lost, refused("connection refused"), refused("connection refused"), refused("connection refused"), refused("connection refused")},
+			[]string{"The revoke may have taken effect part way: the previous value may already be revoked", "check both. Then run rotor rotate orders-db again to resume from revoke"},
+			[]string{"Nothing was changed"}, "retryable"},
+		{"revoke: a crash during the effect, then refused", newSpec().consumer("api", reload, checks("c")).build(), "do revoke @revoking",
+			[]error{nil, refused("connection refused"), refused("connection refused"), refused("connection refused"), refused("connection refused")},
+			[]string{"The revoke may have taken effect part way"}, []string{"Nothing was changed"}, "retryable"},
+		{"in-place enable: login failed", newSpec().inPlace().consumer("api", reload, checks("c")).build(), "do enable @cutting-over",
+			[]error{provider.NotStarted(denied("password authentication failed for user \"admin\""))},
+			[]string{"Nothing was changed: no attempt of the in-place enable got as far as the authority", "Grant the permission"},
+			[]string{"part way", "may already hold", "may have taken effect"}, "denied"},
+		{"reload refused", newSpec().consumer("api", reload, checks("c")).build(), "do reload:api @cutting-over",
+			[]error{provider.NotStarted(terminal("no such pid file"))},
+			[]string{"Nothing was changed: no attempt of reload:api got as far as acting", "nothing was revoked", "resume from reload"}, nil, "terminal"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, c.spec, t0)
+			a := h.driveUntil(c.at)
+			for i, err := range c.errs {
+				switch {
+				case i > 0 && c.errs[i-1] == nil: // the next rotate, after the crash
+					h.at(h.now.Add(time.Minute))
+				case i > 0:
+					h.now = h.r.RetryAt
+				}
+				a = h.expect(c.at)
+				if err == nil { // killed during the effect: the intent stays
+					Begin(h.r, a, h.now)
+					continue
+				}
+				h.perform(a, Outcome{Err: err})
+			}
+			if h.r.Halt == nil || h.r.Halt.Kind != c.haltKind {
+				t.Fatalf("halt %+v, want a %s halt", h.r.Halt, c.haltKind)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(h.r.Halt.Next, w) {
+					t.Errorf("advice %q lacks %q", h.r.Halt.Next, w)
+				}
+			}
+			for _, w := range c.wantNot {
+				if strings.Contains(h.r.Halt.Next, w) {
+					t.Errorf("advice %q says %q", h.r.Halt.Next, w)
+				}
+			}
+		})
 	}
 }

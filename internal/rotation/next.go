@@ -109,7 +109,11 @@ func Next(r *Run, s Spec, now time.Time, o Options) Action {
 		return nextDelete(r, s, now, o)
 	}
 	if r.Halt != nil {
-		return Action{Kind: Stopped, Gate: GateResult{Gate: "halted", Verdict: provider.Fail, Reason: r.Halt.Reason, Message: r.Halt.Reason, Unblock: r.Halt.Next, At: r.Halt.At}}
+		msg := r.Halt.Reason
+		if st := r.stepNamed(r.Halt.Step); st != nil && r.Failure(*st) != "" {
+			msg = st.Name() + ": " + r.Failure(*st)
+		}
+		return Action{Kind: Stopped, Gate: GateResult{Gate: "halted", Verdict: provider.Fail, Reason: r.Halt.Reason, Message: msg, Unblock: r.Halt.Next, At: r.Halt.At}}
 	}
 	// A step recorded as intent was cut short (a crash): its effect is idempotent, redo it.
 	for _, st := range r.Steps {
@@ -118,7 +122,7 @@ func Next(r *Run, s Spec, now time.Time, o Options) Action {
 		}
 	}
 	if now.Before(r.RetryAt) {
-		return wait("retry", "a step failed with a retryable error; it is retried with backoff", "wait, or run rotor rotate again after "+r.RetryAt.Format(time.RFC3339), r.RetryAt, now)
+		return r.retryWait(now)
 	}
 	if r.Phase == RolledBack {
 		return nextRolledBack(r, now, o)
@@ -217,6 +221,27 @@ func Next(r *Run, s Spec, now time.Time, o Options) Action {
 		return step(StepRecord, "", Revoking)
 	}
 	return Action{Kind: Finished}
+}
+
+// retryWait waits for the next attempt of the step that failed with a retryable error,
+// saying which step, what the error was, and when.
+func (r *Run) retryWait(now time.Time) Action {
+	msg := "a step failed with a retryable error; it is retried with backoff"
+	a := wait("retry", msg, "wait, or run rotor rotate again after "+r.RetryAt.Format(time.RFC3339), r.RetryAt, now)
+	if st := r.stepNamed(r.RetryStep); st != nil && r.Failure(*st) != "" {
+		a.Step, a.Consumer = st.Kind, st.Consumer
+		a.Gate.Message = st.Name() + ": " + r.Failure(*st)
+	}
+	return a
+}
+
+// stepNamed is the step of that StepName, or nil.
+func (r *Run) stepNamed(name string) *Step {
+	if name == "" {
+		return nil
+	}
+	k, consumer, _ := strings.Cut(name, ":")
+	return r.step(StepKind(k), consumer)
 }
 
 func step(k StepKind, consumer string, p Phase) Action {
@@ -476,7 +501,11 @@ func nextDelete(r *Run, s Spec, now time.Time, o Options) Action {
 			return pending(provider.Unknown, fmt.Sprintf("%s (disabled at revoke) is deleted from the store at the next rotation's revoke: until then it is the one previous version kept", old),
 				"the next rotation of "+r.Credential+" deletes it once it has revoked", time.Time{})
 		case now.Before(r.RetryAt):
-			return pending(provider.Unknown, "deleting "+old+" failed with a retryable error; it is tried again after "+r.RetryAt.Format(time.RFC3339), "", r.RetryAt)
+			msg := "deleting " + old + " failed with a retryable error; it is tried again after " + r.RetryAt.Format(time.RFC3339)
+			if st != nil && r.Failure(*st) != "" {
+				msg = "deleting " + old + ": " + r.Failure(*st)
+			}
+			return pending(provider.Unknown, msg, "", r.RetryAt)
 		case st != nil && st.Status == Failed && !o.Since.IsZero() && !st.FinishedAt.Before(o.Since):
 			return pending(provider.Fail, "deleting "+old+" failed: "+st.Detail, "fix what the message says; the next rotor rotate "+r.Credential+" tries again", time.Time{})
 		}

@@ -90,8 +90,10 @@ type Run struct {
 	Signoffs   []Signoff       `json:"signoffs,omitempty"`
 	Exceptions []Exception     `json:"exceptions,omitempty"`
 	Halt       *Halt           `json:"halt,omitempty"`
-	// RetryAt delays the next attempt of a step that failed with a retryable error.
-	RetryAt time.Time `json:"retry_at,omitzero"`
+	// RetryAt delays the next attempt of a step that failed with a retryable error:
+	// RetryStep (its StepName).
+	RetryAt   time.Time `json:"retry_at,omitzero"`
+	RetryStep string    `json:"retry_step,omitempty"`
 }
 
 // StepStatus is where a durable step stands. A step found in Intent after a crash is
@@ -156,6 +158,13 @@ type Step struct {
 	Detail     string            `json:"detail,omitempty"`
 	Verdict    provider.Verdict  `json:"verdict,omitempty"`
 	Data       map[string]string `json:"data,omitempty"`
+	// ErrorKind is the kind (provider.ErrorKind's name) of the error the last attempt failed
+	// with, whose message is Detail; empty when it did not fail with an error.
+	ErrorKind string `json:"error_kind,omitempty"`
+	// NothingChanged says that no attempt of the step can have changed anything outside
+	// rotor: every one that failed, failed before it could act (provider.MayHaveChanged), and
+	// none was cut short by a crash. What a halt advises follows from it. False when unknown.
+	NothingChanged bool `json:"nothing_changed,omitempty"`
 }
 
 // Name is the step's unique name within a run: "reload:orders-api".

@@ -181,6 +181,9 @@ var (
 	ErrConflict = errors.New("state changed concurrently (stale revision)")
 	// ErrReadOnly: a write on a handle opened read-only.
 	ErrReadOnly = errors.New("state opened read-only")
+	// ErrNoSpace: a write failed because the file system holding the state is
+	// full. Nothing of that write was stored; reading still works.
+	ErrNoSpace = errors.New("the file system holding it is full")
 	// ErrMigrationPending: the database is older than this binary can read
 	// without migrating it, and the handle may not migrate (read-only).
 	ErrMigrationPending = errors.New("state database needs a schema migration")

@@ -51,6 +51,8 @@ type PostgreSQL struct {
 	//	<dir>/socket        its Unix socket, so it never collides with a system server's
 	//	<dir>/postgres.log  its stderr
 	srv *daemon
+	// relaunch starts the stopped server again on its port, with its data (Start).
+	relaunch func(context.Context) error
 }
 
 // PostgreSQLOptions configure a started server. A zero value asks for nothing special, and

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -87,6 +88,7 @@ func startPostgreSQL(ctx context.Context, opts PostgreSQLOptions) (_ *PostgreSQL
 	if err := p.checkPasswords(ctx); err != nil {
 		return nil, err
 	}
+	p.relaunch = func(ctx context.Context) error { return p.launch(ctx, bin, owner, settings) }
 	return p, nil
 }
 
@@ -160,6 +162,34 @@ func (p *PostgreSQL) ready(ctx context.Context) error {
 		return fmt.Errorf("127.0.0.1:%d is answered by another PostgreSQL (data directory %s)", p.Port, dataDir)
 	}
 	return nil
+}
+
+// Stop shuts a started server down as an outage would (fast shutdown: open sessions are
+// ended, new connections refused) and keeps its data, so that Start brings it back as it
+// was, on the same port. It fails the test for an external server (ROTOR_TEST_PG_DSN), which
+// is not ours to stop. Tests that inject a database outage use it.
+func (p *PostgreSQL) Stop(t testing.TB) {
+	t.Helper()
+	if p.srv == nil {
+		t.Fatalf("testenv: the external PostgreSQL from %s cannot be stopped by a test; ask StartPostgreSQL for a started cluster (a Settings entry does)", EnvPostgreSQLDSN)
+	}
+	if err := p.srv.halt((*process).stop); err != nil {
+		t.Fatalf("testenv: stop PostgreSQL on 127.0.0.1:%d: %v", p.Port, err)
+	}
+}
+
+// Start starts a server that Stop stopped, on the same port and with the same data, and
+// waits until the superuser can log in. It fails the test if the port was taken meanwhile.
+func (p *PostgreSQL) Start(t testing.TB) {
+	t.Helper()
+	if p.srv == nil || p.relaunch == nil {
+		t.Fatalf("testenv: only a PostgreSQL started by StartPostgreSQL can be started again")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := p.relaunch(ctx); err != nil {
+		t.Fatalf("testenv: start PostgreSQL again on 127.0.0.1:%d: %v", p.Port, err)
+	}
 }
 
 // stop shuts the server down (fast shutdown: SIGINT, then SIGQUIT, then SIGKILL) and removes

@@ -268,3 +268,22 @@ func TestExecErrorRedacts(t *testing.T) {
 		t.Errorf("error %q: want the statement with its password redacted", msg)
 	}
 }
+
+// Stop is an outage: connections are refused until Start brings the same cluster back, on
+// the same port, with what it held.
+func TestPostgreSQLStopAndStart(t *testing.T) {
+	t.Parallel()
+	p := StartPostgreSQL(t, PostgreSQLOptions{LogConnections: true})
+	role, password := UniqueName("app"), UniqueName("pw")
+	p.CreateRole(t, role, password)
+	p.Stop(t)
+	err := p.CanLogin(t.Context(), role, password)
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("login while stopped: got %v, want connection refused", err)
+	}
+	p.Stop(t) // stopping a stopped server does nothing
+	p.Start(t)
+	if err := p.CanLogin(t.Context(), role, password); err != nil {
+		t.Fatalf("login after Start: %v", err)
+	}
+}

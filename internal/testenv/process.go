@@ -142,6 +142,19 @@ func (d *daemon) shutdown(what string, stop func(*process) error) error {
 	return errors.Join(errs...)
 }
 
+// halt stops the process with stop and keeps the directory, so that launch can start the
+// server again on its data. Halting a daemon with nothing running does nothing.
+func (d *daemon) halt(stop func(*process) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	proc := d.proc
+	d.proc = nil
+	if proc == nil {
+		return nil
+	}
+	return stop(proc)
+}
+
 // loggedSince reports whether text (in any case) is in what the logs got after the offsets.
 func loggedSince(logs []string, starts []int64, text string) bool {
 	if text == "" {

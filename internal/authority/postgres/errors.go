@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rotorhq/rotor/internal/provider"
@@ -44,25 +47,93 @@ func SQLState(err error) string {
 // classify turns a pgx error into a classified provider error that says what failed. The
 // texts in hide (a password, a verifier) are replaced wherever they would appear; none is
 // expected to, since PostgreSQL does not echo the statements it refuses.
+//
+// It also says whether the statement can have taken effect (provider.Error.NotStarted): not
+// when pgx knows nothing was sent (pgconn.SafeToRetry), nor when the server answered the
+// statement with an ERROR, which rolls back the statement's implicit transaction whole. A
+// connection lost after the statement was sent, a FATAL (the server shutting down while the
+// statement ran) or a timeout waiting for the answer may have: the commit may have happened
+// before the answer was lost. The caller whose request had already changed something before
+// this statement says so with provider.PartlyDone.
 func classify(op, what string, err error, hide ...[]byte) error {
 	if err == nil {
 		return nil
 	}
 	msg := scrub(err.Error(), hide)
-	de := &dbError{msg: msg}
 	if what != "" {
-		de.msg = what + ": " + msg
+		msg = what + ": " + msg
 	}
+	e := classified(op, msg, err, hide)
+	var pe *pgconn.PgError
+	e.NotStarted = pgconn.SafeToRetry(err) || errors.As(err, &pe) && severity(pe) == "ERROR"
+	return e
+}
+
+// connectFailed is the error of a failed attempt to get an admin connection: where to, and
+// why in the fewest words (the server's answer, or the innermost network error: "connection
+// refused"). When the cause is the connection string's to fix (a refused login, a TLS
+// setting), it says where that string came from; a server that does not answer is not. Nothing
+// was sent that could change anything: a failed connection or login is always
+// provider.Error.NotStarted.
+func connectFailed(op string, cfg *pgx.ConnConfig, from string, err error) error {
+	msg := fmt.Sprintf("connect as admin %s to %s: %s", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), cause(err))
+	e := classified(op, msg, err, nil)
+	if e.Kind != provider.Retryable {
+		e.Err.(*dbError).msg += " (admin connection string from " + from + ")"
+	}
+	e.NotStarted = true
+	return e
+}
+
+// classified is err as a provider error of its kind with msg as its text, keeping a copy of
+// the server's answer (code and message) when there was one.
+func classified(op, msg string, err error, hide [][]byte) *provider.Error {
+	de := &dbError{msg: msg}
 	kind := provider.Terminal
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &pe):
-		de.pg = &pgconn.PgError{Severity: pe.Severity, Code: pe.Code, Message: scrub(pe.Message, hide)}
+		de.pg = &pgconn.PgError{Severity: pe.Severity, SeverityUnlocalized: pe.SeverityUnlocalized, Code: pe.Code, Message: scrub(pe.Message, hide)}
 		kind = kindOf(pe.Code)
 	case transient(err):
 		kind = provider.Retryable
 	}
 	return &provider.Error{Kind: kind, Op: op, Err: de}
+}
+
+// severity is the server's severity of pe, untranslated when the server says it.
+func severity(pe *pgconn.PgError) string {
+	if pe.SeverityUnlocalized != "" {
+		return pe.SeverityUnlocalized
+	}
+	return pe.Severity
+}
+
+// cause is why a connection attempt failed, as briefly as it can be said: the server's
+// answer to the login ("FATAL: password authentication failed for user …"), else the
+// innermost error of the chain ("connection refused", "i/o timeout") — of the last address
+// tried, when pgx tried several. pgx's own message names the user and database again and
+// repeats the address three times.
+func cause(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Error()
+	}
+	for {
+		var inner error
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			inner = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			if errs := u.Unwrap(); len(errs) > 0 {
+				inner = errs[len(errs)-1]
+			}
+		}
+		if inner == nil {
+			return err.Error()
+		}
+		err = inner
+	}
 }
 
 // kindOf classifies a SQLSTATE.

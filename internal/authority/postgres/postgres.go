@@ -293,8 +293,8 @@ func (a *Authority) Revoke(ctx context.Context, req provider.RevokeRequest) (pro
 	detail := "role " + prev + ": NOLOGIN, new logins refused"
 	if a.cfg.Terminate && req.EndSessions {
 		n, err := terminate(ctx, conn, prev)
-		if err != nil {
-			return provider.RevokeResponse{}, classify(op, "terminate the sessions of role "+prev, err)
+		if err != nil { // after the role was made NOLOGIN
+			return provider.RevokeResponse{}, provider.PartlyDone(classify(op, "role "+prev+" is NOLOGIN, but terminating its sessions failed", err))
 		}
 		return provider.RevokeResponse{Detail: fmt.Sprintf("%s; %d open session(s) terminated (terminate_sessions)", detail, n)}, nil
 	}
@@ -385,7 +385,7 @@ func (a *Authority) connect(ctx context.Context, op string) (*pgx.Conn, func(), 
 	adminDefaults(cfg)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, nil, classify(op, connectWhat(cfg, from), err)
+		return nil, nil, connectFailed(op, cfg, from, err)
 	}
 	return conn, func() { conn.Close(context.WithoutCancel(ctx)) }, nil
 }
@@ -404,7 +404,7 @@ func (a *Authority) pooled(ctx context.Context, op, dsn, from string) (*pgx.Conn
 		adminDefaults(pc.ConnConfig)
 		p, err := pgxpool.NewWithConfig(context.WithoutCancel(ctx), pc)
 		if err != nil {
-			return nil, classify(op, connectWhat(pc.ConnConfig, from), err)
+			return nil, connectFailed(op, pc.ConnConfig, from, err)
 		}
 		return adminPool{p}, nil
 	})
@@ -417,7 +417,7 @@ func (a *Authority) pooled(ctx context.Context, op, dsn, from string) (*pgx.Conn
 	pool := c.(adminPool).Pool
 	pc, err := pool.Acquire(ctx)
 	if err != nil {
-		return nil, nil, classify(op, connectWhat(pool.Config().ConnConfig, from), err)
+		return nil, nil, connectFailed(op, pool.Config().ConnConfig, from, err)
 	}
 	return pc.Conn(), pc.Release, nil
 }
@@ -442,10 +442,6 @@ func adminDefaults(cfg *pgx.ConnConfig) {
 // passed on.
 func unparsable(op, from string) error {
 	return provider.Errorf(provider.Terminal, op, "the admin connection string in %s does not parse as a PostgreSQL URL or key=value string", from)
-}
-
-func connectWhat(cfg *pgx.ConnConfig, from string) string {
-	return fmt.Sprintf("connect as admin %s to %s:%d (from %s)", cfg.User, cfg.Host, cfg.Port, from)
 }
 
 func (a *Authority) logf(ctx context.Context, format string, args ...any) {

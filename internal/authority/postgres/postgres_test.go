@@ -907,3 +907,81 @@ func serverVersion(t *testing.T, pg *testenv.PostgreSQL) int {
 	}
 	return v
 }
+
+// Every error says whether the request can have changed anything (provider.MayHaveChanged),
+// from what really happened at a real server: a refused connection and a failed login come
+// before any statement, and a statement the server rejects with an ERROR rolls back whole —
+// nothing changed; a connection lost while ALTER ROLE ran (the server stopped under it) may
+// have committed before the answer was lost.
+func TestErrorsSayWhetherAnythingChanged(t *testing.T) {
+	t.Parallel()
+	pg := testenv.StartPostgreSQL(t, testenv.PostgreSQLOptions{LogConnections: true}) // its own: it is stopped
+	ctx := t.Context()
+	ra, rb := overlapRoles(t, pg, "changed")
+	revokeReq := provider.RevokeRequest{Credential: "db", RunID: "r", Strategy: postgres.Overlap,
+		Previous: provider.Version{ID: "v1", AuthorityRef: ra}, Current: provider.Version{ID: "v2", AuthorityRef: rb}}
+	revoke := func(a *postgres.Authority) error {
+		_, err := a.Revoke(ctx, revokeReq)
+		return err
+	}
+	want := func(what string, err error, kind provider.ErrorKind, changed bool, text string) {
+		t.Helper()
+		if err == nil || provider.KindOf(err) != kind || provider.MayHaveChanged(err) != changed || !strings.Contains(err.Error(), text) {
+			t.Errorf("%s: got %v (kind %v, may have changed %v), want kind %v, may have changed %v, with %q",
+				what, err, provider.KindOf(err), provider.MayHaveChanged(err), kind, changed, text)
+		}
+	}
+
+	missing := testenv.UniqueName("missing")
+	req := revokeReq
+	req.Previous.AuthorityRef = missing
+	_, err := newAuthority(t, postgres.Config{Roles: []string{missing, rb}}, envWith(pg.AdminDSN())).Revoke(ctx, req)
+	want("ALTER ROLE of a role that does not exist (ERROR 42704)", err, provider.Terminal, false, "alter role "+missing)
+	err = revoke(newAuthority(t, postgres.Config{Roles: []string{ra, rb}}, envWith(pg.DSN(pg.SuperUser, "wrong-"+rand.Text(), pg.Database))))
+	want("wrong admin password", err, provider.Denied, false, "28P01")
+
+	// A statement in flight when the server stops: another session holds the role's row
+	// (its own ALTER ROLE, not committed), so rotor's ALTER ROLE waits at the server until
+	// the server is stopped under it.
+	holder, err := pgx.Connect(ctx, pg.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(context.Background())
+	if _, err := holder.Exec(ctx, "BEGIN; ALTER ROLE "+ra+" CONNECTION LIMIT 5"); err != nil {
+		t.Fatal(err)
+	}
+	app := testenv.UniqueName("inflight")
+	done := make(chan error, 1)
+	go func() {
+		done <- revoke(newAuthority(t, postgres.Config{Roles: []string{ra, rb}}, envWith(pg.AdminDSN()+"&application_name="+app)))
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		query(t, pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '"+app+"' AND wait_event_type = 'Lock'", &waiting)
+		if waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("rotor's ALTER ROLE is not waiting for the other session's lock")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pg.Stop(t)
+	want("the server stopped while ALTER ROLE ran", <-done, provider.Retryable, true, "alter role "+ra+" NOLOGIN")
+
+	// The server is down: connections are refused, on a connection of its own or from the
+	// operation's pool; the message names where, and the cause in a word.
+	endpoint := fmt.Sprintf("connect as admin %s to 127.0.0.1:%d: connection refused", pg.SuperUser, pg.Port)
+	want("server down", revoke(newAuthority(t, postgres.Config{Roles: []string{ra, rb}}, envWith(pg.AdminDSN()))), provider.Retryable, false, endpoint)
+	env := envWith(pg.AdminDSN())
+	env.Shared = provider.NewShared()
+	t.Cleanup(func() { env.Shared.Close() })
+	want("server down, pooled", revoke(newAuthority(t, postgres.Config{Roles: []string{ra, rb}}, env)), provider.Retryable, false, endpoint)
+
+	pg.Start(t)
+	if err := revoke(newAuthority(t, postgres.Config{Roles: []string{ra, rb}}, envWith(pg.AdminDSN()))); err != nil {
+		t.Fatalf("revoke once the server is back: %v", err)
+	}
+}

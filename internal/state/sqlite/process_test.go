@@ -31,6 +31,8 @@ func TestMain(m *testing.M) {
 		exitOn(bumpCounter(os.Getenv("ROTOR_STATE_PATH"), "child", n))
 	case "readonly-dir":
 		exitOn(readOnlyDirChecks(os.Getenv("ROTOR_STATE_PATH")))
+	case "die-writing":
+		exitOn(dieWriting(os.Getenv("ROTOR_STATE_PATH")))
 	default:
 		exitOn(fmt.Errorf("unknown helper %q", os.Getenv(helperEnv)))
 	}
@@ -75,6 +77,22 @@ func bumpCounter(path, who string, n int) error {
 		}
 	}
 	return db.Close()
+}
+
+// dieWriting is a writer killed (SIGKILL) after its writes returned, before it closed the
+// database: the -wal holds them, and the -wal and -shm stay beside the file.
+func dieWriting(path string) error {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		return err
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if err := statetest.SaveState(ctx, db, "run-"+id, state.CredentialState{ID: id, CurrentVersion: "v-" + id}); err != nil {
+			return err
+		}
+	}
+	return syscall.Kill(os.Getpid(), syscall.SIGKILL)
 }
 
 func helperCmd(t *testing.T, bin, helper, path string, extra ...string) *exec.Cmd {

@@ -57,6 +57,7 @@ type DB struct {
 	path    string
 	clock   func() time.Time
 	ro      bool
+	roMode  string  // a read-only handle's way around a -shm it cannot create: "" (none needed), readonly_shm or immutable
 	absent  bool    // read-only open of a file that does not exist (or is empty)
 	version int     // schema version the handle reads: the file's at a read-only open, LatestVersion after migrating
 	w       *sql.DB // writer: one connection, so in-process writers queue in Go (ctx-aware) instead of polling the file lock
@@ -133,13 +134,27 @@ func (db *DB) openReadOnly(ctx context.Context) (*DB, error) {
 		return nil, err
 	}
 	in, err := db.inspect(ctx)
-	if err != nil {
+	if err != nil && sharedMemoryTrouble(err) {
+		// A WAL-mode file (a writer has it open, or died with writes in the -wal) is read
+		// through its -shm, which SQLite creates and grows beside it — impossible when the
+		// folder is read-only or its file system full. Reading does not need it: see
+		// withoutSharedMemory.
 		db.r.Close()
-		if c := code(err); c == sqlite3.SQLITE_READONLY || c == sqlite3.SQLITE_CANTOPEN {
-			// A WAL-mode file (a writer has it open, or crashed) needs its
-			// -shm beside it even to be read.
-			return nil, fmt.Errorf("state database %s cannot be read without writing beside it: it is in use by a writer or was left by a crash, and %s is not writable; retry when the writer is done, or after a write command has run: %w",
-				db.path, filepath.Dir(db.path), err)
+		db.r = nil
+		if db.roMode = db.withoutSharedMemory(); db.roMode != "" {
+			if rerr := db.openReaders(); rerr != nil {
+				return nil, rerr
+			}
+			in, err = db.inspect(ctx)
+		}
+	}
+	if err != nil {
+		if db.r != nil {
+			db.r.Close()
+		}
+		if sharedMemoryTrouble(err) {
+			return nil, fmt.Errorf("state database %s cannot be read: %s-wal holds writes not yet in the file, and %s-shm, which SQLite needs to read them, is missing and cannot be created in %s (the folder is read-only or its file system is full); free space there or make it writable, then retry: %w",
+				db.path, filepath.Base(db.path), filepath.Base(db.path), filepath.Dir(db.path), err)
 		}
 		return nil, err
 	}
@@ -246,6 +261,9 @@ func (db *DB) dsn(readOnly bool) string {
 	q.Set("_defensive", "1") // no writable_schema & co. on rotor's connections
 	if readOnly {
 		q.Set("mode", "ro")
+		if db.roMode != "" {
+			q.Set(db.roMode, "1")
+		}
 	} else {
 		q.Add("_pragma", "foreign_keys(ON)")
 		q.Add("_pragma", "synchronous(FULL)") // fsync the WAL on every commit: a returned write survives power loss
@@ -256,6 +274,35 @@ func (db *DB) dsn(readOnly bool) string {
 		u.Path = "/" + u.Path
 	}
 	return u.String()
+}
+
+// sharedMemoryTrouble reports an error of a read-only open that a -shm which cannot be
+// created or grown explains: SQLite could not open it (CANTOPEN, READONLY), or could not
+// extend it (IOERR_SHMSIZE and its kin, FULL).
+func sharedMemoryTrouble(err error) bool {
+	switch code(err) {
+	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL:
+		return true
+	}
+	return false
+}
+
+// withoutSharedMemory is how a read-only handle reads a WAL-mode file whose -shm it cannot
+// create or grow, or "" when it cannot. With a -shm present (a writer died and left it, or
+// the failed attempt created it before the disk refused to grow it): readonly_shm, with
+// which SQLite opens the -shm read-only and, when no live writer vouches for it, reads the
+// -wal into private memory instead. Without a -shm but with no -wal or an empty one: the file
+// holds every write, and immutable reads it alone, taking no lock; no writer can be at work
+// without a -shm. A -wal holding writes and no -shm: nothing can read them without creating
+// one.
+func (db *DB) withoutSharedMemory() string {
+	if _, err := os.Stat(db.path + "-shm"); err == nil {
+		return "readonly_shm"
+	}
+	if fi, err := os.Stat(db.path + "-wal"); errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0 {
+		return "immutable"
+	}
+	return ""
 }
 
 type inspection struct {
@@ -395,6 +442,8 @@ func (db *DB) wrap(op string, err error) error {
 		return &state.FormatError{Path: db.path, Kind: state.NotDatabase, Err: err}
 	case sqlite3.SQLITE_CORRUPT:
 		return &state.FormatError{Path: db.path, Kind: state.Corrupt, Detail: op, Err: err}
+	case sqlite3.SQLITE_FULL:
+		return fmt.Errorf("state database %s: %s: %w: %w", db.path, op, err, state.ErrNoSpace)
 	}
 	return fmt.Errorf("state database %s: %s: %w", db.path, op, err)
 }
