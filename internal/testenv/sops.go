@@ -94,11 +94,15 @@ func pinnedSOPS(path string) string {
 // SOPSEncrypt encrypts plain (a document of the format: yaml, json or dotenv) with the real
 // sops binary to the age recipients, with sops's default rules (values encrypted, keys ending
 // in _unencrypted left in clear), and writes it to path (0600). extra are more sops flags
-// (--encrypted-regex …).
+// (--encrypted-regex …). With no recipients, sops takes them, and the rules, from the
+// creation rules of a .sops.yaml in path's folder.
 func SOPSEncrypt(t testing.TB, path, format, plain string, recipients []string, extra ...string) {
 	t.Helper()
-	args := append([]string{"encrypt", "--input-type", format, "--output-type", format,
-		"--age", strings.Join(recipients, ","), "--filename-override", path}, extra...)
+	args := []string{"encrypt", "--input-type", format, "--output-type", format, "--filename-override", path}
+	if len(recipients) > 0 {
+		args = append(args, "--age", strings.Join(recipients, ","))
+	}
+	args = append(args, extra...)
 	cmd := exec.Command(SOPS(t), args...)
 	cmd.Stdin = strings.NewReader(plain)
 	cmd.Env = SOPSEnv(t, "")

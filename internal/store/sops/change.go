@@ -66,11 +66,6 @@ func (s *Store) change(ctx context.Context, op, credential, run string, as provi
 	if err := recipientOf(op, s.path, m, doc.meta); err != nil {
 		return err
 	}
-	if s.git != nil {
-		if err := s.git.ready(ctx, op); err != nil {
-			return err
-		}
-	}
 	b, err := doc.state(lay)
 	if err != nil {
 		return s.damaged(op, err)
@@ -84,6 +79,11 @@ func (s *Store) change(ctx context.Context, op, credential, run string, as provi
 	changed, err := fn(t)
 	if err != nil || !changed {
 		return err
+	}
+	if s.git != nil { // only a change needs a commit: a retry that finds its effect done does not
+		if err := s.git.ready(ctx, op); err != nil {
+			return err
+		}
 	}
 	if err := t.adopt(); err != nil {
 		return err

@@ -49,7 +49,10 @@ type fixture struct {
 	cfg                      sops.Config
 	executor, reader, intrud provider.Identity
 	keyFile                  map[string]string // identity id → private key file
+	rec                      map[string]string // identity id → age recipient
 }
+
+func (f fixture) recipient(id string) string { return f.rec[id] }
 
 // plainYAML is the file before rotor: a comment, other secrets, a value in clear.
 const plainYAML = `# operations secrets
@@ -70,7 +73,7 @@ func newFixture(t testing.TB, format, name, plain string, mutate ...func(*sops.C
 	}
 	f := fixture{base: base, file: filepath.Join(base, name),
 		executor: id("rotor-prod"), reader: id("search-api"), intrud: id("intruder"),
-		keyFile: map[string]string{}}
+		keyFile: map[string]string{}, rec: rec}
 	for _, n := range []string{"rotor-prod", "search-api", "intruder"} {
 		f.keyFile[n] = filepath.Join(base, "keys", n+".key")
 	}
