@@ -18,7 +18,8 @@ import (
 	"github.com/rotorhq/rotor/internal/secret"
 )
 
-// tx is one change of the file. It is made under the store's lock, and by sops: each value
+// tx is one change of the file. It is made under the lock of the file's folder (a flock of
+// the folder itself, which leaves no lock file in a repository), and by sops: each value
 // is set on a copy of the file beside it (sops decrypts with the executor's key, keeps the
 // ciphertext of every value it does not change, and computes a new MAC), and the copy replaces
 // the file in one rename — only if the file is still, byte for byte, what the change read.
@@ -50,7 +51,7 @@ func (s *Store) change(ctx context.Context, op, credential, run string, as provi
 	if _, err := s.run.resolve(ctx); err != nil {
 		return err
 	}
-	release, err := provider.LockFile(ctx, op, s.lockPath(), 0o600)
+	release, err := provider.LockDir(ctx, op, filepath.Dir(s.path))
 	if err != nil {
 		return err
 	}

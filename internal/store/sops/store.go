@@ -17,7 +17,7 @@ import (
 
 // Store is the sops store of one inventory entry: one key of one SOPS file. It holds no open
 // files and no goroutines between calls, and is safe for concurrent use by goroutines and by
-// processes through its lock file.
+// processes through the lock of the file's folder.
 type Store struct {
 	cfg    Config
 	path   string // absolute
@@ -73,11 +73,6 @@ func New(cfg Config, env provider.Env) (*Store, error) {
 
 // Path is the file the store keeps its credential in.
 func (s *Store) Path() string { return s.path }
-
-// lockPath is the lock file every change takes, beside the file: .NAME.rotor-lock.
-func (s *Store) lockPath() string {
-	return filepath.Join(filepath.Dir(s.path), "."+filepath.Base(s.path)+".rotor-lock")
-}
 
 // snapshot reads the file once, for a read-only call: its bytes, the document, the layout
 // and the version list. Readers take no lock: they read whichever file the last rename left.
@@ -411,7 +406,7 @@ func (s *Store) CheckWrite(ctx context.Context, req provider.CheckWriteRequest) 
 	if len(problems) > 0 {
 		return provider.Wrap(kind, op, errors.Join(problems...))
 	}
-	release, err := provider.LockFile(ctx, op, s.lockPath(), 0o600)
+	release, err := provider.LockDir(ctx, op, filepath.Dir(s.path))
 	if err != nil {
 		return err
 	}
