@@ -1,7 +1,8 @@
-// Package filelock is the advisory lock rotor processes take on a file (or a folder) to order their changes
-// to shared files on disk — a store's folder, a trust bundle, a CRL. It is flock(2), taken
-// without blocking and retried, because a blocking flock cannot be interrupted: polling lets
-// a context end the wait, so a stuck holder never hangs rotor.
+// Package filelock is the advisory lock rotor processes take on a file, or on a folder itself,
+// to order their changes to shared files on disk — a store's folder, a trust bundle, a CRL, a
+// SOPS file in git. It is flock(2), taken without blocking and retried, because a blocking
+// flock cannot be interrupted: polling lets a context end the wait, so a stuck holder never
+// hangs rotor.
 package filelock
 
 import (
