@@ -112,7 +112,7 @@ func (rs *runState) readiness(ctx context.Context) rotation.Outcome {
 	}
 	if w, ok := rs.p.store.(provider.WriteChecker); ok && hasExec {
 		if err := w.CheckWrite(ctx, provider.CheckWriteRequest{Credential: c.ID, As: exec, Readers: rs.e.readers(c)}); err != nil {
-			problems = append(problems, "executor "+exec.ID+" cannot write the store: "+rs.scrub.text(err.Error()))
+			problems = append(problems, "the store refuses executor "+exec.ID+" or a consumer identity: "+rs.scrub.text(err.Error()))
 		}
 	}
 	if m, ok := rs.p.authority.(provider.ManageChecker); ok {

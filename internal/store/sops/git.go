@@ -56,6 +56,9 @@ func (g repo) ready(ctx context.Context, op string) error {
 		return provider.Errorf(provider.Terminal, op, "git: commit is set, but %s is not a file tracked in a git work tree (%v): add and commit it first, or set git.commit to false",
 			filepath.Join(g.dir, g.base), err)
 	}
+	if _, err := g.git(ctx, "var", "GIT_COMMITTER_IDENT"); err != nil {
+		return provider.Errorf(provider.Terminal, op, "git cannot name who commits (%v): set the store's git.author, or git's user.name and user.email", err)
+	}
 	st, err := g.git(ctx, "status", "--porcelain", "--", g.base)
 	if err != nil {
 		return provider.Wrap(provider.Terminal, op, err)
