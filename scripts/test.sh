@@ -167,6 +167,21 @@ have_pebble() {
 }
 ensure "Pebble $PEBBLE_VERSION" have_pebble go_install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION"
 
+# SOPS (the sops store drives the real binary): $ROTOR_TEST_SOPS_BIN as it is, else SOPS
+# $SOPS_VERSION found in PATH or go's bin directory (by its Go build information). Not in
+# Debian: go install, about 2.5 to 4 minutes with a cold module cache (it brings every cloud
+# KMS SDK), seconds once cached. Pinned: the tests were written against it (testenv.SOPSVersion).
+SOPS_VERSION=v3.13.3
+pinned_sops() {
+	[ -x "$1" ] || return 1
+	info=$(go version -m "$1" 2>/dev/null) || return 1
+	printf '%s\n' "$info" | grep -Eq "^[[:space:]]+mod[[:space:]]+github.com/getsops/sops/v3[[:space:]]+$SOPS_VERSION([[:space:]]|\$)"
+}
+have_sops() {
+	override ROTOR_TEST_SOPS_BIN sops || pinned_sops "$(command -v sops || true)" || pinned_sops "$(gobin)/sops"
+}
+ensure "SOPS $SOPS_VERSION" have_sops go_install "github.com/getsops/sops/v3/cmd/sops@$SOPS_VERSION"
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

@@ -34,6 +34,7 @@ import (
 	"github.com/rotorhq/rotor/internal/reload/signal"
 	"github.com/rotorhq/rotor/internal/store/file"
 	"github.com/rotorhq/rotor/internal/store/pemfiles"
+	sopsstore "github.com/rotorhq/rotor/internal/store/sops"
 )
 
 // New returns the registry of every built-in provider type.
@@ -47,7 +48,7 @@ func New() *provider.Registry {
 	provider.Declare[AWSSecretsManagerStore](r, provider.KindStore, "aws-secrets-manager")
 	provider.Declare[GCPSecretManagerStore](r, provider.KindStore, "gcp-secret-manager")
 	provider.Declare[KubernetesSecretStore](r, provider.KindStore, "kubernetes-secret")
-	provider.Declare[SOPSStore](r, provider.KindStore, "sops")
+	provider.RegisterStore(r, "sops", provider.ByValue(sopsstore.New))
 	provider.Declare[GitHubActionsStore](r, provider.KindStore, "github-actions")
 	provider.Declare[GitLabCIStore](r, provider.KindStore, "gitlab-ci")
 

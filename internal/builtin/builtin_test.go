@@ -27,7 +27,7 @@ func TestRegistry(t *testing.T) {
 		}
 	}
 	want := map[provider.Kind]string{
-		provider.KindStore:     "file,pem-files",
+		provider.KindStore:     "file,pem-files,sops",
 		provider.KindAuthority: "acme,generated,none,postgres,x509-ca",
 		provider.KindReload:    "exec,http,nginx,signal",
 		provider.KindCheck:     "exec,http,kql,log,logsql,loki,postgres-login,promql,tls",
@@ -45,6 +45,7 @@ func TestRegistry(t *testing.T) {
 	}{
 		{provider.KindStore, "file", provider.CanToggle | provider.CanDelete | provider.CanCheckWrite},
 		{provider.KindStore, "pem-files", provider.CanToggle | provider.CanPin | provider.CanCheckWrite | provider.CanListCertificates},
+		{provider.KindStore, "sops", provider.CanToggle | provider.CanDelete | provider.CanCheckWrite},
 		{provider.KindAuthority, "postgres", provider.CanReportUsage | provider.CanRestore | provider.CanCheckManage},
 		{provider.KindAuthority, "acme", provider.CanAdviseRenewal},
 		{provider.KindCheck, "tls", provider.CanReportUsage},

@@ -110,12 +110,6 @@ type KubernetesSecretStore struct {
 	Key       string `yaml:"key" rotor:"required"`
 }
 
-// SOPSStore is one key of a SOPS-encrypted file kept in git.
-type SOPSStore struct {
-	Path string `yaml:"path" rotor:"required" doc:"The encrypted file."`
-	Key  string `yaml:"key" rotor:"required" doc:"Dotted path of the value inside the document."`
-}
-
 // GitHubActionsStore is a GitHub Actions secret (repository or environment).
 type GitHubActionsStore struct {
 	Repository  string `yaml:"repository" rotor:"required" doc:"OWNER/REPO"`

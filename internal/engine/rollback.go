@@ -19,7 +19,7 @@ func (rs *runState) rollback(ctx context.Context) (rotation.Outcome, []journal.E
 	ex := rs.openException()
 	var done []string
 	if t, ok := p.store.(provider.VersionToggler); ok {
-		if err := t.Enable(ctx, provider.ToggleRequest{Credential: c.ID, Version: r.Previous.ID}); err != nil {
+		if err := t.Enable(ctx, provider.ToggleRequest{Credential: c.ID, Version: r.Previous.ID, As: rs.executor(), RunID: r.ID}); err != nil {
 			return rotation.Outcome{Err: err}, nil
 		}
 		done = append(done, "previous version "+r.Previous.ID+" enabled in the store")

@@ -37,7 +37,7 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 	case rotation.StepReadAccess:
 		return rs.readAccess(ctx), nil
 	case rotation.StepPromote:
-		resp, err := p.store.Promote(ctx, provider.PromoteRequest{Credential: c.ID, Version: r.New.ID})
+		resp, err := p.store.Promote(ctx, provider.PromoteRequest{Credential: c.ID, Version: r.New.ID, As: rs.executor(), RunID: r.ID})
 		if err != nil {
 			return rotation.Outcome{Err: err}, nil
 		}
@@ -74,7 +74,7 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 		}
 		detail := resp.Detail
 		if t, ok := p.store.(provider.VersionToggler); ok {
-			if err := t.Disable(ctx, provider.ToggleRequest{Credential: c.ID, Version: r.Previous.ID}); err != nil {
+			if err := t.Disable(ctx, provider.ToggleRequest{Credential: c.ID, Version: r.Previous.ID, As: rs.executor(), RunID: r.ID}); err != nil {
 				// The authority has revoked: whatever the store's error says of itself, the
 				// step changed something.
 				return rotation.Outcome{Err: provider.PartlyDone(err)}, nil
@@ -130,8 +130,8 @@ func (rs *runState) readiness(ctx context.Context) rotation.Outcome {
 		problems = append(problems, "the store names no executor identity (store.identity): rotor could not read back what it writes")
 	}
 	if w, ok := rs.p.store.(provider.WriteChecker); ok && hasExec {
-		if err := w.CheckWrite(ctx, provider.CheckWriteRequest{Credential: c.ID, As: exec}); err != nil {
-			problems = append(problems, "executor "+exec.ID+" cannot write the store: "+rs.scrub.text(err.Error()))
+		if err := w.CheckWrite(ctx, provider.CheckWriteRequest{Credential: c.ID, As: exec, Readers: rs.e.readers(c)}); err != nil {
+			problems = append(problems, "the store refuses executor "+exec.ID+" or a consumer identity: "+rs.scrub.text(err.Error()))
 		}
 	}
 	if m, ok := rs.p.authority.(provider.ManageChecker); ok {
@@ -217,7 +217,7 @@ func (rs *runState) mint(ctx context.Context) rotation.Outcome {
 	rs.scrub.add(m.Value)
 	fp := rs.e.Fingerprinter.Fingerprint(m.Value)
 	put, err := p.store.Put(ctx, provider.PutRequest{Credential: c.ID, Value: m.Value, Key: r.ID, Readers: rs.e.readers(c),
-		Expires: m.Expires, AuthorityRef: m.AuthorityRef})
+		Expires: m.Expires, AuthorityRef: m.AuthorityRef, As: rs.executor()})
 	if err != nil {
 		return rotation.Outcome{Err: err}
 	}
@@ -243,6 +243,13 @@ func (rs *runState) mint(ctx context.Context) rotation.Outcome {
 		detail += "the first version of " + c.ID
 	}
 	return rotation.Outcome{New: &nv, Previous: prev, Detail: detail, Data: data}
+}
+
+// executor is the identity that writes the credential's store (store.identity), or the zero
+// Identity when the inventory names none (readiness reports that before anything is written).
+func (rs *runState) executor() provider.Identity {
+	id, _ := rs.e.identity(rs.cred.Store.Identity)
+	return id
 }
 
 // readBack reads a version as the executor, for the steps that hand the value to the
@@ -555,7 +562,7 @@ func (rs *runState) deletePrevious(ctx context.Context) (rotation.Outcome, []jou
 		return rotation.Outcome{Detail: note, Data: map[string]string{"skipped": old}},
 			[]journal.Entry{rs.entry(journal.KindNote, string(rotation.StepDelete), "", note)}
 	}
-	err := d.Delete(ctx, provider.ToggleRequest{Credential: c.ID, Version: old})
+	err := d.Delete(ctx, provider.ToggleRequest{Credential: c.ID, Version: old, As: rs.executor(), RunID: r.ID})
 	switch {
 	case errors.Is(err, provider.ErrNotFound):
 		return rotation.Outcome{Detail: old + " is no longer in the store (deleted already)", Data: map[string]string{"deleted": old}}, nil

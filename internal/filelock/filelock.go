@@ -1,7 +1,8 @@
-// Package filelock is the advisory lock rotor processes take on a file to order their changes
-// to shared files on disk — a store's folder, a trust bundle, a CRL. It is flock(2), taken
-// without blocking and retried, because a blocking flock cannot be interrupted: polling lets
-// a context end the wait, so a stuck holder never hangs rotor.
+// Package filelock is the advisory lock rotor processes take on a file, or on a folder itself,
+// to order their changes to shared files on disk — a store's folder, a trust bundle, a CRL, a
+// SOPS file in git. It is flock(2), taken without blocking and retried, because a blocking
+// flock cannot be interrupted: polling lets a context end the wait, so a stuck holder never
+// hangs rotor.
 package filelock
 
 import (
@@ -20,6 +21,22 @@ func Lock(ctx context.Context, path string, mode os.FileMode) (release func(), e
 	if err != nil {
 		return nil, err
 	}
+	return lock(ctx, path, f)
+}
+
+// LockDir takes the exclusive lock of an existing directory itself, for changes to files in
+// it that must leave no lock file behind (a folder kept in git). The directory's inode stays
+// the same whatever is renamed inside it, so the lock holds across atomic replacements. It
+// waits like Lock.
+func LockDir(ctx context.Context, dir string) (release func(), err error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	return lock(ctx, dir, f)
+}
+
+func lock(ctx context.Context, path string, f *os.File) (release func(), err error) {
 	wait := 2 * time.Millisecond
 	for {
 		busy, err := tryLock(f)

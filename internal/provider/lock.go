@@ -15,6 +15,18 @@ import (
 // other failure Terminal.
 func LockFile(ctx context.Context, op, path string, mode os.FileMode) (release func(), err error) {
 	release, err = filelock.Lock(ctx, path, mode)
+	return classifyLock(ctx, op, release, err)
+}
+
+// LockDir takes the exclusive advisory lock of a directory itself (filelock.LockDir): for a
+// provider whose files live where a lock file would be noise (a folder kept in git). Errors
+// are classified as LockFile's.
+func LockDir(ctx context.Context, op, dir string) (release func(), err error) {
+	release, err = filelock.LockDir(ctx, dir)
+	return classifyLock(ctx, op, release, err)
+}
+
+func classifyLock(ctx context.Context, op string, release func(), err error) (func(), error) {
 	switch {
 	case err == nil:
 		return release, nil

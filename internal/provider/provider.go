@@ -104,6 +104,10 @@ type PutRequest struct {
 	// AuthorityRef is stored beside the value so a resumed run can tell the authority which
 	// of its values this is.
 	AuthorityRef string
+	// As is the executor writing it (the store's identity). A store that must decrypt to
+	// write — the sops store reads the file's data key with it — acts as As; a store that
+	// needs no key to write ignores it.
+	As Identity
 }
 
 // PutResponse is the version written (or found).
@@ -116,6 +120,11 @@ type PutResponse struct {
 type PromoteRequest struct {
 	Credential string
 	Version    string
+	// As is the executor (see PutRequest.As); RunID the run making the change, for a store
+	// that records who changed it (the sops store's git commits). Both may be empty: a store
+	// that needs them says so.
+	As    Identity
+	RunID string
 }
 
 // PromoteResponse says what changed.
@@ -150,10 +159,13 @@ type VersionToggler interface {
 	Enable(ctx context.Context, req ToggleRequest) error
 }
 
-// ToggleRequest names a version to disable or enable.
+// ToggleRequest names a version to disable, enable or delete. As and RunID are the
+// executor and the run making the change, as in PromoteRequest.
 type ToggleRequest struct {
 	Credential string
 	Version    string
+	As         Identity
+	RunID      string
 }
 
 // VersionDeleter is a store that can delete a version for good (after revoke, later).
@@ -183,6 +195,12 @@ type WriteChecker interface {
 type CheckWriteRequest struct {
 	Credential string
 	As         Identity
+	// Readers are every identity that must read what the executor will write (the executor
+	// and each consumer, as in PutRequest.Readers). A store whose readers are fixed by the
+	// store itself rather than by each write — a SOPS file's recipients — proves here that
+	// each can read, and names each that cannot (kind Denied), before anything is minted.
+	// A store that encrypts to whatever readers a Put names may ignore them.
+	Readers []Identity
 }
 
 // CertificateLister is a store that holds certificates and can name them without a reader's

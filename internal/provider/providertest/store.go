@@ -103,9 +103,17 @@ func newValue() secret.Value {
 
 func readers(f StoreFixture) []provider.Identity { return []provider.Identity{f.Executor, f.Reader} }
 
+// suiteRun is the run id the suite's promotes, toggles and deletes are made by.
+const suiteRun = "run-suite"
+
+// toggle is a request to disable, enable or delete version id, as the executor.
+func toggle(f StoreFixture, id string) provider.ToggleRequest {
+	return provider.ToggleRequest{Credential: f.Credential, Version: id, As: f.Executor, RunID: suiteRun}
+}
+
 func put(t *testing.T, f StoreFixture, key string, v secret.Value) provider.Version {
 	t.Helper()
-	resp, err := f.Store.Put(context.Background(), provider.PutRequest{Credential: f.Credential, Value: v, Key: key, Readers: readers(f)})
+	resp, err := f.Store.Put(context.Background(), provider.PutRequest{Credential: f.Credential, Value: v, Key: key, Readers: readers(f), As: f.Executor})
 	if err != nil {
 		t.Fatalf("Put(key %q): %v", key, err)
 	}
@@ -120,7 +128,7 @@ func put(t *testing.T, f StoreFixture, key string, v secret.Value) provider.Vers
 
 func promote(t *testing.T, f StoreFixture, id string) provider.PromoteResponse {
 	t.Helper()
-	resp, err := f.Store.Promote(context.Background(), provider.PromoteRequest{Credential: f.Credential, Version: id})
+	resp, err := f.Store.Promote(context.Background(), provider.PromoteRequest{Credential: f.Credential, Version: id, As: f.Executor, RunID: suiteRun})
 	if err != nil {
 		t.Fatalf("Promote(%s): %v", id, err)
 	}
@@ -239,7 +247,7 @@ func testPutIdempotent(t *testing.T, f StoreFixture) {
 	first := newValue()
 	v1 := put(t, f, "run-1", first)
 	// A retried Put (after a crash, with a freshly minted value) finds the first version.
-	again, err := f.Store.Put(ctx, provider.PutRequest{Credential: f.Credential, Value: newValue(), Key: "run-1", Readers: readers(f)})
+	again, err := f.Store.Put(ctx, provider.PutRequest{Credential: f.Credential, Value: newValue(), Key: "run-1", Readers: readers(f), As: f.Executor})
 	if err != nil {
 		t.Fatalf("second Put with the same key: %v", err)
 	}
@@ -385,7 +393,7 @@ func testUnknownVersion(t *testing.T, f StoreFixture) {
 	}
 	_, err := read(ctx, f, unknown, f.Reader)
 	wantNotFound(t, "Read(unknown version)", err)
-	_, err = f.Store.Promote(ctx, provider.PromoteRequest{Credential: f.Credential, Version: unknown})
+	_, err = f.Store.Promote(ctx, provider.PromoteRequest{Credential: f.Credential, Version: unknown, As: f.Executor, RunID: suiteRun})
 	wantNotFound(t, "Promote(unknown version)", err)
 	wantStage(t, f, v1.ID, provider.StageCurrent)
 }
@@ -401,7 +409,7 @@ func testDisableEnable(t *testing.T, f StoreFixture) {
 	promote(t, f, v1.ID)
 	v2 := put(t, f, "run-2", b)
 	promote(t, f, v2.ID)
-	req := provider.ToggleRequest{Credential: f.Credential, Version: v1.ID}
+	req := toggle(f, v1.ID)
 
 	for i := range 2 { // the second is a retry: no error, no change
 		if err := tg.Disable(ctx, req); err != nil {
@@ -429,7 +437,7 @@ func testDisableEnable(t *testing.T, f StoreFixture) {
 	mustRead(t, f, v1.ID, f.Reader, a)
 	wantStage(t, f, v2.ID, provider.StageCurrent)
 
-	err := tg.Disable(ctx, provider.ToggleRequest{Credential: f.Credential, Version: "v9999-00000000"})
+	err := tg.Disable(ctx, toggle(f, "v9999-00000000"))
 	wantNotFound(t, "Disable(unknown version)", err)
 }
 
@@ -487,11 +495,11 @@ func testDelete(t *testing.T, f StoreFixture) {
 	promote(t, f, v2.ID)
 	// Revoke first, delete later: the order the engine follows.
 	if tg, ok := f.Store.(provider.VersionToggler); ok {
-		if err := tg.Disable(ctx, provider.ToggleRequest{Credential: f.Credential, Version: v1.ID}); err != nil {
+		if err := tg.Disable(ctx, toggle(f, v1.ID)); err != nil {
 			t.Fatalf("Disable before Delete: %v", err)
 		}
 	}
-	req := provider.ToggleRequest{Credential: f.Credential, Version: v1.ID}
+	req := toggle(f, v1.ID)
 	for i := range 2 {
 		if err := del.Delete(ctx, req); err != nil {
 			t.Fatalf("Delete #%d: %v", i+1, err)
@@ -505,7 +513,7 @@ func testDelete(t *testing.T, f StoreFixture) {
 	mustRead(t, f, "", f.Reader, b)
 	wantStage(t, f, v2.ID, provider.StageCurrent)
 
-	err = del.Delete(ctx, provider.ToggleRequest{Credential: f.Credential, Version: "v9999-00000000"})
+	err = del.Delete(ctx, toggle(f, "v9999-00000000"))
 	wantNotFound(t, "Delete(unknown version)", err)
 }
 
@@ -515,7 +523,7 @@ func testCheckWrite(t *testing.T, f StoreFixture) {
 		return
 	}
 	before := versions(t, f)
-	if err := wc.CheckWrite(context.Background(), provider.CheckWriteRequest{Credential: f.Credential, As: f.Executor}); err != nil {
+	if err := wc.CheckWrite(context.Background(), provider.CheckWriteRequest{Credential: f.Credential, As: f.Executor, Readers: readers(f)}); err != nil {
 		t.Fatalf("CheckWrite as the executor: %v", err)
 	}
 	if after := versions(t, f); len(after) != len(before) {
@@ -552,7 +560,7 @@ func testCertificates(t *testing.T, f StoreFixture) {
 	}
 	put(t, f, "run-3", newValue())
 	if tg, ok := f.Store.(provider.VersionToggler); ok {
-		if err := tg.Disable(ctx, provider.ToggleRequest{Credential: f.Credential, Version: ids[1]}); err != nil {
+		if err := tg.Disable(ctx, toggle(f, ids[1])); err != nil {
 			t.Fatalf("Disable(previous): %v", err)
 		}
 	}
@@ -603,10 +611,10 @@ func testCanary(t *testing.T, f StoreFixture) {
 	collect(err)
 	_, err = read(ctx, f, "v9999-00000000", f.Reader)
 	collect(err)
-	_, err = f.Store.Promote(ctx, provider.PromoteRequest{Credential: f.Credential, Version: "v9999-00000000"})
+	_, err = f.Store.Promote(ctx, provider.PromoteRequest{Credential: f.Credential, Version: "v9999-00000000", As: f.Executor, RunID: suiteRun})
 	collect(err)
 	_, err = f.Store.Put(ctx, provider.PutRequest{Credential: f.Credential, Value: newValue(), Key: "run-2",
-		Readers: []provider.Identity{{ID: "martian", Type: "martian", Config: struct{ Secret string }{canary}}}})
+		Readers: []provider.Identity{{ID: "martian", Type: "martian", Config: struct{ Secret string }{canary}}}, As: f.Executor})
 	collect(err)
 	if len(errs) < 3 {
 		t.Fatalf("only %d of the provoked calls failed: %v", len(errs), errs)
@@ -639,7 +647,7 @@ func testConcurrentPuts(t *testing.T, f StoreFixture) {
 	for i := range n {
 		wg.Go(func() {
 			val := newValue()
-			resp, err := f.Store.Put(ctx, provider.PutRequest{Credential: f.Credential, Value: val, Key: fmt.Sprintf("run-%d", i), Readers: readers(f)})
+			resp, err := f.Store.Put(ctx, provider.PutRequest{Credential: f.Credential, Value: val, Key: fmt.Sprintf("run-%d", i), Readers: readers(f), As: f.Executor})
 			results[i] = result{resp.Version, val, err}
 		})
 	}
