@@ -72,7 +72,7 @@ func (rs *runState) drive(ctx context.Context, o rotation.Options) (res Result, 
 				}
 			}
 		case rotation.Finished:
-			if rs.run.Phase != rotation.Done {
+			if !rs.run.Phase.Terminal() {
 				if err := rs.save(ctx, rs.markDone()); err != nil {
 					return Result{Run: rs.run, Action: a}, err
 				}
@@ -198,7 +198,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 				fmt.Fprintf(rs.call.progress(), " %s\n", after.Verdict)
 				return next, nil
 			}
-		case n.Kind == rotation.Finished && rs.run.Phase != rotation.Done:
+		case n.Kind == rotation.Finished && !rs.run.Phase.Terminal():
 			entries = append(entries, rs.markDone()) // the last outcome and the end of the run: one save
 		}
 	}
@@ -213,8 +213,17 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 	return next, nil
 }
 
-// markDone puts the run in its last phase and returns the entry that says so.
+// markDone puts the run in its last phase — done, or cancelled — and returns the entry that
+// says so.
 func (rs *runState) markDone() journal.Entry {
+	if r := &rs.run; r.Cancel != nil {
+		r.Phase = rotation.Cancelled
+		what := "cancelled: nothing was rotated"
+		if r.Previous != nil {
+			what += "; " + r.Previous.ID + " stays current"
+		}
+		return rs.entry(journal.KindPhase, "", "", what)
+	}
 	rs.run.Phase = rotation.Done
 	return rs.entry(journal.KindPhase, "", "", "done")
 }

@@ -21,5 +21,6 @@ func testRegistry() *provider.Registry {
 	provider.RegisterReload(r, "http", reloadhttp.New)
 	provider.RegisterCheck(r, "exec", checkexec.New)
 	provider.Declare[identity.Age](r, provider.KindIdentity, "age")
+	provider.Declare[identity.OSUser](r, provider.KindIdentity, "os-user")
 	return r
 }
