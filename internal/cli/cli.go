@@ -139,7 +139,7 @@ windows, watches real signals, and keeps a tamper-evident journal — never a se
 
 	root.SetHelpCommand(newHelp())
 	root.AddCommand(newValidate(g), newImpact(g), newPlan(g), newSchema(g),
-		newRotate(g), newStatus(g), newRuns(g), newDecide(g, true), newDecide(g, false), newSignoff(g), newRollback(g), newJournal(g))
+		newRotate(g), newStatus(g), newRuns(g), newDecide(g, true), newDecide(g, false), newSignoff(g), newRollback(g), newCancel(g), newJournal(g))
 	root.AddCommand(newMetrics(g))
 	root.AddCommand(newScan(g))
 	return root

@@ -183,6 +183,8 @@ func (g *globals) reportMany(outs []engine.Outcome) error {
 			code, what = ExitError, "halted at "+o.Result.Run.Halt.Step+": "+o.Result.Run.Halt.Reason
 		case o.Result.NotDue != nil:
 			what = "not due"
+		case o.Result.NotStarted:
+			code, what = ExitGate, "not started, blocked at "+o.Result.Action.Gate.Gate+": "+o.Result.Action.Gate.Message
 		case o.Result.Blocked():
 			code, what = ExitGate, "blocked at "+o.Result.Action.Gate.Gate+": "+o.Result.Action.Gate.Message
 		case o.Result.Action.Kind == rotation.Pause:
@@ -197,11 +199,15 @@ func (g *globals) reportMany(outs []engine.Outcome) error {
 		if rank[code] > rank[worst] {
 			worst = code
 		}
+		id, phase := o.Result.Run.ID, string(o.Result.Run.Phase)
+		if o.Result.NotStarted { // stored nowhere: no run to name
+			id, phase = "", ""
+		}
 		if g.output == "json" {
-			rows = append(rows, map[string]any{"credential": o.Credential, "run": o.Result.Run.ID, "phase": o.Result.Run.Phase, "outcome": what})
+			rows = append(rows, map[string]any{"credential": o.Credential, "run": id, "phase": phase, "outcome": what})
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", o.Credential, orDash(o.Result.Run.ID), orDash(string(o.Result.Run.Phase)), truncate(what, 120))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", o.Credential, orDash(id), orDash(phase), truncate(what, 120))
 	}
 	if g.output == "json" {
 		if err := writeJSON(g.env.Stdout, rows); err != nil {
@@ -221,6 +227,14 @@ func (g *globals) reportMany(outs []engine.Outcome) error {
 // reportResult prints where a run stopped and maps it to the exit code.
 func (g *globals) reportResult(res engine.Result) error {
 	r := res.Run
+	// The table prints the gate's unblock line: the error's hint says it only when stdout
+	// carried JSON, so a person never reads the same advice twice.
+	hint := func(text string) string {
+		if g.output == "json" {
+			return text
+		}
+		return ""
+	}
 	if res.NotDue != nil {
 		if g.output == "json" {
 			return writeJSON(g.env.Stdout, map[string]any{"not_due": res.NotDue, "last_run": r.ID})
@@ -236,6 +250,21 @@ func (g *globals) reportResult(res engine.Result) error {
 		fmt.Fprintln(g.env.Stdout, "nothing started; rotor rotate --now starts a run anyway")
 		return nil
 	}
+	if res.NotStarted {
+		// Stopped before its first effect: nothing was stored, so there is no run to name.
+		if g.output == "json" {
+			if err := writeJSON(g.env.Stdout, map[string]any{"not_started": true, "credential": r.Credential, "next": actionJSON(res.Action)}); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(g.env.Stdout, "%s: nothing started (nothing changed, no run stored)\n", r.Credential)
+			printAction(g.env.Stdout, r, res.Action)
+		}
+		if res.Blocked() {
+			return &exitError{code: ExitGate, err: fmt.Errorf("%s stopped at gate %s before anything changed", r.Credential, res.Action.Gate.Gate), hint: hint(res.Action.Gate.Unblock)}
+		}
+		return nil
+	}
 	if g.output == "json" {
 		if err := writeJSON(g.env.Stdout, map[string]any{"run": r, "next": actionJSON(res.Action)}); err != nil {
 			return err
@@ -243,14 +272,6 @@ func (g *globals) reportResult(res engine.Result) error {
 	} else {
 		fmt.Fprintf(g.env.Stdout, "run %s: %s\n", r.ID, r.Phase)
 		printAction(g.env.Stdout, r, res.Action)
-	}
-	// The table printed the gate's unblock line already: the error's hint says it only when
-	// stdout carried JSON, so a person never reads the same advice twice.
-	hint := func(text string) string {
-		if g.output == "json" {
-			return text
-		}
-		return ""
 	}
 	switch {
 	case res.Action.Kind == rotation.Stopped && r.Halt != nil && r.Halt.Kind != "needs a human":
@@ -277,6 +298,15 @@ func actionJSON(a rotation.Action) map[string]any {
 func printAction(w io.Writer, r rotation.Run, a rotation.Action) {
 	switch a.Kind {
 	case rotation.Finished:
+		if r.Phase == rotation.Cancelled {
+			fmt.Fprintf(w, "cancelled by %s: %s\n", r.Cancel.By, r.Cancel.Reason)
+			for _, k := range []rotation.StepKind{rotation.StepDiscard, rotation.StepRemovePending} {
+				if d := r.Step(k, "").Detail; d != "" {
+					fmt.Fprintf(w, "%-11s %s\n", string(k)+":", d)
+				}
+			}
+			return
+		}
 		if r.New != nil {
 			fmt.Fprintf(w, "done: %s is current (%s)", r.New.ID, r.New.Fingerprint)
 			if r.Previous != nil {
@@ -392,6 +422,9 @@ func printStatus(w io.Writer, st engine.Status, now time.Time) {
 		}
 		fmt.Fprintf(w, "\n%s by %s at %s %s", verb, a.By, a.At.Format(time.RFC3339), a.Reason)
 	}
+	if c := r.Cancel; c != nil && r.Phase != rotation.Cancelled { // a cancelled run says it below
+		fmt.Fprintf(w, "\ncancelled by %s at %s: %s", c.By, c.At.Format(time.RFC3339), c.Reason)
+	}
 	fmt.Fprintln(w)
 	if r.Halt != nil {
 		fmt.Fprintf(w, "\nHALTED at %s: %s\nnext: %s\n", r.Halt.Step, r.Halt.Reason, r.Halt.Next)
@@ -434,7 +467,7 @@ func (g *globals) listRuns(ctx context.Context, v engine.View, activeOnly bool) 
 	}
 	var shown []engine.Status
 	for _, st := range sts {
-		if activeOnly && st.Run.Phase == rotation.Done {
+		if activeOnly && st.Run.Phase.Terminal() {
 			continue
 		}
 		shown = append(shown, st)
@@ -579,6 +612,39 @@ func newRollback(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&owner, "owner", "", "who owns the exception")
 	cmd.Flags().StringVar(&expires, "expires", "", "how long the exception may stay open (4h, 2d)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why")
+	actorFlag(cmd, &as)
+	return cmd
+}
+
+func newCancel(g *globals) *cobra.Command {
+	var as, reason string
+	cmd := &cobra.Command{
+		Use:   "cancel RUN --reason TEXT",
+		Short: "Abandon a run before cutover: what it minted is disabled and removed, the old version stays current",
+		Long: `Cancel abandons a run before its cutover — stuck in prepare, prepared, or halted there — on
+a person's request, journaled with who asked, the operating-system account and the reason.
+The value the run minted is disabled at the authority, its pending version removed from the
+store, and the run ends cancelled; the current version stays current throughout, and a new
+run of the credential may start. Interrupted, the next rotate of the credential (or cancel
+again) finishes it. After cutover a cancel is refused: roll back instead (rotor rollback).`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if strings.TrimSpace(reason) == "" {
+				return usageErr("a cancel needs --reason")
+			}
+			e, closeDB, err := g.engine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			res, err := e.Cancel(cmd.Context(), g.call(as), a[0], reason)
+			if err != nil {
+				return decisionErr(err)
+			}
+			return g.reportResult(res)
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why the run is abandoned (required)")
 	actorFlag(cmd, &as)
 	return cmd
 }

@@ -391,3 +391,85 @@ func TestPostgresRollbackOneConsumer(t *testing.T) {
 		t.Fatalf("ledger_b: %v", err)
 	}
 }
+
+// TestPostgresEnableAfterReadAccessAndCancel (issue 12, items 4 and 5): the alternate role gets
+// LOGIN and its new password only once every consumer has proven it reads the new value. A
+// rotation cut short after mint whose consumer then cannot read (its key file replaced) stops
+// at read-access with the alternate role untouched; `rotor cancel` abandons it — the pending
+// version removed, the current role still logging in — and a new run can start. A run
+// cancelled after its enable (prepared) leaves the alternate role NOLOGIN without a password.
+func TestPostgresEnableAfterReadAccessAndCancel(t *testing.T) {
+	pg := testenv.StartPostgreSQL(t, testenv.PostgreSQLOptions{})
+	o := pgOpts{roles: "gate", noPool: true}
+	setupRoles(t, pg, o)
+	p := newPGPlatform(t, pg, o)
+	wantCode(t, p.rotor(t, "rotate", pgCredential, "--as", "alice"), 0, "first rotation (gate_a)")
+	values := p.values(t)
+	untouched := func(what string) {
+		t.Helper()
+		var login, password bool
+		query(t, pg, `SELECT rolcanlogin, rolpassword IS NOT NULL FROM pg_authid WHERE rolname = 'gate_b'`, &login, &password)
+		if login || password {
+			t.Fatalf("%s: gate_b has LOGIN %v, a password %v: want neither", what, login, password)
+		}
+	}
+	current := func() {
+		t.Helper()
+		for id, v := range values {
+			if err := pg.CanLogin(context.Background(), "gate_a", string(v)); err != nil {
+				t.Fatalf("the current value %s no longer logs in as gate_a: %v", id, err)
+			}
+		}
+	}
+
+	r := p.crash(t, "effect:mint", "rotate", pgCredential, "--now", "--as", "alice")
+	if !r.killed {
+		t.Fatalf("rotor was not killed after mint:\n%s", r)
+	}
+	key := filepath.Join(p.dir, "inventory", "keys", "api.key")
+	good, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ageKey(t, key) // api can no longer read what was written for its declared recipient
+	r = p.rotor(t, "rotate", pgCredential, "--as", "alice")
+	wantCode(t, r, 3, "resume with a consumer that cannot read the new version")
+	if !contains(r.stdout, "read-access", "rotor cancel") {
+		t.Fatalf("read-access must block and name the way out:\n%s", r)
+	}
+	untouched("blocked at read-access")
+	run := runOf(t, r)
+	pending := p.status(t, run).Run.New.ID
+
+	r = p.rotor(t, "cancel", run, "--reason", "api's key was replaced mid-run", "--as", "alice")
+	wantCode(t, r, 0, "cancel the run stuck in prepare")
+	if st := p.status(t, run); st.Run.Phase != "cancelled" {
+		t.Fatalf("phase %s after cancel", st.Run.Phase)
+	}
+	if !deleted(p.index(t), pending) {
+		t.Fatalf("the pending version %s is still in the store", pending)
+	}
+	untouched("after the cancel")
+	current()
+
+	// A run cancelled once prepared: its enable gave gate_b LOGIN and a password; the cancel
+	// takes both away at the server.
+	writeFile(t, key, string(good))
+	r = p.rotor(t, "rotate", pgCredential, "--now", "--through", "prepare", "--as", "alice")
+	wantCode(t, r, 0, "a new run through prepare")
+	run = runOf(t, r)
+	var login bool
+	query(t, pg, `SELECT rolcanlogin FROM pg_authid WHERE rolname = 'gate_b'`, &login)
+	if !login {
+		t.Fatal("gate_b cannot log in after prepare: enable did not run")
+	}
+	r = p.rotor(t, "cancel", run, "--reason", "rehearsal", "--as", "alice")
+	wantCode(t, r, 0, "cancel a prepared run")
+	if !contains(r.stdout, "gate_b", "NOLOGIN") {
+		t.Fatalf("the cancel must say what it did at the server:\n%s", r)
+	}
+	untouched("after cancelling a prepared run")
+	current()
+	wantCode(t, p.rotor(t, "journal", "verify", run), 0, "journal verify")
+	wantCode(t, p.rotor(t, "rotate", pgCredential, "--now", "--as", "alice"), 0, "a rotation after two cancels")
+}

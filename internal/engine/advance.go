@@ -74,7 +74,7 @@ func (rs *runState) drive(ctx context.Context, o rotation.Options) (res Result, 
 				}
 			}
 		case rotation.Finished:
-			if rs.run.Phase != rotation.Done {
+			if !rs.run.Phase.Terminal() {
 				if err := rs.save(ctx, rs.markDone()); err != nil {
 					return Result{Run: rs.run, Action: a}, err
 				}
@@ -213,7 +213,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 				rs.printOutcome(name, after, failure)
 				return next, nil
 			}
-		case n.Kind == rotation.Finished && rs.run.Phase != rotation.Done:
+		case n.Kind == rotation.Finished && !rs.run.Phase.Terminal():
 			entries = append(entries, rs.markDone()) // the last outcome and the end of the run: one save
 		}
 	}
@@ -254,8 +254,17 @@ func (rs *runState) printOutcome(name string, st rotation.Step, failure string) 
 	fmt.Fprintf(rs.call.progress(), " %s%s%s\n", word, strings.Repeat(" ", max(2, clauseColumn-used)), clause)
 }
 
-// markDone puts the run in its last phase and returns the entry that says so.
+// markDone puts the run in its last phase — done, or cancelled — and returns the entry that
+// says so.
 func (rs *runState) markDone() journal.Entry {
+	if r := &rs.run; r.Cancel != nil {
+		r.Phase = rotation.Cancelled
+		what := "cancelled: nothing was rotated"
+		if r.Previous != nil {
+			what += "; " + r.Previous.ID + " stays current"
+		}
+		return rs.entry(journal.KindPhase, "", "", what)
+	}
 	rs.run.Phase = rotation.Done
 	return rs.entry(journal.KindPhase, "", "", "done")
 }

@@ -88,6 +88,10 @@ type Result struct {
 	// NotDue is set when rotate found no run in progress and the credential is not due:
 	// nothing was started (Run is the last finished run, if any).
 	NotDue *plan.Entry
+	// NotStarted: a new run stopped at a gate before its first effect (a freeze, a window,
+	// readiness) and was not stored — nothing happened, nothing lingers. Run is that run as
+	// it stood (its id names nothing in the state); Action says what stopped it.
+	NotStarted bool
 }
 
 // Blocked reports whether the run stopped at a gate (exit 3).
@@ -169,6 +173,7 @@ func (e *Engine) Rotate(ctx context.Context, call Call, credential string, throu
 		}
 	}
 	res, err := rs.drive(ctx, rotation.Options{Through: through, Since: e.now()})
+	res.NotStarted = rs.unstored()
 	if err == nil {
 		err = e.retire(ctx, call, c, since) // deletions due, this run's revoke may have made one due (retire.go)
 	}
@@ -280,10 +285,12 @@ func (e *Engine) activeRun(ctx context.Context, cred string) (state.RunRecord, e
 var activePhases = rotation.ActivePhases()
 
 // startRun makes a new run and the entry that starts its journal, and stores neither: the
-// run's first save does, with the first step's intent (held: readiness only looks) and what
-// follows it, in one transaction. Until then nothing outside the lock says the run exists, and
-// nothing needs to: a crash before that save leaves no effect to reconcile, only a lock whose
-// process is gone, which the next rotate takes over.
+// run's first save does, with the intent of its first step with an effect (mint) and what
+// came before it (readiness, which only looks), in one transaction. Until then nothing outside
+// the lock says the run exists, and nothing needs to: a crash before that save leaves no
+// effect to reconcile, only a lock whose process is gone, which the next rotate takes over;
+// and a run stopped before it — by a freeze, a window or readiness — is never stored at all
+// (runState.save): the rotate says why, and nothing lingers.
 func (e *Engine) startRun(call Call, c *inventory.Credential) (state.RunRecord, journal.Entry, error) {
 	actor := call.Actor
 	now := e.now()

@@ -316,7 +316,10 @@ func (rs *runState) outbox(ctx context.Context) *outbox {
 // oldest first, the sinks in parallel, for at most one sink timeout — and journals one note
 // per delivery tried. Nothing here fails the operation: problems are logged.
 func (rs *runState) flushNotifications(ctx context.Context) {
-	if len(rs.e.Inv.Notifications) == 0 {
+	if len(rs.e.Inv.Notifications) == 0 || rs.unstored() {
+		// A run stopped before its first effect is not stored (startRun): it has no journal
+		// to owe a notification in, and a gate met by every rotate (a freeze) would be sent
+		// by each of them. What stopped it is the rotate's answer.
 		rs.out = nil
 		return
 	}

@@ -2,6 +2,9 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -125,6 +128,8 @@ func specOf(inv *inventory.Inventory, reg *provider.Registry, c *inventory.Crede
 	}
 	s.Usage, s.DeleteAfter = usageSources(inv, reg, c), c.DeleteAfter.After
 	s.Toggle = reg.Capabilities(provider.KindStore, c.Store.Type).Has(provider.CanToggle)
+	s.Reseal = reg.Capabilities(provider.KindStore, c.Store.Type).Has(provider.CanReseal)
+	s.Readers = readersOf(inv, c)
 	if t, ok := c.Authority.Config.(provider.SessionEnder); ok {
 		s.EndSessions = t.EndsSessions()
 	}
@@ -152,19 +157,50 @@ func (e *Engine) identity(id string) (provider.Identity, bool) {
 // readers are every identity that must read a new version: the executor and each consumer.
 func (e *Engine) readers(c *inventory.Credential) []provider.Identity {
 	var out []provider.Identity
-	seen := map[string]bool{}
-	add := func(id string) {
-		if id == "" || seen[id] {
-			return
-		}
-		seen[id] = true
+	for _, id := range readerIDs(c) {
 		if i, ok := e.identity(id); ok {
 			out = append(out, i)
 		}
 	}
-	add(c.Store.Identity)
-	for _, k := range c.Consumers {
-		add(k.Identity)
+	return out
+}
+
+// readerIDs are the ids of the identities that must read a new version, once each, the
+// executor first.
+func readerIDs(c *inventory.Credential) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, id := range append([]string{c.Store.Identity}, consumerIdentities(c)...) {
+		if id != "" && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
 	}
 	return out
+}
+
+func consumerIdentities(c *inventory.Credential) []string {
+	out := make([]string, 0, len(c.Consumers))
+	for _, k := range c.Consumers {
+		out = append(out, k.Identity)
+	}
+	return out
+}
+
+// readersOf names the readers a new version of c is written for, as the inventory declares
+// them now (rotation.Spec.Readers): a digest of each reader's id, type and config — public
+// keys, file names, never a secret — so that it changes when one of them does (a consumer's
+// recipient replaced), and a pending version written for the old readers is written again.
+func readersOf(inv *inventory.Inventory, c *inventory.Credential) string {
+	h := sha256.New()
+	for _, id := range readerIDs(c) {
+		i, ok := inv.Identity(id)
+		if !ok {
+			fmt.Fprintf(h, "%s\x00missing\x00", id)
+			continue
+		}
+		cfg, _ := json.Marshal(i.Config)
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", i.ID, i.Type, cfg)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }

@@ -23,5 +23,6 @@ func testRegistry() *provider.Registry {
 	provider.RegisterCheck(r, "exec", checkexec.New)
 	provider.RegisterCheck(r, "log", checklog.New)
 	provider.Declare[identity.Age](r, provider.KindIdentity, "age")
+	provider.Declare[identity.OSUser](r, provider.KindIdentity, "os-user")
 	return r
 }

@@ -104,9 +104,11 @@ func (e *Engine) owing(ctx context.Context, c *inventory.Credential, since time.
 		if r.Phase != rotation.Done {
 			continue
 		}
-		var succ *rotation.Run
-		if i > 0 {
-			succ = &runs[i-1]
+		var succ *rotation.Run // the run after it; a cancelled one made and kept nothing
+		for j := i - 1; j >= 0 && succ == nil; j-- {
+			if runs[j].Phase != rotation.Cancelled {
+				succ = &runs[j]
+			}
 		}
 		a := rotation.Next(r, spec, e.now(), rotation.Options{Since: since, Successor: succ})
 		if a.Kind == rotation.DoStep && a.Step == rotation.StepDelete {

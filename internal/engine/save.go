@@ -18,6 +18,12 @@ import (
 // save persists the run and appends entries to its journal, in one transaction, after the
 // held entries and with the notifications the entries owe (see notify.go).
 func (rs *runState) save(ctx context.Context, entries ...journal.Entry) error {
+	if rs.unstored() && !rs.run.HasEffect() {
+		// Nothing has happened yet: a run stopped before its first effect (a freeze, a
+		// window, readiness) is not stored, and leaves nothing behind to linger (startRun).
+		rs.held = append(rs.held, entries...)
+		return nil
+	}
 	data, err := json.Marshal(rs.run)
 	if err != nil {
 		return err
@@ -25,9 +31,10 @@ func (rs *runState) save(ctx context.Context, entries ...journal.Entry) error {
 	rec := rs.rec
 	rec.Phase, rec.Data = string(rs.run.Phase), data
 	held, with := rs.held, rs.with
-	if rs.run.Phase == rotation.Done && rs.rec.Phase != string(rotation.Done) {
-		// The save that makes the run done also releases the credential's lock: nothing of
-		// the run is left to do, and the release then costs no synced write of its own.
+	if rs.run.Phase.Terminal() && !rotation.Phase(rs.rec.Phase).Terminal() {
+		// The save that makes the run done (or cancelled) also releases the credential's
+		// lock: nothing of the run is left to do, and the release then costs no synced write
+		// of its own.
 		// Notifications journaled after it append to a done run's journal, which no other
 		// run writes.
 		with.Unlock = rs.holder
@@ -100,10 +107,13 @@ func (rs *runState) saveRun(ctx context.Context, sv state.RunSave) (state.RunRec
 // crashPoint is a durable step boundary of the run (Engine.crashPoint) once the run is stored:
 // before its first save, a crash leaves nothing of it.
 func (rs *runState) crashPoint(name string) {
-	if rs.rec.Revision > 0 {
+	if !rs.unstored() {
 		rs.e.crashPoint(name)
 	}
 }
+
+// unstored reports whether the run has not been saved yet (a new run, before its first save).
+func (rs *runState) unstored() bool { return rs.rec.Revision == 0 }
 
 // flush saves the run if local steps have changed it since the last save.
 func (rs *runState) flush(ctx context.Context) error {

@@ -93,6 +93,12 @@ func (rs *runState) effect(ctx context.Context, a rotation.Action) (rotation.Out
 		return rs.rollback(ctx)
 	case rotation.StepExceptionExpiry:
 		return rs.exceptionExpiry(ctx)
+	case rotation.StepReseal:
+		return rs.reseal(ctx), nil
+	case rotation.StepDiscard:
+		return rs.discard(ctx)
+	case rotation.StepRemovePending:
+		return rs.removePending(ctx)
 	}
 	return rotation.Outcome{Err: provider.Errorf(provider.Terminal, "step", "rotor does not know step %s", a.Step)}, nil
 }
@@ -120,8 +126,11 @@ type consumerView struct {
 }
 
 // readiness proves, without changing anything, that the run can be done: every provider is
-// implemented, the executor may write the store and manage the authority, and every consumer
-// has an identity to prove its read access with.
+// implemented, the executor may write the store and manage the authority, every consumer has
+// an identity to prove its read access with, and every identity fits the store — of a type it
+// supports, resolving (provider.IdentityChecker: an age key file that holds its declared
+// recipient's key, an OS user that exists) — so that nothing is minted that would fail at mint
+// or at read-access.
 func (rs *runState) readiness(ctx context.Context) rotation.Outcome {
 	problems := append([]string(nil), rs.p.missing...)
 	c := rs.cred
@@ -144,6 +153,7 @@ func (rs *runState) readiness(ctx context.Context) rotation.Outcome {
 			problems = append(problems, "consumer "+k.ID+" has no identity: its read access cannot be proven")
 		}
 	}
+	problems = append(problems, rs.identitiesFit(ctx)...)
 	if len(problems) > 0 {
 		msg := strings.Join(problems, "; ")
 		unblock := "fix the inventory or grant the access named, then run rotor rotate again"
@@ -164,6 +174,39 @@ func (rs *runState) readiness(ctx context.Context) rotation.Outcome {
 	}
 	return rotation.Outcome{Detail: fmt.Sprintf("executor %s %s; %s declared; nothing changed", exec.ID, can, ids),
 		Gate: &rotation.GateResult{Gate: "readiness", Verdict: provider.Pass, Reason: "ready"}}
+}
+
+// identitiesFit asks the store whether each identity that will act on it — the executor, who
+// writes and reads back, and every consumer, who reads — can: its type is one the store
+// supports and it resolves. A store that cannot say (no provider.IdentityChecker) leaves it
+// to read-access, after mint.
+func (rs *runState) identitiesFit(ctx context.Context) []string {
+	ic, ok := rs.p.store.(provider.IdentityChecker)
+	if !ok {
+		return nil
+	}
+	c := rs.cred
+	roles := map[string][]string{}
+	for _, k := range c.Consumers {
+		if k.Identity != "" {
+			roles[k.Identity] = append(roles[k.Identity], "consumer "+k.ID)
+		}
+	}
+	var problems []string
+	for _, id := range readerIDs(c) {
+		who := roles[id]
+		if id == c.Store.Identity {
+			who = append([]string{"the executor"}, who...)
+		}
+		i, found := rs.e.identity(id)
+		if !found {
+			continue // the inventory refuses a dangling identity; a missing executor is said above
+		}
+		if err := ic.CheckIdentity(ctx, provider.CheckIdentityRequest{Credential: c.ID, Identity: i, Executor: id == c.Store.Identity}); err != nil {
+			problems = append(problems, fmt.Sprintf("identity %s (%s) cannot act on the %s store: %s", id, strings.Join(who, ", "), c.Store.Type, rs.scrub.text(err.Error())))
+		}
+	}
+	return problems
 }
 
 // mint makes the new value and stores it as pending. A retry after a crash finds the version
@@ -198,6 +241,8 @@ func (rs *runState) mint(ctx context.Context) rotation.Outcome {
 			nv.Fingerprint = rs.e.Fingerprinter.Fingerprint(v)
 			v.Wipe()
 		}
+		// Found, not written now: for which readers it was written is not known here (Readers
+		// empty), so a read-access that fails writes it again for the current ones.
 		return rotation.Outcome{New: &nv, Previous: prev, Detail: "found version " + nv.ID + " stored by this run (resumed)",
 			Data: map[string]string{"new": nv.ID, "fingerprint": nv.Fingerprint}}
 	}
@@ -242,7 +287,7 @@ func (rs *runState) mint(ctx context.Context) rotation.Outcome {
 	} else {
 		detail += "the first version of " + c.ID
 	}
-	return rotation.Outcome{New: &nv, Previous: prev, Detail: detail, Data: data}
+	return rotation.Outcome{New: &nv, Previous: prev, Readers: rs.spec.Readers, Detail: detail, Data: data}
 }
 
 // executor is the identity that writes the credential's store (store.identity), or the zero
@@ -328,7 +373,8 @@ func (rs *runState) readAccess(ctx context.Context) rotation.Outcome {
 	if len(failed) > 0 {
 		msg := "cannot read the new version: " + strings.Join(failed, "; ")
 		return rotation.Outcome{Verdict: provider.Fail, Detail: msg, Gate: &rotation.GateResult{Gate: "read-access", Verdict: provider.Fail,
-			Reason: "read access", Message: msg, Unblock: "grant these identities read access to the credential in the store, then run rotor rotate again"}}
+			Reason: "read access", Message: msg, Unblock: "grant these identities read access to the credential in the store (or fix their identities in the inventory: " +
+				"the pending version is then written again for them), then run rotor rotate again; or abandon the run: rotor cancel " + r.ID + " --reason TEXT"}}
 	}
 	var detail string
 	switch len(ok) {
@@ -341,6 +387,32 @@ func (rs *runState) readAccess(ctx context.Context) rotation.Outcome {
 	}
 	return rotation.Outcome{Detail: detail,
 		Gate: &rotation.GateResult{Gate: "read-access", Verdict: provider.Pass, Reason: "every consumer identity reads the new version"}}
+}
+
+// reseal writes the pending version again for the readers the inventory declares now
+// (rotation.StepReseal: read-access failed after they changed), with its own value read back
+// as the executor and proven by its fingerprint — the same version, never a second mint.
+func (rs *runState) reseal(ctx context.Context) rotation.Outcome {
+	r, c := &rs.run, rs.cred
+	rz, ok := rs.p.store.(provider.Resealer)
+	if !ok {
+		return rotation.Outcome{Err: provider.Errorf(provider.Terminal, "reseal", "the %s store cannot write a version again for other readers", c.Store.Type)}
+	}
+	v, err := rs.readBack(ctx, *r.New)
+	if err != nil {
+		return rotation.Outcome{Err: err}
+	}
+	defer v.Wipe()
+	if fp := rs.e.Fingerprinter.Fingerprint(v); fp != r.New.Fingerprint {
+		return rotation.Outcome{Err: provider.Errorf(provider.NeedsHuman, "reseal",
+			"the executor reads %s as %s, not the %s this run stored: nothing was written; cancel the run (rotor cancel %s --reason TEXT)", r.New.ID, fp, r.New.Fingerprint, r.ID)}
+	}
+	resp, err := rz.Reseal(ctx, provider.ResealRequest{Credential: c.ID, Version: r.New.ID, Value: v, Readers: rs.e.readers(c)})
+	if err != nil {
+		return rotation.Outcome{Err: err}
+	}
+	return rotation.Outcome{Readers: rs.spec.Readers, Detail: resp.Detail + "; the same value, no new mint",
+		Data: map[string]string{"version": r.New.ID, "changed": fmt.Sprint(resp.Changed)}}
 }
 
 // runChecks runs checks and combines their verdicts: all must pass; any unknown or fail

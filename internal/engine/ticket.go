@@ -128,7 +128,7 @@ func (v View) Ticket(ctx context.Context, runID string) (journal.Ticket, error) 
 
 func outcome(r rotation.Run) string {
 	switch r.Phase {
-	case rotation.Done, rotation.Halted, rotation.RolledBack:
+	case rotation.Done, rotation.Halted, rotation.RolledBack, rotation.Cancelled:
 		return string(r.Phase)
 	}
 	return "in progress"

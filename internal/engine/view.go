@@ -111,7 +111,7 @@ func owesDelete(rec state.RunRecord) bool {
 }
 
 // successor is the run of rec's credential that came right after it, among recs (newest
-// first), or nil.
+// first), or nil. A cancelled run does not count: it made and kept nothing.
 func successor(recs []state.RunRecord, rec state.RunRecord) *rotation.Run {
 	var next *state.RunRecord
 	for i := range recs {
@@ -125,7 +125,7 @@ func successor(recs []state.RunRecord, rec state.RunRecord) *rotation.Run {
 				return nil
 			}
 			return &r
-		case recs[i].Credential == rec.Credential:
+		case recs[i].Credential == rec.Credential && recs[i].Phase != string(rotation.Cancelled):
 			next = &recs[i]
 		}
 	}

@@ -69,6 +69,7 @@ const (
 	KindExceptionOpened Kind = "exception-opened"
 	KindExceptionClosed Kind = "exception-closed"
 	KindRollback        Kind = "rollback"
+	KindCancel          Kind = "cancel"
 	KindFollowUp        Kind = "follow-up"
 	KindNote            Kind = "note"
 )
@@ -77,7 +78,7 @@ var kinds = map[Kind]bool{
 	KindRunStarted: true, KindPhase: true, KindStepStarted: true, KindStepDone: true,
 	KindStepFailed: true, KindGate: true, KindCheck: true, KindApproval: true,
 	KindRejection: true, KindSignoff: true, KindExceptionOpened: true,
-	KindExceptionClosed: true, KindRollback: true, KindFollowUp: true, KindNote: true,
+	KindExceptionClosed: true, KindRollback: true, KindCancel: true, KindFollowUp: true, KindNote: true,
 }
 
 // Known reports whether k is one of the kinds this version of rotor writes.

@@ -223,3 +223,15 @@ func (r RestoreRequest) Problems() []error {
 	}
 	return errs
 }
+
+// Problems lists what is wrong with a discard request before any authority looks at it.
+func (r DiscardRequest) Problems() []error {
+	errs := keyed(r.Credential, r.RunID)
+	if r.Version.ID == "" {
+		errs = append(errs, errors.New("no version id"))
+	}
+	if r.Current != nil && r.Current.ID == r.Version.ID {
+		errs = append(errs, fmt.Errorf("version %s is current: discarding it would take away the value in use", r.Version.ID))
+	}
+	return errs
+}

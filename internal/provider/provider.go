@@ -203,6 +203,51 @@ type CheckWriteRequest struct {
 	Readers []Identity
 }
 
+// IdentityChecker is a store that can say, without writing or reading a version, whether an
+// identity can act on it: that it is of a type the store supports and that it resolves (an
+// age identity's private key file exists, parses and holds the key of its declared
+// recipient; an OS user exists on this host). Readiness asks it for the executor and every
+// consumer identity before anything is minted, so that what would fail at mint or at
+// read-access stops the run before it changes anything. An identity of a type the store
+// does not support is an error wrapping ErrUnsupported; one that does not resolve, an error
+// saying what is wrong with it (never quoting a private key). It writes nothing.
+type IdentityChecker interface {
+	CheckIdentity(ctx context.Context, req CheckIdentityRequest) error
+}
+
+// CheckIdentityRequest names an identity that must act on a credential's store: the executor
+// (Executor true: it writes, and reads back) or a consumer (it reads).
+type CheckIdentityRequest struct {
+	Credential string
+	Identity   Identity
+	Executor   bool
+}
+
+// Resealer is a store that writes each version for its readers (per-reader encryption) and
+// can write a version again for another set of readers: the same version id and value, so a
+// pending version whose readers changed in the inventory (a consumer's key replaced) is made
+// readable by them without minting another value. Files or grants of readers no longer listed
+// are removed. It is idempotent: resealing for the readers a version already has changes
+// nothing (Changed false) beyond removing what a cut-short reseal left. The value must be the
+// version's own: a store that keeps its fingerprint refuses any other (NeedsHuman).
+type Resealer interface {
+	Reseal(ctx context.Context, req ResealRequest) (ResealResponse, error)
+}
+
+// ResealRequest writes Version again for Readers, with its value.
+type ResealRequest struct {
+	Credential string
+	Version    string
+	Value      secret.Value
+	Readers    []Identity
+}
+
+// ResealResponse says what changed, for the journal (identity ids only).
+type ResealResponse struct {
+	Changed bool
+	Detail  string
+}
+
 // CertificateLister is a store that holds certificates and can name them without a reader's
 // identity: the leaf certificate of each version it keeps. A leaf is public — every TLS
 // client is shown it — so listing it is not reading the value; the key, and anything else of
@@ -312,6 +357,29 @@ type RestoreRequest struct {
 	Version    Version
 	Value      secret.Value
 }
+
+// Discarder is an authority that can make invalid a value it minted for a run that was
+// cancelled before cutover: a value that was never current, which no consumer was moved to.
+// Enabled says whether the run's enable step began (an overlap authority that was never told
+// of the value has nothing to undo). It never touches Current, the version still in use, and
+// refuses when Version is Current's value at the authority. Idempotent: discarding a value
+// already discarded succeeds without another effect.
+type Discarder interface {
+	Discard(ctx context.Context, req DiscardRequest) (DiscardResponse, error)
+}
+
+// DiscardRequest names the value to make invalid and the one that stays in use.
+type DiscardRequest struct {
+	Credential string
+	RunID      string
+	Strategy   string
+	Version    Version
+	Current    *Version // nil on a first rotation
+	Enabled    bool
+}
+
+// DiscardResponse says what the authority did.
+type DiscardResponse struct{ Detail string }
 
 // UsageReporter is an authority (or a check) that can say whether a version is still used.
 type UsageReporter interface {

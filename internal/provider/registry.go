@@ -48,6 +48,9 @@ const (
 	CanAdviseRenewal                           // Authority: RenewalAdvisor
 	CanReportUsage                             // Authority or Checker: UsageReporter
 	CanListCertificates                        // Store: CertificateLister
+	CanCheckIdentity                           // Store: IdentityChecker
+	CanReseal                                  // Store: Resealer
+	CanDiscard                                 // Authority: Discarder
 )
 
 // capabilities maps each capability to the interface test that grants it and its name.
@@ -65,6 +68,9 @@ var capabilities = []struct {
 	{CanAdviseRenewal, "renewal-advice", implements[RenewalAdvisor]},
 	{CanReportUsage, "usage", implements[UsageReporter]},
 	{CanListCertificates, "list-certificates", implements[CertificateLister]},
+	{CanCheckIdentity, "check-identity", implements[IdentityChecker]},
+	{CanReseal, "reseal", implements[Resealer]},
+	{CanDiscard, "discard", implements[Discarder]},
 }
 
 func implements[I any](v any) bool { _, ok := v.(I); return ok }

@@ -55,6 +55,9 @@ type Outcome struct {
 	Gate *GateResult
 	// New and Previous are set by the mint step.
 	New, Previous *provider.Version
+	// Readers, set by mint and reseal, names the readers New is now written for in the
+	// store (Spec.Readers then; empty when unknown).
+	Readers string
 	// Err is the effect's error, classified with provider.KindOf.
 	Err error
 }
@@ -90,7 +93,7 @@ func Finish(r *Run, kind StepKind, consumer string, out Outcome, s Spec, now tim
 			r.RetryAt, r.RetryStep = now.Add(Backoff(st.Attempt)), st.Name()
 			return
 		}
-		r.Halt = &Halt{Step: st.Name(), Reason: out.Err.Error(), Kind: k.String(), At: now, Next: haltAdvice(r, st, k)}
+		r.Halt = &Halt{Step: st.Name(), Reason: out.Err.Error(), Kind: k.String(), At: now, Next: haltAdvice(r, st, k) + cancelHint(r)}
 		r.Phase = Halted
 		return
 	}
@@ -111,9 +114,21 @@ func Finish(r *Run, kind StepKind, consumer string, out Outcome, s Spec, now tim
 	st.Status = OK
 	switch kind {
 	case StepMint:
-		r.New, r.Previous = out.New, out.Previous
-	case StepReadAccess:
-		r.Phase = Prepared
+		r.New, r.Previous, r.Readers = out.New, out.Previous, out.Readers
+	case StepReadAccess, StepEnable:
+		// Prepared once read access is proven and, for overlap, the authority enabled the
+		// new value after it (an in-place enable belongs to cutover).
+		if r.Phase == Preparing && r.prepared(s) {
+			r.Phase = Prepared
+		}
+	case StepReseal:
+		r.Readers = out.Readers
+		// Read access is proven again, on the version as it is now written: the failure
+		// before the reseal no longer says anything, and it must not stop the new attempt.
+		if ra := r.step(StepReadAccess, ""); ra != nil && ra.Status != OK {
+			ra.FinishedAt, ra.Verdict = time.Time{}, provider.Unknown
+			ra.Detail = "to be proven again: the pending version was written again for the current readers"
+		}
 	case StepPromote:
 		r.CutoverAt = now
 		for _, c := range s.Consumers {
@@ -206,6 +221,8 @@ func haltAdvice(r *Run, st *Step, kind provider.ErrorKind) string {
 		safe = "The in-place enable may have taken effect: the authority may already hold the new value and refuse the previous one; check it, then roll back or finish the cutover."
 	case st.NothingChanged && !k.Local():
 		safe = "Nothing was changed: no attempt of " + st.Name() + " got as far as acting. The previous value is still valid; nothing was revoked."
+	case r.Cancel != nil:
+		safe = "The run is being cancelled: the previous value is still current and valid."
 	}
 	switch kind {
 	case provider.Denied:
@@ -252,6 +269,15 @@ func (r *Run) Failure(st Step) string {
 		s += "; halted"
 	}
 	return s
+}
+
+// cancelHint is the way out that a halt before cutover offers beside resuming: abandoning
+// the run ("" when the run cannot be cancelled, or is being cancelled).
+func cancelHint(r *Run) string {
+	if r.Cancel != nil || Cancellable(r) != nil {
+		return ""
+	}
+	return " Or abandon the run: rotor cancel " + r.ID + " --reason TEXT."
 }
 
 // Resume clears a halt so that the next call of Next retries the halted step.
@@ -400,4 +426,57 @@ func FinishRollback(r *Run, pinned []string, detail string, err error, now time.
 		}
 	}
 	r.UpdatedAt = now
+}
+
+// Cancellable says why the run cannot be cancelled now (nil when it can): only before
+// cutover, while the previous value is still current for every consumer. After cutover the
+// way back is a rollback, which restores the previous value for the consumers named.
+func Cancellable(r *Run) error {
+	switch {
+	case r.Phase == Done:
+		return fmt.Errorf("%w: run %s is done", ErrWrongPhase, r.ID)
+	case r.Phase == Cancelled:
+		return fmt.Errorf("%w: run %s is already cancelled", ErrWrongPhase, r.ID)
+	case r.started(StepPromote) || !r.CutoverAt.IsZero() || r.Phase == RolledBack:
+		cur := "the new version"
+		if r.New != nil {
+			cur = r.New.ID
+		}
+		return fmt.Errorf("%w: run %s is past cutover (%s is current): a cancel would take away what consumers now use; "+
+			"roll the failing consumers back instead (rotor rollback %s --consumers A,B --owner WHO --expires 4h --reason TEXT), or let the run finish",
+			ErrWrongPhase, r.ID, cur, r.ID)
+	case r.Strategy == "in-place" && r.started(StepEnable):
+		return fmt.Errorf("%w: run %s has begun its in-place enable: the authority may already refuse the previous value; "+
+			"finish the cutover (rotor rotate %s) or roll back (rotor rollback %s --consumers A,B --owner WHO --expires 4h --reason TEXT)",
+			ErrWrongPhase, r.ID, r.Credential, r.ID)
+	}
+	return nil
+}
+
+// BeginCancel records a person's request to abandon the run before cutover; the engine then
+// performs the cancel steps (see nextCancel). A step cut short (found in intent) is not
+// performed again: the run is abandoned, and what that step may have made is undone by the
+// cancel steps, which find what the run minted by its idempotency key.
+func BeginCancel(r *Run, c Cancellation) error {
+	if strings.TrimSpace(c.Reason) == "" {
+		return errors.New("a cancel needs a reason")
+	}
+	if r.Cancel != nil {
+		return fmt.Errorf("%w: run %s is already being cancelled (by %s: %s)", ErrWrongPhase, r.ID, r.Cancel.By, r.Cancel.Reason)
+	}
+	if err := Cancellable(r); err != nil {
+		return err
+	}
+	cc := c
+	r.Cancel = &cc
+	r.Halt, r.RetryAt = nil, time.Time{}
+	r.Phase = Cancelling
+	for i := range r.Steps {
+		if st := &r.Steps[i]; st.Status == Intent {
+			st.Status, st.Verdict, st.FinishedAt = Failed, provider.Unknown, c.At
+			st.Detail = "cut short, and not performed again: the run was cancelled"
+		}
+	}
+	r.UpdatedAt = c.At
+	return nil
 }

@@ -25,8 +25,8 @@ func TestOverlapRunStepOrder(t *testing.T) {
 	wantSeq(t, h.drive(),
 		"do readiness @preparing",
 		"do mint @preparing",
-		"do enable @preparing",
 		"do read-access @preparing",
+		"do enable @preparing",
 		"do promote @cutting-over",
 		"do reload:api @cutting-over",
 		"do reload:worker @cutting-over",
@@ -75,7 +75,7 @@ func TestOverlapRunStepOrder(t *testing.T) {
 // TestThroughPausesAtTheStage: --through stops after the named stage and a later rotate
 // resumes exactly where it stopped.
 func TestThroughPausesAtTheStage(t *testing.T) {
-	prepare := []string{"do readiness @preparing", "do mint @preparing", "do enable @preparing", "do read-access @preparing"}
+	prepare := []string{"do readiness @preparing", "do mint @preparing", "do read-access @preparing", "do enable @preparing"}
 	cutover := []string{"do promote @cutting-over", "do reload:api @cutting-over", "do reload:worker @cutting-over", "do check:api @cutting-over"}
 	cat := func(parts ...[]string) []string {
 		var out []string
@@ -144,7 +144,7 @@ func TestConsumerWithoutCheckNeedsSignOff(t *testing.T) {
 		wantErr(t, err, ErrWrongPhase)
 	}
 	wantSeq(t, h.drive(),
-		"do readiness @preparing", "do mint @preparing", "do enable @preparing", "do read-access @preparing",
+		"do readiness @preparing", "do mint @preparing", "do read-access @preparing", "do enable @preparing",
 		"do promote @cutting-over",
 		"wait follow-ups/unknown",
 	)

@@ -13,7 +13,7 @@ import (
 // freezes; a stage already under way is finished whatever the clock says.
 
 func prepareSteps() []string {
-	return []string{"do readiness @preparing", "do mint @preparing", "do enable @preparing", "do read-access @preparing"}
+	return []string{"do readiness @preparing", "do mint @preparing", "do read-access @preparing", "do enable @preparing"}
 }
 
 // TestPrepareWaitsForItsWindow: outside its window prepare does nothing at all and says
@@ -144,8 +144,8 @@ func TestPrepareUnderwayAfterMint(t *testing.T) {
 	h.at(inParis("2026-03-11 16:59").Add(59 * time.Second))
 	h.do("do mint @preparing")
 	h.at(inParis("2026-03-11 20:00"))
-	h.do("do enable @preparing")
 	h.do("do read-access @preparing")
+	h.do("do enable @preparing")
 	h.expect("do promote @cutting-over") // cutover has no window of its own
 }
 

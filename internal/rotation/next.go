@@ -38,6 +38,12 @@ type Spec struct {
 	// store (inventory delete_after). Zero is the default policy: at the next rotation's
 	// revoke, so that one previous version always stays, disabled, for a restore by hand.
 	DeleteAfter time.Duration
+	// Readers names the identities a new version is written for now (the executor and every
+	// consumer, as the inventory declares them): when it differs from the run's Readers and
+	// read-access failed, the pending version is written again for them (StepReseal) — if the
+	// store can (Reseal) — rather than left for readers it was not written for.
+	Readers string
+	Reseal  bool
 }
 
 // The residual-use sources of Spec.Usage.
@@ -108,6 +114,9 @@ func Next(r *Run, s Spec, now time.Time, o Options) Action {
 	if r.Phase == Done {
 		return nextDelete(r, s, now, o)
 	}
+	if r.Cancel != nil {
+		return nextCancel(r, now)
+	}
 	if r.Halt != nil {
 		msg := r.Halt.Reason
 		if st := r.stepNamed(r.Halt.Step); st != nil && r.Failure(*st) != "" {
@@ -138,10 +147,17 @@ func Next(r *Run, s Spec, now time.Time, o Options) Action {
 			return r.stepOnce(StepReadiness, "", Preparing, o, "readiness", "the executor or a consumer identity lacks access")
 		case !r.done(StepMint, ""):
 			return step(StepMint, "", Preparing)
+		case !r.done(StepReadAccess, ""):
+			// Read-access reads the pending version from the store: it needs nothing of the
+			// authority, which is told of the new value (enable) only once every consumer
+			// reads it. Readers that changed since the version was written get it written
+			// again for them first; then read-access is proven again.
+			if ra := r.step(StepReadAccess, ""); ra != nil && ra.Status == Failed && s.Reseal && s.Readers != "" && r.Readers != s.Readers {
+				return step(StepReseal, "", Preparing)
+			}
+			return r.stepOnce(StepReadAccess, "", Preparing, o, "read-access", "a consumer identity cannot read the new version")
 		case s.Strategy == "overlap" && !r.done(StepEnable, ""):
 			return step(StepEnable, "", Preparing)
-		case !r.done(StepReadAccess, ""):
-			return r.stepOnce(StepReadAccess, "", Preparing, o, "read-access", "a consumer identity cannot read the new version")
 		}
 	}
 	if o.Through == StagePrepare && !r.started(StepPromote) {
@@ -445,8 +461,10 @@ func windowGate(s Spec, stage Stage, now time.Time, underway bool) (Action, bool
 
 func phaseOf(r *Run, k StepKind) Phase {
 	switch k {
-	case StepReadiness, StepMint, StepReadAccess:
+	case StepReadiness, StepMint, StepReadAccess, StepReseal:
 		return Preparing
+	case StepDiscard, StepRemovePending:
+		return Cancelling
 	case StepEnable:
 		if r.Strategy == "overlap" {
 			return Preparing
@@ -535,6 +553,30 @@ func keeps(id string, r *Run, succ *Run) string {
 		}
 	}
 	return ""
+}
+
+// nextCancel drives a cancelled run to its end: the value it minted is disabled at the
+// authority, then its pending version is removed from the store — in that order, so that a
+// value the authority still accepts is never one that nobody holds — and the run is over
+// (Finished: the engine marks it cancelled). Each step is idempotent: one found in intent
+// after a crash is simply performed again. A step that failed halts the run (a person must
+// act; the next rotate retries it); a retryable failure waits for its backoff.
+func nextCancel(r *Run, now time.Time) Action {
+	if r.Phase == Cancelled {
+		return Action{Kind: Finished}
+	}
+	if r.Halt != nil {
+		return Action{Kind: Stopped, Gate: GateResult{Gate: "halted", Verdict: provider.Fail, Reason: r.Halt.Reason, Message: r.Halt.Reason, Unblock: r.Halt.Next, At: r.Halt.At}}
+	}
+	if now.Before(r.RetryAt) {
+		return wait("retry", "a cancel step failed with a retryable error; it is retried with backoff", "wait, or run rotor rotate again after "+r.RetryAt.Format(time.RFC3339), r.RetryAt, now)
+	}
+	for _, k := range []StepKind{StepDiscard, StepRemovePending} {
+		if !r.done(k, "") {
+			return step(k, "", Cancelling)
+		}
+	}
+	return Action{Kind: Finished}
 }
 
 // nextRolledBack: the exception holds until it expires; then rotor tries to re-revoke.

@@ -6,8 +6,10 @@
 // place a stored run becomes a Run again.
 //
 // A run goes planned → preparing → prepared → cutting-over → verifying → awaiting-approval →
-// revoking → done, may halt anywhere in a safe state (the old value still valid), and may be
-// rolled back from cutover or verify, which opens a bounded exception.
+// revoking → done, may halt anywhere in a safe state (the old value still valid), may be
+// rolled back from cutover or verify, which opens a bounded exception, and may be cancelled
+// before cutover: cancelling → cancelled, what it minted disabled and removed, the old value
+// still current.
 package rotation
 
 import (
@@ -34,15 +36,21 @@ const (
 	Done             Phase = "done"
 	Halted           Phase = "halted"
 	RolledBack       Phase = "rolled-back"
+	// Cancelling: a person abandoned the run before cutover; what it minted is being disabled
+	// at the authority and removed from the store (durable steps, resumed by any rotate).
+	Cancelling Phase = "cancelling"
+	// Cancelled: the run is over without a rotation; the old value stayed current throughout.
+	Cancelled Phase = "cancelled"
 )
 
-// Terminal reports whether a run in this phase is over.
-func (p Phase) Terminal() bool { return p == Done }
+// Terminal reports whether a run in this phase is over: done, or cancelled. A credential
+// whose runs are all over may start a new one.
+func (p Phase) Terminal() bool { return p == Done || p == Cancelled }
 
 // ActivePhases are the phases of a run that is not over, as strings for state queries.
 func ActivePhases() []string {
 	return []string{string(Planned), string(Preparing), string(Prepared), string(CuttingOver), string(Verifying),
-		string(AwaitingApproval), string(Revoking), string(Halted), string(RolledBack)}
+		string(AwaitingApproval), string(Revoking), string(Halted), string(RolledBack), string(Cancelling)}
 }
 
 // Stage is the user-facing phase group of --through: prepare, cutover, verify, revoke.
@@ -82,6 +90,12 @@ type Run struct {
 	New      *provider.Version `json:"new,omitempty"`
 	// CutoverAt is when New became current.
 	CutoverAt time.Time `json:"cutover_at,omitzero"`
+	// Readers names the readers New was written for in the store (Spec.Readers when it was
+	// written; empty when unknown): read-access failing after they changed writes New again
+	// for the current ones (StepReseal).
+	Readers string `json:"readers,omitempty"`
+	// Cancel is the person's request that abandoned the run before cutover (nil if none).
+	Cancel *Cancellation `json:"cancel,omitempty"`
 
 	Steps      []Step          `json:"steps"`
 	Consumers  []ConsumerState `json:"consumers"`
@@ -128,6 +142,9 @@ const (
 	StepDelete          StepKind = "delete"           // the version the run retired deleted from the store, later
 	StepRollback        StepKind = "rollback"         // previous valid again, named consumers switched back
 	StepExceptionExpiry StepKind = "exception-expiry" // an expired exception re-revoked or flagged
+	StepReseal          StepKind = "reseal"           // pending version written again for the current readers
+	StepDiscard         StepKind = "discard"          // a cancelled run's new value disabled at the authority
+	StepRemovePending   StepKind = "remove-pending"   // a cancelled run's pending version removed from the store
 )
 
 // Local reports whether a step changes nothing outside rotor's state: an observation, which
@@ -240,6 +257,13 @@ type Exception struct {
 	Note  string `json:"note,omitempty"`
 }
 
+// Cancellation is a person's request to abandon a run before cutover.
+type Cancellation struct {
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
 // Halt says why a run stopped in a safe state and what to do next.
 type Halt struct {
 	Step   string    `json:"step"`
@@ -257,6 +281,17 @@ func (r *Run) step(kind StepKind, consumer string) *Step {
 		}
 	}
 	return nil
+}
+
+// HasEffect reports whether a step with an effect outside rotor (a step that is not Local)
+// has begun: before that the run has done nothing, and nothing of it needs storing.
+func (r *Run) HasEffect() bool {
+	for _, st := range r.Steps {
+		if !st.Kind.Local() {
+			return true
+		}
+	}
+	return false
 }
 
 // Done reports whether the step finished successfully.

@@ -70,6 +70,7 @@ var (
 	_ provider.Restorer      = (*Authority)(nil)
 	_ provider.ManageChecker = (*Authority)(nil)
 	_ provider.UsageReporter = (*Authority)(nil)
+	_ provider.Discarder     = (*Authority)(nil)
 )
 
 // New returns the `postgres` authority. env.Rand is required (passwords and salts); the
@@ -329,6 +330,47 @@ func (a *Authority) Restore(ctx context.Context, req provider.RestoreRequest) er
 		return classify(op, "alter role "+role+" LOGIN", err)
 	}
 	return nil
+}
+
+// Discard implements provider.Discarder (a run cancelled before cutover). Overlap: when the
+// run's enable gave the alternate role the cancelled value (req.Enabled), the role is made
+// NOLOGIN and its password removed — never the role of the current version; without an
+// enable the role was never given the value (enable comes after read-access) and nothing
+// changes. In-place: nothing at the server, since the password is set at cutover; a run whose
+// in-place enable began is not cancelled but rolled back, and Discard refuses it. Again is
+// harmless.
+func (a *Authority) Discard(ctx context.Context, req provider.DiscardRequest) (provider.DiscardResponse, error) {
+	const op = "discard password"
+	if err := provider.Refuse(op, append(req.Problems(), a.strategyProblems(req.Strategy)...)); err != nil {
+		return provider.DiscardResponse{}, err
+	}
+	role, err := a.roleOf(op, req.Version)
+	if err != nil {
+		return provider.DiscardResponse{}, err
+	}
+	if a.strategy == InPlace {
+		if req.Enabled {
+			return provider.DiscardResponse{}, provider.Errorf(provider.NeedsHuman, op,
+				"the in-place enable of version %s may already have set role %s's password, so the previous value may no longer work: restore it with a rollback, not a discard", req.Version.ID, role)
+		}
+		return provider.DiscardResponse{Detail: "nothing to do at the server: role " + role + "'s password was never changed (in-place sets it at cutover)"}, nil
+	}
+	if req.Current != nil && req.Current.AuthorityRef == role {
+		return provider.DiscardResponse{}, provider.Errorf(provider.Terminal, op,
+			"version %s is for role %s, the role of the current version %s: making it NOLOGIN would lock out the value in use", req.Version.ID, role, req.Current.ID)
+	}
+	if !req.Enabled {
+		return provider.DiscardResponse{Detail: "nothing to do at the server: role " + role + " was never given this value (enable comes after read-access)"}, nil
+	}
+	conn, release, err := a.connect(ctx, op)
+	if err != nil {
+		return provider.DiscardResponse{}, err
+	}
+	defer release()
+	if _, err := conn.Exec(ctx, "ALTER ROLE "+ident(role)+" NOLOGIN PASSWORD NULL"); err != nil {
+		return provider.DiscardResponse{}, classify(op, "alter role "+role+" NOLOGIN PASSWORD NULL", err)
+	}
+	return provider.DiscardResponse{Detail: "role " + role + ": NOLOGIN, password removed"}, nil
 }
 
 // adminDSN returns the admin connection string and where it came from (for messages; the

@@ -196,6 +196,70 @@ func TestOverlapLifecycle(t *testing.T) {
 	mustLogin(t, pg, rb, second.value, "after restore, the current role")
 }
 
+// A run cancelled before cutover (issue 12, item 4): Discard makes the alternate role its
+// enable gave the value NOLOGIN without a password, leaves the current role alone, changes
+// nothing when the run never reached its enable, and refuses an in-place value whose enable
+// began (that is a rollback's to undo).
+func TestDiscardCancelledValue(t *testing.T) {
+	t.Parallel()
+	pg := testenv.SharedPostgreSQL(t)
+	ctx := t.Context()
+	ra, rb := overlapRoles(t, pg, "cancel")
+	a := newAuthority(t, postgres.Config{Roles: []string{ra, rb}}, envWith(pg.AdminDSN()))
+	first := mintEnable(t, a, postgres.Overlap, "run-1", nil)
+	second := mintEnable(t, a, postgres.Overlap, "run-2", &first)
+	mustLogin(t, pg, rb, second.value, "after the cancelled run's enable")
+	for i := range 2 {
+		resp, err := a.Discard(ctx, provider.DiscardRequest{Credential: "db", RunID: "run-2", Strategy: postgres.Overlap,
+			Version: second.version, Current: &first.version, Enabled: true})
+		if err != nil || !strings.Contains(resp.Detail, rb) {
+			t.Fatalf("Discard #%d: %+v %v", i+1, resp, err)
+		}
+	}
+	mustBeRefused(t, pg, rb, second.value, "the discarded value", "28000", testenv.InvalidPassword)
+	conn, err := pgx.Connect(ctx, pg.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var password bool
+	if err := conn.QueryRow(ctx, "SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = $1", rb).Scan(&password); err != nil {
+		t.Fatal(err)
+	}
+	if password {
+		t.Errorf("role %s keeps a password after the discard", rb)
+	}
+	mustLogin(t, pg, ra, first.value, "the current value after the discard")
+
+	// A run cancelled before its enable: its role was never given the value.
+	m, err := a.Mint(ctx, provider.MintRequest{Credential: "db", RunID: "run-3", Strategy: postgres.Overlap, Current: &first.version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v3 := provider.Version{ID: "v-run-3", AuthorityRef: m.AuthorityRef}
+	if resp, err := a.Discard(ctx, provider.DiscardRequest{Credential: "db", RunID: "run-3", Strategy: postgres.Overlap, Version: v3, Current: &first.version}); err != nil || !strings.Contains(resp.Detail, "nothing to do") {
+		t.Fatalf("Discard before enable: %+v %v", resp, err)
+	}
+	// Never the current role.
+	if _, err := a.Discard(ctx, provider.DiscardRequest{Credential: "db", RunID: "run-3", Strategy: postgres.Overlap,
+		Version: provider.Version{ID: "v-x", AuthorityRef: ra}, Current: &first.version, Enabled: true}); provider.KindOf(err) != provider.Terminal {
+		t.Fatalf("Discard of the current role's value: %v", err)
+	}
+	mustLogin(t, pg, ra, first.value, "after the refused discard")
+
+	role := testenv.UniqueName("cancel_ip")
+	pg.CreateRole(t, role, rand.Text())
+	ip := newAuthority(t, postgres.Config{Role: role}, envWith(pg.AdminDSN()))
+	req := provider.DiscardRequest{Credential: "db", RunID: "run-9", Strategy: postgres.InPlace, Version: provider.Version{ID: "v-9", AuthorityRef: role}}
+	if _, err := ip.Discard(ctx, req); err != nil {
+		t.Fatalf("in-place Discard before enable: %v", err)
+	}
+	req.Enabled = true
+	if _, err := ip.Discard(ctx, req); provider.KindOf(err) != provider.NeedsHuman {
+		t.Fatalf("in-place Discard after enable began: %v", err)
+	}
+}
+
 // In place, Enable replaces the one role's password: the old one is refused at once; revoke
 // has nothing left to do; restore sets the previous value again.
 func TestInPlaceLifecycle(t *testing.T) {

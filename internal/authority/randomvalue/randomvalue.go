@@ -221,6 +221,17 @@ func (a *Authority) Restore(_ context.Context, req provider.RestoreRequest) erro
 	return provider.Refuse(op, errs)
 }
 
+// Discard implements provider.Discarder (a run cancelled before cutover). It has no effect:
+// the value is accepted only while the store keeps it enabled, and the engine removes the
+// cancelled run's pending version from the store next.
+func (a *Authority) Discard(_ context.Context, req provider.DiscardRequest) (provider.DiscardResponse, error) {
+	const op = "discard value"
+	if err := provider.Refuse(op, append(req.Problems(), a.strategyProblems(req.Strategy)...)); err != nil {
+		return provider.DiscardResponse{}, err
+	}
+	return provider.DiscardResponse{Detail: "no external effect: the value is accepted only while the store keeps it, and its pending version is removed next"}, nil
+}
+
 // CheckManage implements provider.ManageChecker: there is nothing outside rotor to be allowed
 // to change, so only the strategy is checked.
 func (a *Authority) CheckManage(_ context.Context, req provider.CheckManageRequest) error {

@@ -32,6 +32,7 @@ func AuthoritySuite(t *testing.T, newFixture func(t *testing.T) AuthorityFixture
 		{"EnableIdempotent", testEnable},
 		{"RevokeIdempotent", testRevoke},
 		{"RestoreIdempotent", testRestore},
+		{"DiscardIdempotent", testDiscard},
 		{"CheckManage", testCheckManage},
 		{"BadRequestsRefused", testBadRequests},
 		{"ValuesNeverInErrors", testAuthorityCanary},
@@ -141,6 +142,34 @@ func testRestore(t *testing.T, f AuthorityFixture, strategy string) {
 			t.Fatalf("Restore(%s) #%d: %v", first.version.ID, i+1, err)
 		}
 	}
+}
+
+// testDiscard holds an authority that can make a cancelled run's value invalid
+// (provider.Discarder): twice without an error, and never the current version. An overlap
+// run is cancelled after its enable (prepare); an in-place one before it (its enable is
+// cutover, after which a run is rolled back, not cancelled).
+func testDiscard(t *testing.T, f AuthorityFixture, strategy string) {
+	d, ok := f.Authority.(provider.Discarder)
+	if !ok {
+		t.Log("the authority cannot discard a cancelled run's value (no provider.Discarder)")
+		return
+	}
+	ctx := context.Background()
+	_, second := rotated(t, f, strategy)
+	third := mint(t, f, strategy, "run-3", &second.version)
+	enabled := strategy != "in-place"
+	if enabled {
+		enable(t, f, strategy, third, &second.version)
+	}
+	for i := range 2 {
+		if _, err := d.Discard(ctx, provider.DiscardRequest{Credential: f.Credential, RunID: third.run, Strategy: strategy,
+			Version: third.version, Current: &second.version, Enabled: enabled}); err != nil {
+			t.Fatalf("Discard(%s) #%d: %v", third.version.ID, i+1, err)
+		}
+	}
+	_, err := d.Discard(ctx, provider.DiscardRequest{Credential: f.Credential, RunID: third.run, Strategy: strategy,
+		Version: second.version, Current: &second.version, Enabled: true})
+	wantKind(t, "Discard of the current version", err, provider.Terminal)
 }
 
 func testCheckManage(t *testing.T, f AuthorityFixture, strategy string) {

@@ -33,7 +33,8 @@ type StoreFixture struct {
 	// checked for errors and idempotency only.
 	ConsumerVersion func(t *testing.T, consumer string) string
 	// Lacks names, with the reason, each optional power of a store (provider.CanToggle,
-	// CanPin, CanDelete, CanCheckWrite, CanListCertificates) that this store does not have.
+	// CanPin, CanDelete, CanCheckWrite, CanListCertificates, CanCheckIdentity, CanReseal)
+	// that this store does not have.
 	// The suite holds the declaration to the store: a power the store lacks without saying so
 	// fails, and so does one it declares lacking but has. A subtest opted out this way still
 	// runs, checks that, and logs the reason; nothing is skipped silently.
@@ -77,6 +78,8 @@ func StoreSuite(t *testing.T, newFixture func(t *testing.T) StoreFixture) {
 		{"Delete", testDelete},
 		{"CheckWrite", testCheckWrite},
 		{"CertificatesMatchVersions", testCertificates},
+		{"CheckIdentity", testCheckIdentity},
+		{"Reseal", testReseal},
 		{"ValuesNeverInErrors", testCanary},
 		{"ConcurrentPutsDifferentKeys", testConcurrentPuts},
 	}
@@ -528,6 +531,67 @@ func testCheckWrite(t *testing.T, f StoreFixture) {
 	}
 	if after := versions(t, f); len(after) != len(before) {
 		t.Errorf("CheckWrite wrote a version: %d -> %d", len(before), len(after))
+	}
+}
+
+// testCheckIdentity holds a store that checks identities ahead (provider.IdentityChecker):
+// the executor and the reader fit; an identity of a type no store knows is refused, wrapping
+// provider.ErrUnsupported; and nothing is written.
+func testCheckIdentity(t *testing.T, f StoreFixture) {
+	ic, ok := f.Store.(provider.IdentityChecker)
+	if !optional(t, f, provider.CanCheckIdentity, ok) {
+		return
+	}
+	ctx := context.Background()
+	if err := ic.CheckIdentity(ctx, provider.CheckIdentityRequest{Credential: f.Credential, Identity: f.Executor, Executor: true}); err != nil {
+		t.Fatalf("CheckIdentity(executor): %v", err)
+	}
+	if err := ic.CheckIdentity(ctx, provider.CheckIdentityRequest{Credential: f.Credential, Identity: f.Reader}); err != nil {
+		t.Fatalf("CheckIdentity(reader): %v", err)
+	}
+	odd := provider.Identity{ID: "stranger", Type: "no-such-type"}
+	if err := ic.CheckIdentity(ctx, provider.CheckIdentityRequest{Credential: f.Credential, Identity: odd}); !errors.Is(err, provider.ErrUnsupported) {
+		t.Fatalf("CheckIdentity(an identity of type %q) = %v, want an error wrapping ErrUnsupported", odd.Type, err)
+	}
+	if vs := versions(t, f); len(vs) != 0 {
+		t.Errorf("CheckIdentity wrote %d version(s)", len(vs))
+	}
+}
+
+// testReseal holds a store that writes a version again for other readers (provider.Resealer)
+// to its contract: the same version, now readable by the new readers only, with the same
+// value; again for the same readers, nothing changes; another value is refused.
+func testReseal(t *testing.T, f StoreFixture) {
+	rs, ok := f.Store.(provider.Resealer)
+	if !optional(t, f, provider.CanReseal, ok) {
+		return
+	}
+	ctx := context.Background()
+	val := newValue()
+	v := put(t, f, "run-1", val)
+	now := []provider.Identity{f.Executor, f.NonReader}
+	resp, err := rs.Reseal(ctx, provider.ResealRequest{Credential: f.Credential, Version: v.ID, Value: val, Readers: now})
+	if err != nil || !resp.Changed {
+		t.Fatalf("Reseal for new readers: %+v, %v", resp, err)
+	}
+	got, err := read(ctx, f, v.ID, f.NonReader)
+	if err != nil {
+		t.Fatalf("Read as a reader added by Reseal: %v", err)
+	}
+	if !got.Value.Equal(val) {
+		t.Error("the resealed version reads another value")
+	}
+	got.Value.Wipe()
+	_, err = read(ctx, f, v.ID, f.Reader)
+	wantKind(t, "Read as a reader that Reseal left out", err, provider.Denied)
+	if vs := versions(t, f); len(vs) != 1 || vs[0].ID != v.ID {
+		t.Errorf("Reseal made another version: %+v", vs)
+	}
+	if resp, err := rs.Reseal(ctx, provider.ResealRequest{Credential: f.Credential, Version: v.ID, Value: val, Readers: now}); err != nil || resp.Changed {
+		t.Errorf("Reseal again for the same readers: %+v, %v (want no change)", resp, err)
+	}
+	if _, err := rs.Reseal(ctx, provider.ResealRequest{Credential: f.Credential, Version: v.ID, Value: newValue(), Readers: readers(f)}); err == nil {
+		t.Error("Reseal with another value than the version's was taken")
 	}
 }
 

@@ -165,6 +165,9 @@ func seal(v secret.Value, rec age.Recipient) ([]byte, error) {
 type keyring struct {
 	ids  []age.Identity
 	keys []string // distinct, in the file's order
+	// recipients are the public keys of ids (canonical age1…), for messages: public
+	// information, never the private keys.
+	recipients []string
 }
 
 // keyrings caches parsed identity files by the SHA-256 of their contents. Parsing a key
@@ -222,6 +225,7 @@ func loadIdentities(path string) (*keyring, error) {
 		}
 		if k := readerKey(rec); !slices.Contains(kr.keys, k) {
 			kr.keys = append(kr.keys, k)
+			kr.recipients = append(kr.recipients, rec)
 		}
 	}
 	keyrings.Lock()

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,11 +28,13 @@ type Store struct {
 
 // The store's optional powers.
 var (
-	_ provider.Store          = (*Store)(nil)
-	_ provider.VersionToggler = (*Store)(nil)
-	_ provider.VersionDeleter = (*Store)(nil)
-	_ provider.Pinner         = (*Store)(nil)
-	_ provider.WriteChecker   = (*Store)(nil)
+	_ provider.Store           = (*Store)(nil)
+	_ provider.VersionToggler  = (*Store)(nil)
+	_ provider.VersionDeleter  = (*Store)(nil)
+	_ provider.Pinner          = (*Store)(nil)
+	_ provider.WriteChecker    = (*Store)(nil)
+	_ provider.IdentityChecker = (*Store)(nil)
+	_ provider.Resealer        = (*Store)(nil)
 )
 
 // New returns the store for cfg. A relative cfg.Dir is relative to env.BaseDir. env.Now and
@@ -527,4 +530,162 @@ func (s *Store) CheckWrite(ctx context.Context, req provider.CheckWriteRequest) 
 		}
 		return false, nil
 	})
+}
+
+// CheckIdentity implements provider.IdentityChecker. The file store encrypts to, and reads as,
+// age identities only: any other type is refused (wrapping provider.ErrUnsupported). An age
+// identity's recipient must be one age public key, and its identity_file — what rotor reads as,
+// for a consumer's read access and the executor's read-back — must exist, parse, and hold the
+// private key of that recipient: a key file of another recipient reads nothing written for the
+// declared one. Nothing is written; the key file is read, never quoted.
+func (s *Store) CheckIdentity(ctx context.Context, req provider.CheckIdentityRequest) error {
+	const op = "check identity"
+	if err := ctx.Err(); err != nil {
+		return provider.Wrap(provider.Retryable, op, err)
+	}
+	id := req.Identity
+	c, err := ageConfig(id)
+	if err != nil {
+		return provider.Wrap(provider.Terminal, op, err)
+	}
+	rec := strings.TrimSpace(c.Recipient)
+	targets, err := targetsOf([]reader{{Identity: id.ID, Recipient: rec}})
+	if err != nil {
+		return provider.Wrap(provider.Terminal, op, err)
+	}
+	if c.IdentityFile == "" {
+		return provider.Errorf(provider.Terminal, op,
+			"identity %q has no identity_file: rotor cannot read as it; set identity_file to its age private key file", id.ID)
+	}
+	path := s.env.Path(c.IdentityFile)
+	kr, err := loadIdentities(path)
+	if err != nil {
+		return fmt.Errorf("identity %q: %w", id.ID, err)
+	}
+	if !slices.Contains(kr.keys, targets[0].key) {
+		held := "no X25519 or hybrid key"
+		if len(kr.recipients) > 0 {
+			held = "the key of " + strings.Join(kr.recipients, ", ")
+		}
+		return provider.Errorf(provider.Terminal, op,
+			"identity %q: its identity_file %s holds %s, not the key of its declared recipient %s: what is written for the recipient cannot be read with that file; put the recipient's key in the file, or declare the file's recipient",
+			id.ID, path, held, rec)
+	}
+	return nil
+}
+
+// Reseal implements provider.Resealer: a version is written again for req.Readers, with its
+// own value — proven by its keyed fingerprint, or nothing is written. The files of readers it
+// lacks are written with the index that names the new readers (the index renamed last), then
+// the files of readers no longer listed are removed: a crash in between leaves files of former
+// readers, which the next Reseal (the engine repeats one cut short) removes. A deleted
+// version, or one in the single-file layout of an earlier rotor, is refused.
+func (s *Store) Reseal(ctx context.Context, req provider.ResealRequest) (provider.ResealResponse, error) {
+	const op = "reseal version"
+	if req.Value.IsZero() {
+		return provider.ResealResponse{}, provider.Errorf(provider.Terminal, op, "the value is empty")
+	}
+	var resp provider.ResealResponse
+	err := s.update(ctx, op, req.Credential, func(dir string, ix *index) (bool, error) {
+		vdir := filepath.Join(dir, versionsDir)
+		r, err := live(op, ix, req.Version)
+		if err != nil {
+			return false, err
+		}
+		if _, err := os.Stat(filepath.Join(vdir, legacyFile(r.ID))); err == nil {
+			return false, provider.Errorf(provider.Terminal, op, "version %s is in the single-file layout of an earlier rotor: write a new version instead", r.ID)
+		}
+		if s.env.Fingerprint == nil || r.Fingerprint == "" || s.env.Fingerprint(req.Value) != r.Fingerprint {
+			return false, provider.Errorf(provider.NeedsHuman, op, "the value given for version %s cannot be proven to be its own (keyed fingerprint): nothing was written", r.ID)
+		}
+		targets, readers, err := recipientsOf(req.Readers)
+		if err != nil {
+			return false, err
+		}
+		want := map[string]bool{}
+		var lacking []target
+		for _, t := range targets {
+			want[t.key] = true
+			switch _, err := os.Stat(filepath.Join(vdir, readerFile(r.ID, t.key))); {
+			case errors.Is(err, fs.ErrNotExist):
+				lacking = append(lacking, t)
+			case err != nil:
+				return false, fsError(op, err)
+			}
+		}
+		stale, err := readerFiles(vdir, r.ID, want)
+		if err != nil {
+			return false, err
+		}
+		was := identities(r.Readers)
+		if len(lacking) == 0 && len(stale) == 0 && slices.Equal(was, identities(readers)) {
+			resp.Detail = fmt.Sprintf("version %s is written for %s already", r.ID, names(r.Readers))
+			return false, nil
+		}
+		files, err := sealFiles(vdir, r.ID, req.Value, lacking)
+		if err != nil {
+			return false, err
+		}
+		before := names(r.Readers)
+		r.Readers = readers
+		if err := ix.saveWith(dir, files); err != nil {
+			return false, fmt.Errorf("%s: %w", op, err)
+		}
+		for _, n := range stale {
+			if err := os.Remove(filepath.Join(vdir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return false, fsError(op, err)
+			}
+		}
+		if len(stale) > 0 {
+			if err := syncDir(vdir); err != nil {
+				return false, fsError(op, err)
+			}
+		}
+		resp = provider.ResealResponse{Changed: true, Detail: fmt.Sprintf("version %s written again for %s (it was for %s): %d file(s) written, %d removed",
+			r.ID, names(readers), before, len(files), len(stale))}
+		return false, nil // saved with its files
+	})
+	if err != nil {
+		return provider.ResealResponse{}, err
+	}
+	return resp, nil
+}
+
+// readerFiles lists the names of a version's per-reader files whose reader key is not in
+// keep.
+func readerFiles(vdir, id string, keep map[string]bool) ([]string, error) {
+	ents, err := os.ReadDir(vdir)
+	if err != nil {
+		return nil, fsError("list versions", err)
+	}
+	var out []string
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), id+".")
+		if !ok {
+			continue
+		}
+		if k, ok := strings.CutSuffix(rest, cipherSuffix); ok && len(k) == 16 && !keep[k] {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// identities lists readers as "identity recipient", sorted: what a version is written for.
+func identities(rs []reader) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Identity + " " + r.Recipient
+	}
+	slices.Sort(out)
+	return out
+}
+
+// names lists the readers' identity ids, for messages.
+func names(rs []reader) string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Identity
+	}
+	return strings.Join(out, ", ")
 }

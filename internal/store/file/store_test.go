@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -526,5 +527,88 @@ func TestCheckWrite(t *testing.T) {
 		if e.Name() != ".lock" && e.Name() != "versions" {
 			t.Errorf("CheckWrite left %s behind", e.Name())
 		}
+	}
+}
+
+// TestCheckIdentityNamesWhatDoesNotFit: readiness learns, before anything is minted, that an
+// identity cannot act on this store — a key file of another recipient (naming both public
+// keys, never the private one), a missing or unparsable key file, no key file, an identity
+// of another type — and a fitting one passes.
+func TestCheckIdentityNamesWhatDoesNotFit(t *testing.T) {
+	f := newFixture(t)
+	check := func(id provider.Identity) error {
+		return f.store.CheckIdentity(ctx, provider.CheckIdentityRequest{Credential: "cred", Identity: id})
+	}
+	if err := check(f.reader); err != nil {
+		t.Fatalf("a fitting identity: %v", err)
+	}
+	other := ageIdentity(t, f.base, "other")
+	swapped := f.reader
+	cfg := *f.reader.Config.(*identity.Age)
+	cfg.IdentityFile = other.Config.(*identity.Age).IdentityFile
+	swapped.Config = &cfg
+	err := check(swapped)
+	secretKey, _ := os.ReadFile(f.keyFile(other))
+	if err == nil || !strings.Contains(err.Error(), cfg.Recipient) || !strings.Contains(err.Error(), other.Config.(*identity.Age).Recipient) ||
+		strings.Contains(err.Error(), strings.TrimSpace(string(secretKey))) {
+		t.Errorf("a key file of another recipient: %v", err)
+	}
+	for name, mod := range map[string]func(c *identity.Age){
+		"missing key file":     func(c *identity.Age) { c.IdentityFile = "nowhere.key" },
+		"no key file":          func(c *identity.Age) { c.IdentityFile = "" },
+		"not an age recipient": func(c *identity.Age) { c.Recipient = "ssh-ed25519 AAAA" },
+	} {
+		c := *f.reader.Config.(*identity.Age)
+		mod(&c)
+		id := f.reader
+		id.Config = &c
+		if err := check(id); err == nil || provider.KindOf(err) != provider.Terminal {
+			t.Errorf("%s: %v, want a terminal error", name, err)
+		}
+	}
+	if err := check(provider.Identity{ID: "svc", Type: "os-user"}); !errors.Is(err, provider.ErrUnsupported) || !strings.Contains(err.Error(), `"svc"`) {
+		t.Errorf("an os-user identity: %v", err)
+	}
+}
+
+// TestResealRemovesFormerReaders: the files of readers a version is no longer written for are
+// removed, also when a reseal cut short left them (the repeat removes them); the index names
+// the new readers.
+func TestResealRemovesFormerReaders(t *testing.T) {
+	f := newFixture(t)
+	val := secret.FromString("a-value-to-write-again-0123")
+	v := put(t, f, "run-1", val)
+	vdir := filepath.Join(f.storeDir, "cred", "versions")
+	before := versionFiles(t, vdir, v.ID)
+	if len(before) != 2 {
+		t.Fatalf("%d files before, want 2", len(before))
+	}
+	resp, err := f.store.Reseal(ctx, provider.ResealRequest{Credential: "cred", Version: v.ID, Value: val, Readers: []provider.Identity{f.executor, f.nonReader}})
+	if err != nil || !resp.Changed || !strings.Contains(resp.Detail, "intruder") {
+		t.Fatalf("Reseal: %+v %v", resp, err)
+	}
+	after := versionFiles(t, vdir, v.ID)
+	if len(after) != 2 {
+		t.Fatalf("%d files after, want 2 (executor, the new reader)", len(after))
+	}
+	// A cut-short reseal: a former reader's file back in place; the repeat removes it.
+	stale := ""
+	for _, b := range before {
+		if !slices.Contains(after, b) {
+			stale = filepath.Join(vdir, b)
+		}
+	}
+	if err := os.WriteFile(stale, []byte("stale"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = f.store.Reseal(ctx, provider.ResealRequest{Credential: "cred", Version: v.ID, Value: val, Readers: []provider.Identity{f.executor, f.nonReader}})
+	if err != nil || !resp.Changed {
+		t.Fatalf("Reseal repeated: %+v %v", resp, err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the former reader's file is still there: %v", err)
+	}
+	if _, err := f.store.Read(ctx, provider.ReadRequest{Credential: "cred", Version: v.ID, As: f.reader}); provider.KindOf(err) != provider.Denied {
+		t.Fatalf("the former reader still reads: %v", err)
 	}
 }

@@ -25,3 +25,9 @@ func lookupGroup(string) (uint32, error) {
 func (s *Store) readAs(context.Context, string, provider.Identity, []string) ([]byte, error) {
 	return nil, provider.Wrap(provider.Terminal, "read version", fmt.Errorf("reading as an identity: %w on this operating system", provider.ErrUnsupported))
 }
+
+// CheckIdentity implements provider.IdentityChecker: without unix users, no identity can act
+// on this store.
+func (s *Store) CheckIdentity(context.Context, provider.CheckIdentityRequest) error {
+	return provider.Wrap(provider.Terminal, "check identity", fmt.Errorf("reading as an identity: %w on this operating system", provider.ErrUnsupported))
+}

@@ -235,3 +235,22 @@ func bitAllows(a account, path string, bit uint32) error {
 	}
 	return nil
 }
+
+// CheckIdentity implements provider.IdentityChecker: the store reads as os-user identities
+// (an identity with no type is rotor itself), and the user must exist on this host — what
+// readiness proves before anything is minted. Nothing is read or written.
+func (s *Store) CheckIdentity(ctx context.Context, req provider.CheckIdentityRequest) error {
+	const op = "check identity"
+	as := req.Identity
+	if as.Type == "" && as.ID == "" {
+		return nil
+	}
+	name, err := osUserOf(op, as)
+	if err != nil {
+		return err
+	}
+	if _, err := lookupUser(name); err != nil {
+		return provider.Wrap(provider.Terminal, op, fmt.Errorf("identity %q: %w", as.ID, err))
+	}
+	return ctx.Err()
+}

@@ -59,6 +59,7 @@ var (
 	_ provider.WriteChecker      = (*Store)(nil)
 	_ provider.Pinner            = (*Store)(nil)
 	_ provider.CertificateLister = (*Store)(nil)
+	_ provider.IdentityChecker   = (*Store)(nil)
 )
 
 // New returns the store for cfg. A relative cfg.Dir is relative to env.BaseDir. env.Now and

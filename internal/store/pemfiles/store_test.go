@@ -210,6 +210,7 @@ func TestConformance(t *testing.T) {
 			Executor: osUser("rotor", "root"), Reader: osUser("search-api", "daemon"), NonReader: osUser("intruder", "nobody"),
 			Lacks: map[provider.Capability]string{
 				provider.CanDelete: "it prunes retired versions itself, by its keep setting; the engine's delete step is a note",
+				provider.CanReseal: "its consumers read by file ownership and mode, not by a per-reader encryption to write again",
 			},
 			ConsumerVersion: func(t *testing.T, consumer string) string {
 				if consumer == "billing" {

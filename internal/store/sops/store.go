@@ -452,3 +452,23 @@ func (s *Store) proveReader(ctx context.Context, op string, id provider.Identity
 	}
 	return nil
 }
+
+// CheckIdentity proves, before anything is written, that an identity can act on the file: an
+// age identity (anything else is ErrUnsupported) that is one of the file's recipients and
+// whose own key decrypts it. The executor must also write, which CheckWrite proves; here both
+// only read. A file that does not exist yet is a recipient question nobody can answer: it is
+// reported like any missing file, by the first snapshot.
+func (s *Store) CheckIdentity(ctx context.Context, req provider.CheckIdentityRequest) error {
+	const op = "check identity"
+	if _, err := acting(op, req.Identity, s.env); err != nil {
+		return err
+	}
+	if _, err := s.run.resolve(ctx); err != nil {
+		return err
+	}
+	raw, doc, _, _, err := s.snapshot(op)
+	if err != nil {
+		return err
+	}
+	return s.proveReader(ctx, op, req.Identity, raw, doc.meta)
+}

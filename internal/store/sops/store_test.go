@@ -104,6 +104,7 @@ func conformance(t *testing.T, format, name, plain string) {
 			Lacks: map[provider.Capability]string{
 				provider.CanPin:              "every consumer reads the one key of the file: no consumer can be held on another version than the others",
 				provider.CanListCertificates: "it keeps opaque values, not certificates: pem-files keeps those",
+				provider.CanReseal:           "every version is encrypted to the file's recipients, which rotor never changes: a reader the file does not name is added with sops updatekeys, by its owner",
 			},
 		}
 	})
