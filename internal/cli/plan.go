@@ -124,6 +124,12 @@ func (g *globals) history(ctx context.Context, inv *inventory.Inventory) (map[st
 	}
 	defer db.Close()
 	if db.Absent() {
+		if g.db != "" {
+			// A database named on purpose (--db, ROTOR_DB) that is not there is a typo more
+			// often than a first run: say so rather than plan as if nothing was ever rotated.
+			return nil, "", withHint(ExitError, fmt.Errorf("no state database at %s", loc.Path),
+				"check --db (or ROTOR_DB); without it, plan reads the default database, and says when there is none yet")
+		}
 		return map[string]plan.History{}, "none yet (" + loc.Path + " does not exist)", nil
 	}
 	states, err := db.CredentialStates(ctx)

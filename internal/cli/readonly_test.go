@@ -147,7 +147,7 @@ func TestReadCommandsNeedADatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := filepath.Join(dir, "no", "such", "rotor.db")
-	for _, args := range [][]string{{"status"}, {"runs"}, {"journal", "r1"}, {"journal", "verify", "r1"}} {
+	for _, args := range [][]string{{"status"}, {"runs"}, {"journal", "r1"}, {"journal", "verify", "r1"}, {"plan"}} {
 		var out bytes.Buffer
 		code := Main(context.Background(), append([]string{"-i", examples, "--db", db}, args...), Env{Stdout: &out, Stderr: &out})
 		if code != ExitError || !strings.Contains(out.String(), "no state database at "+db) {
