@@ -27,10 +27,13 @@ func (e *Engine) build(c *inventory.Credential, shared *provider.Shared) *provid
 	env := e.providerEnv()
 	env.Shared = shared
 	var err error
-	if p.store, err = e.Registry.Store(c.Store.Type, c.Store.Config, env); err != nil {
+	storeEnv, authEnv := env, env
+	storeEnv.Executor, _ = e.identity(c.Store.Identity)
+	authEnv.Executor, _ = e.identity(c.Authority.Identity)
+	if p.store, err = e.Registry.Store(c.Store.Type, c.Store.Config, storeEnv); err != nil {
 		p.missing = append(p.missing, "store: "+err.Error())
 	}
-	if p.authority, err = e.Registry.Authority(c.Authority.Type, c.Authority.Config, env); err != nil {
+	if p.authority, err = e.Registry.Authority(c.Authority.Type, c.Authority.Config, authEnv); err != nil {
 		p.missing = append(p.missing, "authority: "+err.Error())
 	}
 	addCheck := func(id string) {
@@ -83,11 +86,12 @@ func (e *Engine) readCredential(ctx context.Context, id string) (provider.ReadRe
 	}
 	env := e.providerEnv()
 	env.ReadCredential = nil // one level: a CA's store does not read further credentials
+	as, _ := e.identity(c.Store.Identity)
+	env.Executor = as
 	st, err := e.Registry.Store(c.Store.Type, c.Store.Config, env)
 	if err != nil {
 		return provider.ReadResponse{}, fmt.Errorf("credential %s: store: %w", id, err)
 	}
-	as, _ := e.identity(c.Store.Identity)
 	r, err := st.Read(ctx, provider.ReadRequest{Credential: id, As: as})
 	if err != nil {
 		return provider.ReadResponse{}, fmt.Errorf("credential %s: reading its current value: %w", id, err)

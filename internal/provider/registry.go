@@ -46,8 +46,9 @@ const (
 	CanRestore                                 // Authority: Restorer
 	CanCheckManage                             // Authority: ManageChecker
 	CanAdviseRenewal                           // Authority: RenewalAdvisor
-	CanReportUsage                             // Authority or Checker: UsageReporter
+	CanReportUsage                             // Authority, Checker or Store: UsageReporter
 	CanListCertificates                        // Store: CertificateLister
+	CanCheckRead                               // Store: ReadChecker
 )
 
 // capabilities maps each capability to the interface test that grants it and its name.
@@ -65,6 +66,7 @@ var capabilities = []struct {
 	{CanAdviseRenewal, "renewal-advice", implements[RenewalAdvisor]},
 	{CanReportUsage, "usage", implements[UsageReporter]},
 	{CanListCertificates, "list-certificates", implements[CertificateLister]},
+	{CanCheckRead, "check-read", implements[ReadChecker]},
 }
 
 func implements[I any](v any) bool { _, ok := v.(I); return ok }
