@@ -229,13 +229,16 @@ func (s *Store) scanAudit(r io.Reader, valueHash string, self marks, since, read
 			continue
 		}
 		at, err := time.Parse(time.RFC3339Nano, e.Time)
-		if err != nil || at.Before(since) {
+		if err != nil {
 			continue
 		}
 		if e.Auth != nil && ((self.entity != "" && e.Auth.EntityID == self.entity) || (self.tokenHash != "" && e.Auth.ClientToken == self.tokenHash)) {
-			if !at.Before(readAt.Add(-2 * time.Second)) {
+			if !at.Before(readAt.Add(-clockSkew)) {
 				res.sawSelf = true
 			}
+			continue
+		}
+		if at.Before(since) {
 			continue
 		}
 		who := reader(e)
@@ -288,3 +291,7 @@ func reader(e auditEntry) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// clockSkew is how much earlier than rotor's clock the server may have logged rotor's own
+// read and still prove the log current.
+const clockSkew = 5 * time.Minute

@@ -95,6 +95,7 @@ type Server struct {
 	sealed     bool
 	fails      []fault
 	denies     []string
+	hooks      []hook
 	seq        int
 }
 
@@ -117,6 +118,11 @@ type role struct {
 	name, roleID, entity string
 	secretIDs            map[string]bool
 	policies             []string
+}
+
+type hook struct {
+	method, path string
+	fn           func()
 }
 
 type fault struct {
@@ -199,6 +205,14 @@ func (s *Server) Unseal() { s.mu.Lock(); s.sealed = false; s.mu.Unlock() }
 func (s *Server) FailNext(prefix string, status, n int) {
 	s.mu.Lock()
 	s.fails = append(s.fails, fault{prefix, status, n})
+	s.mu.Unlock()
+}
+
+// Before runs fn once, before the next request with this method and path (after /v1/) is
+// handled: a concurrent writer slipped in between a client's read and its write.
+func (s *Server) Before(method, path string, fn func()) {
+	s.mu.Lock()
+	s.hooks = append(s.hooks, hook{method, path, fn})
 	s.mu.Unlock()
 }
 
@@ -293,7 +307,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if tok := requestToken(r); tok != "" {
 		c.tok = s.tokens[tok]
 	}
+	var run func()
+	for i, h := range s.hooks {
+		if h.method == r.Method && h.path == c.path {
+			run = h.fn
+			s.hooks = slices.Delete(s.hooks, i, i+1)
+			break
+		}
+	}
 	s.mu.Unlock()
+	if run != nil {
+		run()
+	}
 
 	status, resp := s.route(r.Context(), c)
 	s.audit(c, status, resp)
