@@ -120,7 +120,11 @@ func (s *Store) Usage(ctx context.Context, req provider.UsageRequest) (provider.
 		return unknown("the audit log %s cannot be read: %v", logPath, errors.Unwrap(err))
 	}
 	defer f.Close()
-	res, err := s.scanAudit(f, valueHash, self, req.Since, readAt, bin)
+	since := req.Since
+	if a.Window > 0 && readAt.Add(-a.Window).After(since) {
+		since = readAt.Add(-a.Window)
+	}
+	res, err := s.scanAudit(f, valueHash, self, since, readAt, bin)
 	if err != nil {
 		return unknown("the audit log %s: %v", logPath, err)
 	}
@@ -131,11 +135,11 @@ func (s *Store) Usage(ctx context.Context, req provider.UsageRequest) (provider.
 	where := fmt.Sprintf("%s?version=%d", s.secretName(), w.n)
 	if res.count == 0 {
 		return provider.UsageResponse{Verdict: provider.Pass,
-			Detail: fmt.Sprintf("no read of the previous version %s (%s) since %s in audit log %s", req.Version.ID, where, req.Since.UTC().Format(time.RFC3339), logPath)}, nil
+			Detail: fmt.Sprintf("no read of the previous version %s (%s) since %s in audit log %s", req.Version.ID, where, since.UTC().Format(time.RFC3339), logPath)}, nil
 	}
 	return provider.UsageResponse{Verdict: provider.Fail, Count: res.count, Who: res.who,
 		Detail: fmt.Sprintf("%d read(s) of the previous version %s (%s) since %s, by bin of %s: %s", res.count, req.Version.ID, where,
-			req.Since.UTC().Format(time.RFC3339), bin, strings.Join(res.bins, "; "))}, nil
+			since.UTC().Format(time.RFC3339), bin, strings.Join(res.bins, "; "))}, nil
 }
 
 // readPrevious reads the value of a version of the secret as the executor.

@@ -25,6 +25,7 @@ type Audit struct {
 	Path   string        `yaml:"path" doc:"The audit device's log file (JSON lines), as rotor can read it."`
 	Device string        `yaml:"device" doc:"The audit device's path in Vault, for sys/audit-hash (default: file)."`
 	Bin    time.Duration `yaml:"bin" doc:"Time bin of the residual-use report (default 5m)."`
+	Window time.Duration `yaml:"window" doc:"How far back from now reads of the previous version count (default: all since the cutover): a reader that stopped longer ago than this no longer blocks revoke."`
 }
 
 // Defaults.
@@ -91,10 +92,12 @@ func (c *Config) Validate() []provider.FieldError {
 	}
 	a := c.AuditLog
 	switch {
-	case a.Path == "" && (a.Device != "" || a.Bin != 0):
+	case a.Path == "" && (a.Device != "" || a.Bin != 0 || a.Window != 0):
 		out = append(out, provider.FieldError{Field: "audit_log.path", Msg: "required with audit_log: the audit device's log file"})
 	case a.Bin < 0:
 		out = append(out, provider.FieldError{Field: "audit_log.bin", Msg: "must be positive"})
+	case a.Window < 0:
+		out = append(out, provider.FieldError{Field: "audit_log.window", Msg: "must be positive"})
 	}
 	if a.Device != "" {
 		if msg := badSegments(a.Device, false); msg != "" {
