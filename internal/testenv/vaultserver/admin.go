@@ -93,6 +93,19 @@ func (e *Env) MountKV(t testing.TB, ns, path string) {
 	e.write(t, ns, "sys/mounts/"+path, map[string]any{"type": "kv", "options": map[string]any{"version": "2"}})
 }
 
+// MountKVIfMissing enables a KV version 2 engine at path unless something is mounted there
+// (a real server shared by runs).
+func (e *Env) MountKVIfMissing(t testing.TB, ns, path string) {
+	t.Helper()
+	mounts, err := e.client(ns).Sys().ListMountsWithContext(context.Background())
+	if err == nil {
+		if _, ok := mounts[strings.TrimSuffix(path, "/")+"/"]; ok {
+			return
+		}
+	}
+	e.MountKV(t, ns, path)
+}
+
 // Policy writes an ACL policy: path pattern -> capabilities.
 func (e *Env) Policy(t testing.TB, ns, name string, rules map[string][]string) {
 	t.Helper()

@@ -15,6 +15,15 @@ func (s *Server) system(c *call) (int, map[string]any) {
 	defer s.mu.Unlock()
 	p := c.path
 	switch {
+	case p == "sys/mounts" && c.method == http.MethodGet:
+		data := map[string]any{}
+		for k, m := range s.mounts {
+			if strings.HasPrefix(k, c.ns+"|") {
+				data[m.path+"/"] = map[string]any{"type": "kv", "options": map[string]any{"version": "2"}}
+			}
+		}
+		return http.StatusOK, s.reply(c, data, nil, nil)
+
 	case strings.HasPrefix(p, "sys/mounts/") && c.method != http.MethodGet && c.method != http.MethodDelete:
 		path := strings.Trim(strings.TrimPrefix(p, "sys/mounts/"), "/")
 		typ, _ := c.data["type"].(string)
