@@ -145,21 +145,7 @@ func (v *vaultPlatform) login(t *testing.T, name string) *vault.Client {
 		}
 		return ""
 	}
-	conf := vault.DefaultConfig()
-	conf.Address = v.srv.Addr
-	conf.MaxRetries = 0
-	c, err := vault.NewClient(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.ClearToken()
-	c.ClearNamespace()
-	s, err := c.Logical().Write("auth/"+v.approle+"/login", map[string]any{"role_id": get(env + "_ROLE_ID"), "secret_id": get(env + "_SECRET_ID")})
-	if err != nil {
-		t.Fatalf("login as %s: %v", name, err)
-	}
-	c.SetToken(s.Auth.ClientToken)
-	return c
+	return v.srv.Login(t, v.approle, get(env+"_ROLE_ID"), get(env+"_SECRET_ID"))
 }
 
 // TestVaultRotation: a generated API key kept in vault-kv, with two consumers.

@@ -1,6 +1,7 @@
 package vaultkv
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/url"
@@ -276,26 +277,16 @@ func (ix *index) versions() []provider.Version {
 		}
 	}
 	slices.SortFunc(out, func(a, b item) int {
-		if a.key[0] != b.key[0] {
-			return -cmpInt(a.key[0], b.key[0])
+		if c := cmp.Compare(b.key[0], a.key[0]); c != 0 {
+			return c
 		}
-		return -cmpInt(a.key[1], b.key[1])
+		return cmp.Compare(b.key[1], a.key[1])
 	})
 	vs := make([]provider.Version, len(out))
 	for i, it := range out {
 		vs[i] = it.v
 	}
 	return vs
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // pinnedTo lists the consumers pinned to KV version n.

@@ -60,6 +60,19 @@ func New(cfg Config, env provider.Env) (*Store, error) {
 		staging: trimSlash(cfg.staging()), field: cfg.field()}, nil
 }
 
+// indexed logs in as the executor and reads rotor's index.
+func (s *Store) indexed(ctx context.Context, op string) (*vault.Client, *index, error) {
+	c, err := s.executor(ctx, op)
+	if err != nil {
+		return nil, nil, err
+	}
+	ix, err := s.load(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, ix, nil
+}
+
 // secretName is the secret consumers read, as messages name it.
 func (s *Store) secretName() string { return s.apiPath("data", s.path) }
 
@@ -183,12 +196,18 @@ func canLogIn(id provider.Identity) bool {
 	return id.Type == "vault-token" || id.Type == "vault-approle"
 }
 
+// place is the secret and the KV version that hold a located version: the secret's version
+// once promoted, the staging secret's before.
+func (s *Store) place(w where) (string, int) {
+	if w.n == 0 {
+		return s.staging, w.m
+	}
+	return s.path, w.n
+}
+
 // valueOf reads a located version's value as the executor.
 func (s *Store) valueOf(ctx context.Context, c *vault.Client, op string, w where) ([]byte, error) {
-	p, n := s.path, w.n
-	if w.n == 0 {
-		p, n = s.staging, w.m
-	}
+	p, n := s.place(w)
 	d, err := s.readData(ctx, c, op, p, n, s.field)
 	if err != nil {
 		wipe(d.value)
@@ -206,11 +225,7 @@ func (s *Store) valueOf(ctx context.Context, c *vault.Client, op string, w where
 // move (current, previous) and the staged copy is destroyed. A disabled version is refused.
 func (s *Store) Promote(ctx context.Context, req provider.PromoteRequest) (provider.PromoteResponse, error) {
 	const op = "promote version"
-	c, err := s.executor(ctx, op)
-	if err != nil {
-		return provider.PromoteResponse{}, err
-	}
-	ix, err := s.load(ctx, c)
+	c, ix, err := s.indexed(ctx, op)
 	if err != nil {
 		return provider.PromoteResponse{}, err
 	}
@@ -362,11 +377,7 @@ func (s *Store) promoted(ix *index, w where) provider.PromoteResponse {
 // Versions implements provider.Store.
 func (s *Store) Versions(ctx context.Context, req provider.VersionsRequest) (provider.VersionsResponse, error) {
 	const op = "list versions"
-	c, err := s.executor(ctx, op)
-	if err != nil {
-		return provider.VersionsResponse{}, err
-	}
-	ix, err := s.load(ctx, c)
+	_, ix, err := s.indexed(ctx, op)
 	if err != nil {
 		return provider.VersionsResponse{}, err
 	}
@@ -387,11 +398,7 @@ func (s *Store) Read(ctx context.Context, req provider.ReadRequest) (provider.Re
 	if err != nil {
 		return provider.ReadResponse{}, err
 	}
-	ex, err := s.executor(ctx, op)
-	if err != nil {
-		return provider.ReadResponse{}, err
-	}
-	ix, err := s.load(ctx, ex)
+	_, ix, err := s.indexed(ctx, op)
 	if err != nil {
 		return provider.ReadResponse{}, err
 	}
@@ -444,11 +451,7 @@ func (s *Store) Enable(ctx context.Context, req provider.ToggleRequest) error {
 }
 
 func (s *Store) toggle(ctx context.Context, op, kind string, req provider.ToggleRequest) error {
-	c, err := s.executor(ctx, op)
-	if err != nil {
-		return err
-	}
-	ix, err := s.load(ctx, c)
+	c, ix, err := s.indexed(ctx, op)
 	if err != nil {
 		return err
 	}
@@ -466,10 +469,7 @@ func (s *Store) toggle(ctx context.Context, op, kind string, req provider.Toggle
 	} else if !w.meta.Deleted {
 		return nil
 	}
-	p, n := s.path, w.n
-	if n == 0 {
-		p, n = s.staging, w.m
-	}
+	p, n := s.place(w)
 	return s.versionsOp(ctx, c, op, kind, p, n)
 }
 
@@ -494,11 +494,7 @@ func (s *Store) inUse(op string, ix *index, w where) error {
 // succeeds; the current version and pinned versions are refused.
 func (s *Store) Delete(ctx context.Context, req provider.ToggleRequest) error {
 	const op = "delete version"
-	c, err := s.executor(ctx, op)
-	if err != nil {
-		return err
-	}
-	ix, err := s.load(ctx, c)
+	c, ix, err := s.indexed(ctx, op)
 	if err != nil {
 		return err
 	}
@@ -512,10 +508,7 @@ func (s *Store) Delete(ctx context.Context, req provider.ToggleRequest) error {
 	if err := s.inUse(op, ix, w); err != nil {
 		return err
 	}
-	p, n := s.path, w.n
-	if n == 0 {
-		p, n = s.staging, w.m
-	}
+	p, n := s.place(w)
 	return s.versionsOp(ctx, c, op, "destroy", p, n)
 }
 
@@ -531,11 +524,7 @@ func (s *Store) Pin(ctx context.Context, req provider.PinRequest) error {
 	if len(pinPrefix+req.Consumer) > 128 {
 		return provider.Errorf(provider.Terminal, op, "consumer name %q is too long for a custom_metadata key", req.Consumer)
 	}
-	c, err := s.executor(ctx, op)
-	if err != nil {
-		return err
-	}
-	ix, err := s.load(ctx, c)
+	c, ix, err := s.indexed(ctx, op)
 	if err != nil {
 		return err
 	}
@@ -557,11 +546,7 @@ func (s *Store) Pin(ctx context.Context, req provider.PinRequest) error {
 // Unpin implements provider.Pinner.
 func (s *Store) Unpin(ctx context.Context, req provider.PinRequest) error {
 	const op = "unpin consumer"
-	c, err := s.executor(ctx, op)
-	if err != nil {
-		return err
-	}
-	ix, err := s.load(ctx, c)
+	c, ix, err := s.indexed(ctx, op)
 	if err != nil {
 		return err
 	}

@@ -112,25 +112,16 @@ func (f *fixture) newStore(t testing.TB, cfg vaultkv.Config) *vaultkv.Store {
 // clientAs logs in as an identity with the plain official client, as a consumer would.
 func (f *fixture) clientAs(t testing.TB, id provider.Identity) *vault.Client {
 	t.Helper()
-	conf := vault.DefaultConfig()
-	conf.Address = f.srv.Addr
-	conf.MaxRetries = 0
-	c, err := vault.NewClient(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.ClearNamespace()
 	switch cfg := id.Config.(type) {
 	case *identity.VaultToken:
+		c := f.srv.Client(t)
 		c.SetToken(f.env.get(cfg.TokenEnv))
+		return c
 	case *identity.VaultAppRole:
-		s, err := c.Logical().Write("auth/"+cfg.Mount+"/login", map[string]any{"role_id": f.env.get(cfg.RoleIDEnv), "secret_id": f.env.get(cfg.SecretIDEnv)})
-		if err != nil {
-			t.Fatalf("login as %s: %v", id.ID, err)
-		}
-		c.SetToken(s.Auth.ClientToken)
+		return f.srv.Login(t, cfg.Mount, f.env.get(cfg.RoleIDEnv), f.env.get(cfg.SecretIDEnv))
 	}
-	return c
+	t.Fatalf("cannot log in as %s", id.ID)
+	return nil
 }
 
 func TestConformance(t *testing.T) {

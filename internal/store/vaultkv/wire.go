@@ -239,7 +239,9 @@ func (s *Store) writeData(ctx context.Context, c *vault.Client, op, p string, fi
 	if !utf8.Valid(value) {
 		return 0, provider.Errorf(provider.Terminal, op, "%s: the value is not UTF-8 text; a KV secret's data is JSON text", s.apiPath("data", p))
 	}
-	body := make([]byte, 0, len(value)+len(field)+len(key)+64)
+	// Room for the worst escaping (\u00XX: 6 bytes a byte), so the body never moves and leaves
+	// a copy of the value behind.
+	body := make([]byte, 0, 6*(len(value)+len(field)+len(key))+64)
 	body = append(body, `{"data":{`...)
 	body = appendJSONString(body, []byte(field))
 	body = append(body, ':')
@@ -346,7 +348,8 @@ func (s *Store) capabilities(ctx context.Context, c *vault.Client, op string, pa
 // auditHash asks sys/audit-hash/DEVICE for the HMAC the audit device logs for input (a
 // value: the body is wiped).
 func (s *Store) auditHash(ctx context.Context, c *vault.Client, op, device string, input []byte) (string, error) {
-	body := append([]byte(`{"input":`), nil...)
+	body := make([]byte, 0, 6*len(input)+16)
+	body = append(body, `{"input":`...)
 	body = appendJSONString(body, input)
 	body = append(body, '}')
 	defer wipe(body)

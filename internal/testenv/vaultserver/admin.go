@@ -46,16 +46,8 @@ func Connect(t testing.TB) *Env {
 		s := Start(t)
 		e.Addr, e.RootToken, e.AuditLog, e.AuditDevice, e.Local = s.URL, s.RootToken, s.AuditLog, s.AuditDevice, s
 	}
-	conf := vault.DefaultConfig()
-	conf.Address = e.Addr
-	conf.MaxRetries = 0
-	c, err := vault.NewClient(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(e.RootToken)
-	c.ClearNamespace()
-	e.admin = c
+	e.admin = e.Client(t)
+	e.admin.SetToken(e.RootToken)
 	return e
 }
 
@@ -191,4 +183,31 @@ func (e *Env) Metadata(t testing.TB, ns, mount, path string) map[string]any {
 		return nil
 	}
 	return s.Data
+}
+
+// Client is a client of the server with no token, as a consumer starts.
+func (e *Env) Client(t testing.TB) *vault.Client {
+	t.Helper()
+	conf := vault.DefaultConfig()
+	conf.Address = e.Addr
+	conf.MaxRetries = 0
+	c, err := vault.NewClient(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ClearToken()
+	c.ClearNamespace()
+	return c
+}
+
+// Login logs in with an AppRole, as a consumer would, and returns its client.
+func (e *Env) Login(t testing.TB, mount, roleID, secretID string) *vault.Client {
+	t.Helper()
+	c := e.Client(t)
+	s, err := c.Logical().Write("auth/"+mount+"/login", map[string]any{"role_id": roleID, "secret_id": secretID})
+	if err != nil || s == nil || s.Auth == nil {
+		t.Fatalf("login at auth/%s: %v", mount, err)
+	}
+	c.SetToken(s.Auth.ClientToken)
+	return c
 }
