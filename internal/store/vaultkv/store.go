@@ -648,7 +648,7 @@ func (s *Store) CheckWrite(ctx context.Context, req provider.CheckWriteRequest) 
 		return err
 	}
 	if msg := ix.drift(s.secretName()); msg != "" {
-		return provider.Errorf(provider.Terminal, op, "%s: rotor would not overwrite it; find who wrote it (the audit log) and restore rotor's current version", msg)
+		return provider.Errorf(provider.Terminal, op, "%s: rotor would not overwrite it; find who wrote it (the audit log), then either restore rotor's current version or, to keep the new value, remove rotor.current from the secret's custom_metadata so that rotor adopts the newest version as current", msg)
 	}
 	return nil
 }
