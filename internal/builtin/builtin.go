@@ -35,6 +35,7 @@ import (
 	"github.com/rotorhq/rotor/internal/store/file"
 	"github.com/rotorhq/rotor/internal/store/pemfiles"
 	sopsstore "github.com/rotorhq/rotor/internal/store/sops"
+	"github.com/rotorhq/rotor/internal/store/vaultkv"
 )
 
 // New returns the registry of every built-in provider type.
@@ -43,7 +44,7 @@ func New() *provider.Registry {
 
 	provider.RegisterStore(r, "file", provider.ByValue(file.New))
 	provider.RegisterStore(r, "pem-files", provider.ByValue(pemfiles.New))
-	provider.Declare[VaultKVStore](r, provider.KindStore, "vault-kv")
+	provider.RegisterStore(r, "vault-kv", provider.ByValue(vaultkv.New))
 	provider.Declare[AzureKeyVaultStore](r, provider.KindStore, "azure-keyvault")
 	provider.Declare[AWSSecretsManagerStore](r, provider.KindStore, "aws-secrets-manager")
 	provider.Declare[GCPSecretManagerStore](r, provider.KindStore, "gcp-secret-manager")

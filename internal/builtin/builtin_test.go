@@ -27,7 +27,7 @@ func TestRegistry(t *testing.T) {
 		}
 	}
 	want := map[provider.Kind]string{
-		provider.KindStore:     "file,pem-files,sops",
+		provider.KindStore:     "file,pem-files,sops,vault-kv",
 		provider.KindAuthority: "acme,generated,none,postgres,x509-ca",
 		provider.KindReload:    "exec,http,nginx,signal",
 		provider.KindCheck:     "exec,http,kql,log,logsql,loki,postgres-login,promql,tls",
@@ -49,12 +49,13 @@ func TestRegistry(t *testing.T) {
 		{provider.KindAuthority, "postgres", provider.CanReportUsage | provider.CanRestore | provider.CanCheckManage},
 		{provider.KindAuthority, "acme", provider.CanAdviseRenewal},
 		{provider.KindCheck, "tls", provider.CanReportUsage},
+		{provider.KindStore, "vault-kv", provider.CanToggle | provider.CanDelete | provider.CanPin | provider.CanCheckWrite | provider.CanCheckRead | provider.CanReportUsage},
 	} {
 		if got := r.Capabilities(tc.kind, tc.typ); !got.Has(tc.has) {
 			t.Errorf("%s %s: capabilities %q, want at least %q", tc.kind, tc.typ, got, tc.has)
 		}
 	}
-	if got := r.Capabilities(provider.KindStore, "vault-kv"); got != 0 {
+	if got := r.Capabilities(provider.KindStore, "azure-keyvault"); got != 0 {
 		t.Errorf("a declared type has capabilities %q", got)
 	}
 }

@@ -75,15 +75,6 @@ type WebhookAuthority struct {
 
 func (WebhookAuthority) Strategies() []string { return []string{"overlap", "in-place"} }
 
-// VaultKVStore is a Vault or OpenBao KV version 2 secret.
-type VaultKVStore struct {
-	Address   string `yaml:"address" doc:"Server address (default: VAULT_ADDR)."`
-	Namespace string `yaml:"namespace" doc:"Enterprise/OpenBao namespace."`
-	Mount     string `yaml:"mount" rotor:"required" doc:"KV v2 mount path."`
-	Path      string `yaml:"path" rotor:"required" doc:"Secret path under the mount."`
-	Field     string `yaml:"field" doc:"Key inside the secret's data (default: value)."`
-}
-
 // AzureKeyVaultStore is an Azure Key Vault secret.
 type AzureKeyVaultStore struct {
 	VaultURL string `yaml:"vault_url" rotor:"required" doc:"https://NAME.vault.azure.net"`

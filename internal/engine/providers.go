@@ -42,10 +42,13 @@ func (e *Engine) build(c *inventory.Credential, shared *provider.Shared) *provid
 	env := e.providerEnv()
 	env.Shared = shared
 	var err error
-	if p.store, err = e.Registry.Store(c.Store.Type, c.Store.Config, env); err != nil {
+	storeEnv, authEnv := env, env
+	storeEnv.Executor, _ = e.identity(c.Store.Identity)
+	authEnv.Executor, _ = e.identity(c.Authority.Identity)
+	if p.store, err = e.Registry.Store(c.Store.Type, c.Store.Config, storeEnv); err != nil {
 		p.fail("store", err)
 	}
-	if p.authority, err = e.Registry.Authority(c.Authority.Type, c.Authority.Config, env); err != nil {
+	if p.authority, err = e.Registry.Authority(c.Authority.Type, c.Authority.Config, authEnv); err != nil {
 		p.fail("authority", err)
 	}
 	addCheck := func(id string) {
@@ -98,11 +101,12 @@ func (e *Engine) readCredential(ctx context.Context, id string) (provider.ReadRe
 	}
 	env := e.providerEnv()
 	env.ReadCredential = nil // one level: a CA's store does not read further credentials
+	as, _ := e.identity(c.Store.Identity)
+	env.Executor = as
 	st, err := e.Registry.Store(c.Store.Type, c.Store.Config, env)
 	if err != nil {
 		return provider.ReadResponse{}, fmt.Errorf("credential %s: store: %w", id, err)
 	}
-	as, _ := e.identity(c.Store.Identity)
 	r, err := st.Read(ctx, provider.ReadRequest{Credential: id, As: as})
 	if err != nil {
 		return provider.ReadResponse{}, fmt.Errorf("credential %s: reading its current value: %w", id, err)

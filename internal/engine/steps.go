@@ -148,9 +148,18 @@ func (rs *runState) readiness(ctx context.Context) rotation.Outcome {
 			problems = append(problems, "the executor cannot manage the authority: "+rs.scrub.text(err.Error()))
 		}
 	}
+	rc, canCheckRead := rs.p.store.(provider.ReadChecker)
 	for _, k := range c.Consumers {
 		if k.Identity == "" {
 			problems = append(problems, "consumer "+k.ID+" has no identity: its read access cannot be proven")
+			continue
+		}
+		// A store that can ask its server proves each consumer's read access now, with the
+		// consumer's own identity, before anything is minted or written.
+		if id, ok := rs.e.identity(k.Identity); ok && canCheckRead {
+			if err := rc.CheckRead(ctx, provider.CheckReadRequest{Credential: c.ID, As: id}); err != nil {
+				problems = append(problems, "consumer "+k.ID+" (identity "+id.ID+") cannot read the store: "+rs.scrub.text(err.Error()))
+			}
 		}
 	}
 	problems = append(problems, rs.identitiesFit(ctx)...)
@@ -482,12 +491,19 @@ func (rs *runState) runChecks(ctx context.Context, ids []string, consumer string
 }
 
 // usageSources are who can report residual use of a credential's previous version
-// (rotation.Spec.Usage): its authority, if it can, then each of its checks and its consumers'
-// checks that can (a tls check: the endpoints still serving it), in declared order, once each.
+// (rotation.Spec.Usage): its authority, if it can, then its store, if it can and is
+// configured to (a vault-kv store with an audit_log: who read the previous version), then
+// each of its checks and its consumers' checks that can (a tls check: the endpoints still
+// serving it), in declared order, once each.
 func usageSources(inv *inventory.Inventory, reg *provider.Registry, c *inventory.Credential) []string {
 	var out []string
 	if reg.Capabilities(provider.KindAuthority, c.Authority.Type).Has(provider.CanReportUsage) {
 		out = append(out, rotation.UsageAuthority)
+	}
+	if reg.Capabilities(provider.KindStore, c.Store.Type).Has(provider.CanReportUsage) {
+		if sw, ok := c.Store.Config.(provider.UsageSwitch); !ok || sw.ReportsUsage() {
+			out = append(out, rotation.UsageStore)
+		}
 	}
 	seen := map[string]bool{}
 	add := func(ids []string) {
@@ -524,8 +540,11 @@ func (rs *runState) residualUse(ctx context.Context) (rotation.Outcome, []journa
 		u := rs.usage(ctx, src, req)
 		name := strings.Replace(src, "check:", "check ", 1)
 		line := name + " " + string(u.Verdict) + ": " + u.Detail // a check's detail names what it saw
-		if src == rotation.UsageAuthority {
+		if src == rotation.UsageAuthority || src == rotation.UsageStore {
 			line = fmt.Sprintf("previous version %s used %d time(s) since cutover", r.Previous.ID, u.Count)
+			if src == rotation.UsageStore {
+				line = fmt.Sprintf("previous version %s read %d time(s) from the store since cutover", r.Previous.ID, u.Count)
+			}
 			if len(u.Who) > 0 {
 				line += " by " + strings.Join(u.Who, ", ")
 			}
@@ -596,9 +615,12 @@ func blocks(v provider.Verdict) int {
 // usage is one source's answer; one that cannot answer is unknown, never a pass.
 func (rs *runState) usage(ctx context.Context, src string, req provider.UsageRequest) provider.UsageResponse {
 	var rep provider.UsageReporter
-	if src == rotation.UsageAuthority {
+	switch {
+	case src == rotation.UsageAuthority:
 		rep, _ = rs.p.authority.(provider.UsageReporter)
-	} else {
+	case src == rotation.UsageStore:
+		rep, _ = rs.p.store.(provider.UsageReporter)
+	default:
 		rep, _ = rs.p.checks[strings.TrimPrefix(src, "check:")].(provider.UsageReporter)
 	}
 	if rep == nil {

@@ -1,8 +1,11 @@
 // Package identity declares the configurations of the identities an inventory names — who
 // acts: the executor that writes stores and authorities, and the identity each consumer reads
 // with. Stores and authorities that can act as an identity (decrypt as it, log in as it)
-// assert these types; the package has no dependencies so that every provider may import it.
+// assert these types; the package depends on the provider contracts only, so that every
+// provider may import it.
 package identity
+
+import "github.com/rotorhq/rotor/internal/provider"
 
 // Age reads the file store with an age X25519 identity.
 type Age struct {
@@ -15,17 +18,50 @@ type OSUser struct {
 	User string `yaml:"user" rotor:"required"`
 }
 
-// VaultAppRole logs in to Vault/OpenBao with an AppRole.
+// VaultAppRole logs in to Vault/OpenBao with an AppRole (auth/MOUNT/login): its role_id and
+// secret_id come from the environment or from files (a file written by an orchestrator,
+// such as Vault Agent's or a Kubernetes Secret's), never from the inventory.
 type VaultAppRole struct {
-	Role        string `yaml:"role" rotor:"required"`
-	Mount       string `yaml:"mount" doc:"Default approle."`
-	RoleIDEnv   string `yaml:"role_id_env"`
-	SecretIDEnv string `yaml:"secret_id_env"`
+	Role         string `yaml:"role" rotor:"required" doc:"The AppRole's name, for people (login uses role_id)."`
+	Mount        string `yaml:"mount" doc:"Mount path of the AppRole auth method (default approle)."`
+	Namespace    string `yaml:"namespace" doc:"Namespace of the auth mount, when it is not the secret's (Vault Enterprise, OpenBao)."`
+	RoleIDEnv    string `yaml:"role_id_env" doc:"Environment variable holding the role_id."`
+	RoleIDFile   string `yaml:"role_id_file" doc:"File holding the role_id."`
+	SecretIDEnv  string `yaml:"secret_id_env" doc:"Environment variable holding the secret_id."`
+	SecretIDFile string `yaml:"secret_id_file" doc:"File holding the secret_id (omit both for a role that binds no secret_id)."`
 }
 
-// VaultToken uses a token from the environment.
+// Validate implements provider.ConfigValidator.
+func (c *VaultAppRole) Validate() []provider.FieldError {
+	var out []provider.FieldError
+	switch {
+	case c.RoleIDEnv == "" && c.RoleIDFile == "":
+		out = append(out, provider.FieldError{Field: "role_id_env", Msg: "set role_id_env or role_id_file: AppRole logs in with the role_id"})
+	case c.RoleIDEnv != "" && c.RoleIDFile != "":
+		out = append(out, provider.FieldError{Field: "role_id_file", Msg: "set either role_id_env or role_id_file, not both"})
+	}
+	if c.SecretIDEnv != "" && c.SecretIDFile != "" {
+		out = append(out, provider.FieldError{Field: "secret_id_file", Msg: "set either secret_id_env or secret_id_file, not both"})
+	}
+	return out
+}
+
+// VaultToken uses a Vault/OpenBao token from the environment or from a file (Vault Agent's
+// sink, for example).
 type VaultToken struct {
-	TokenEnv string `yaml:"token_env" rotor:"required"`
+	TokenEnv  string `yaml:"token_env" doc:"Environment variable holding the token."`
+	TokenFile string `yaml:"token_file" doc:"File holding the token."`
+}
+
+// Validate implements provider.ConfigValidator.
+func (c *VaultToken) Validate() []provider.FieldError {
+	switch {
+	case c.TokenEnv == "" && c.TokenFile == "":
+		return []provider.FieldError{{Field: "token_env", Msg: "set token_env or token_file"}}
+	case c.TokenEnv != "" && c.TokenFile != "":
+		return []provider.FieldError{{Field: "token_file", Msg: "set either token_env or token_file, not both"}}
+	}
+	return nil
 }
 
 // KubernetesServiceAccount is a workload's service account.

@@ -46,6 +46,14 @@ type SessionEnder interface {
 	EndsSessions() bool
 }
 
+// UsageSwitch is implemented by the configs of provider types that can report residual use
+// (UsageReporter) only when configured to — a vault-kv store with an audit_log: the engine
+// asks the provider about residual use only when ReportsUsage is true. A type whose config
+// does not implement it is asked whenever it can report usage.
+type UsageSwitch interface {
+	ReportsUsage() bool
+}
+
 // Targeter is implemented by authority configs that name the system they talk to (a database
 // server's address): rotations against the same target share the authority's parallel limit.
 type Targeter interface {

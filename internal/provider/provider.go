@@ -71,6 +71,11 @@ type Env struct {
 	// store, as that credential's executor: an x509-ca authority reads its issuing CA this
 	// way. The caller wipes the value. Nil when built outside an engine.
 	ReadCredential func(ctx context.Context, id string) (ReadResponse, error)
+	// Executor is the identity the provider acts as: the store block's `identity` for a
+	// store, the authority block's for an authority. A store that logs in to a server (a
+	// vault-kv store) writes, lists and labels versions as it; methods that take an identity
+	// (Read, CheckWrite) use theirs. Zero when the inventory names none.
+	Executor Identity
 }
 
 // Store holds the versions of a credential's value, where its consumers read it.
@@ -248,6 +253,22 @@ type ResealResponse struct {
 	Detail  string
 }
 
+// ReadChecker is a store that can prove, before any version is written, that an identity may
+// read a credential — by asking the server with that identity's own credentials (a vault-kv
+// store asks sys/capabilities-self), never an admin's. Readiness asks it for every consumer,
+// so a consumer that could not read the new version stops the run in prepare, named, before
+// anything is minted. An identity that may not read is an error of kind Denied; one the
+// store cannot act as is Terminal wrapping ErrUnsupported. Nothing is read or written.
+type ReadChecker interface {
+	CheckRead(ctx context.Context, req CheckReadRequest) error
+}
+
+// CheckReadRequest asks whether an identity can read a credential.
+type CheckReadRequest struct {
+	Credential string
+	As         Identity
+}
+
 // CertificateLister is a store that holds certificates and can name them without a reader's
 // identity: the leaf certificate of each version it keeps. A leaf is public — every TLS
 // client is shown it — so listing it is not reading the value; the key, and anything else of
@@ -381,7 +402,9 @@ type DiscardRequest struct {
 // DiscardResponse says what the authority did.
 type DiscardResponse struct{ Detail string }
 
-// UsageReporter is an authority (or a check) that can say whether a version is still used.
+// UsageReporter is an authority, a check or a store that can say whether a version is still
+// used (a vault-kv store reads its audit log). A store is asked only when its config says it
+// can answer (UsageSwitch).
 type UsageReporter interface {
 	Usage(ctx context.Context, req UsageRequest) (UsageResponse, error)
 }

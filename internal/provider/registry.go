@@ -46,11 +46,12 @@ const (
 	CanRestore                                 // Authority: Restorer
 	CanCheckManage                             // Authority: ManageChecker
 	CanAdviseRenewal                           // Authority: RenewalAdvisor
-	CanReportUsage                             // Authority or Checker: UsageReporter
+	CanReportUsage                             // Authority, Checker or Store: UsageReporter
 	CanListCertificates                        // Store: CertificateLister
 	CanCheckIdentity                           // Store: IdentityChecker
 	CanReseal                                  // Store: Resealer
 	CanDiscard                                 // Authority: Discarder
+	CanCheckRead                               // Store: ReadChecker
 )
 
 // capabilities maps each capability to the interface test that grants it and its name.
@@ -71,6 +72,7 @@ var capabilities = []struct {
 	{CanCheckIdentity, "check-identity", implements[IdentityChecker]},
 	{CanReseal, "reseal", implements[Resealer]},
 	{CanDiscard, "discard", implements[Discarder]},
+	{CanCheckRead, "check-read", implements[ReadChecker]},
 }
 
 func implements[I any](v any) bool { _, ok := v.(I); return ok }

@@ -25,7 +25,8 @@ type Spec struct {
 	Signals []string
 	// Usage are who is asked, before revoke, whether the previous version is still in use, in
 	// the order the residual-use step asks them: UsageAuthority when the authority can say,
-	// then UsageCheck(id) for each check of the credential or of a consumer that can (a tls
+	// UsageStore when the store can (a vault-kv store reading its audit log), then
+	// UsageCheck(id) for each check of the credential or of a consumer that can (a tls
 	// check names the endpoints still serving the previous certificate). Empty: nobody can
 	// say, and there is no residual-use gate.
 	Usage []string
@@ -47,7 +48,10 @@ type Spec struct {
 }
 
 // The residual-use sources of Spec.Usage.
-const UsageAuthority = "authority"
+const (
+	UsageAuthority = "authority"
+	UsageStore     = "store"
+)
 
 // UsageCheck names a check as a residual-use source.
 func UsageCheck(id string) string { return "check:" + id }

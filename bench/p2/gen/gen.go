@@ -189,7 +189,7 @@ func newUniverse(opts Options) *universe {
 		u.byType[typ] = append(u.byType[typ], id)
 		u.idLines = append(u.idLines, fmt.Sprintf("  %s: {type: %s, %s}\n", id, typ, body))
 	}
-	addID("rotor-prod", "vault-approle", "role: rotor-prod, description: executor for Vault-held secrets")
+	addID("rotor-prod", "vault-approle", "role: rotor-prod, role_id_file: /etc/rotor/approle/role-id, secret_id_file: /etc/rotor/approle/secret-id, description: executor for Vault-held secrets")
 	addID("rotor-azure", "azure-service-principal", "tenant_id: 6f1c1f5e-0000-4000-8000-000000000001, client_id: 0d9e7a1b-0000-4000-8000-000000000002")
 	for i := range 10 {
 		addID(fmt.Sprintf("pg-admin-%02d", i), "postgres-dsn", fmt.Sprintf("dsn_env: ROTOR_PG_ADMIN_DSN_%02d", i))
@@ -202,7 +202,7 @@ func newUniverse(opts Options) *universe {
 		id := fmt.Sprintf("%s-%s-%d", svc, role, k)
 		switch k % 10 {
 		case 0, 1, 2:
-			addID(id, "vault-approle", fmt.Sprintf("role: %s-%s", svc, role))
+			addID(id, "vault-approle", fmt.Sprintf("role: %s-%s, role_id_env: %s_ROLE_ID", svc, role, envName(id)))
 		case 3, 4:
 			addID(id, "kubernetes-service-account", fmt.Sprintf("namespace: %s, name: %s-%s", svc, svc, role))
 		case 5:
@@ -669,4 +669,9 @@ func (u *universe) writeConsumers(w *bufio.Writer, r *rand.Rand, c *credential, 
 		fmt.Fprintf(w, "      %s:\n", id)
 		w.WriteString(b.String())
 	}
+}
+
+// envName makes an identity id into an environment variable name.
+func envName(id string) string {
+	return strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(id))
 }

@@ -33,8 +33,8 @@ type StoreFixture struct {
 	// checked for errors and idempotency only.
 	ConsumerVersion func(t *testing.T, consumer string) string
 	// Lacks names, with the reason, each optional power of a store (provider.CanToggle,
-	// CanPin, CanDelete, CanCheckWrite, CanListCertificates, CanCheckIdentity, CanReseal)
-	// that this store does not have.
+	// CanPin, CanDelete, CanCheckWrite, CanCheckRead, CanListCertificates, CanCheckIdentity,
+	// CanReseal) that this store does not have.
 	// The suite holds the declaration to the store: a power the store lacks without saying so
 	// fails, and so does one it declares lacking but has. A subtest opted out this way still
 	// runs, checks that, and logs the reason; nothing is skipped silently.
@@ -77,6 +77,7 @@ func StoreSuite(t *testing.T, newFixture func(t *testing.T) StoreFixture) {
 		{"PinUnpin", testPinUnpin},
 		{"Delete", testDelete},
 		{"CheckWrite", testCheckWrite},
+		{"CheckRead", testCheckRead},
 		{"CertificatesMatchVersions", testCertificates},
 		{"CheckIdentity", testCheckIdentity},
 		{"Reseal", testReseal},
@@ -592,6 +593,32 @@ func testReseal(t *testing.T, f StoreFixture) {
 	}
 	if _, err := rs.Reseal(ctx, provider.ResealRequest{Credential: f.Credential, Version: v.ID, Value: newValue(), Readers: readers(f)}); err == nil {
 		t.Error("Reseal with another value than the version's was taken")
+	}
+}
+
+// testCheckRead: a reader's access is proven before any version exists, a non-reader's is
+// refused as Denied, and nothing is written either way.
+func testCheckRead(t *testing.T, f StoreFixture) {
+	rc, ok := f.Store.(provider.ReadChecker)
+	if !optional(t, f, provider.CanCheckRead, ok) {
+		return
+	}
+	ctx := context.Background()
+	if err := rc.CheckRead(ctx, provider.CheckReadRequest{Credential: f.Credential, As: f.Reader}); err != nil {
+		t.Fatalf("CheckRead as a reader, before any version: %v", err)
+	}
+	err := rc.CheckRead(ctx, provider.CheckReadRequest{Credential: f.Credential, As: f.NonReader})
+	wantKind(t, "CheckRead as an identity that is not a reader", err, provider.Denied)
+	if !strings.Contains(err.Error(), f.NonReader.ID) {
+		t.Errorf("CheckRead's refusal does not name the identity %s: %v", f.NonReader.ID, err)
+	}
+	if vs := versions(t, f); len(vs) != 0 {
+		t.Errorf("CheckRead wrote %d versions", len(vs))
+	}
+	v1 := put(t, f, "run-1", newValue())
+	promote(t, f, v1.ID)
+	if err := rc.CheckRead(ctx, provider.CheckReadRequest{Credential: f.Credential, As: f.Reader}); err != nil {
+		t.Fatalf("CheckRead as a reader, with a current version: %v", err)
 	}
 }
 

@@ -99,6 +99,7 @@ func TestConformance(t *testing.T) {
 			Store: f.store, Credential: "search-api-key",
 			Executor: f.executor, Reader: f.reader, NonReader: f.nonReader,
 			Lacks: map[provider.Capability]string{
+				provider.CanCheckRead:        "its access is its encryption: a reader is proven by decrypting the pending version (the read-access step), there is no policy to ask before a version exists",
 				provider.CanListCertificates: "it keeps opaque values, not certificates: pem-files keeps those",
 			},
 			ConsumerVersion: func(t *testing.T, consumer string) string {

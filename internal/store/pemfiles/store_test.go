@@ -209,8 +209,9 @@ func TestConformance(t *testing.T) {
 			Store: asBundles{s}, Credential: "search-tls",
 			Executor: osUser("rotor", "root"), Reader: osUser("search-api", "daemon"), NonReader: osUser("intruder", "nobody"),
 			Lacks: map[provider.Capability]string{
-				provider.CanDelete: "it prunes retired versions itself, by its keep setting; the engine's delete step is a note",
-				provider.CanReseal: "its consumers read by file ownership and mode, not by a per-reader encryption to write again",
+				provider.CanCheckRead: "its access is file permissions checked by reading the pending version as the consumer (the read-access step); there is no policy to ask before a version exists",
+				provider.CanDelete:    "it prunes retired versions itself, by its keep setting; the engine's delete step is a note",
+				provider.CanReseal:    "its consumers read by file ownership and mode, not by a per-reader encryption to write again",
 			},
 			ConsumerVersion: func(t *testing.T, consumer string) string {
 				if consumer == "billing" {

@@ -472,3 +472,10 @@ func (s *Store) CheckIdentity(ctx context.Context, req provider.CheckIdentityReq
 	}
 	return s.proveReader(ctx, op, req.Identity, raw, doc.meta)
 }
+
+// CheckRead proves a consumer's read access before a version exists: a recipient of the file
+// whose own key decrypts it (CheckIdentity's proof), refused as Denied, naming the identity,
+// otherwise.
+func (s *Store) CheckRead(ctx context.Context, req provider.CheckReadRequest) error {
+	return s.CheckIdentity(ctx, provider.CheckIdentityRequest{Credential: req.Credential, Identity: req.As})
+}
