@@ -16,6 +16,7 @@ import (
 	acmeauthority "github.com/rotorhq/rotor/internal/authority/acme"
 	pgauthority "github.com/rotorhq/rotor/internal/authority/postgres"
 	"github.com/rotorhq/rotor/internal/authority/randomvalue"
+	webhookauthority "github.com/rotorhq/rotor/internal/authority/webhook"
 	"github.com/rotorhq/rotor/internal/authority/x509ca"
 	checkexec "github.com/rotorhq/rotor/internal/check/exec"
 	checkhttp "github.com/rotorhq/rotor/internal/check/http"
@@ -58,12 +59,12 @@ func New() *provider.Registry {
 	provider.RegisterAuthority(r, "postgres", provider.ByValue(pgauthority.New))
 	provider.RegisterAuthority(r, "x509-ca", provider.ByValue(x509ca.New))
 	provider.RegisterAuthority(r, "acme", provider.ByValue(acmeauthority.New))
+	provider.RegisterAuthority(r, "webhook", provider.ByValue(webhookauthority.New))
 	provider.Declare[ManualAuthority](r, provider.KindAuthority, "manual")
 	provider.Declare[RedisAuthority](r, provider.KindAuthority, "redis")
 	provider.Declare[RabbitMQAuthority](r, provider.KindAuthority, "rabbitmq")
 	provider.Declare[EntraAppAuthority](r, provider.KindAuthority, "entra-app")
 	provider.Declare[AWSIAMAuthority](r, provider.KindAuthority, "aws-iam")
-	provider.Declare[WebhookAuthority](r, provider.KindAuthority, "webhook")
 
 	provider.RegisterReload(r, "exec", reloadexec.New)
 	provider.RegisterReload(r, "signal", signal.New)

@@ -64,17 +64,6 @@ type AWSIAMAuthority struct {
 
 func (AWSIAMAuthority) Strategies() []string { return []string{"overlap"} }
 
-// WebhookAuthority is an HMAC signing key shared by a sender and a receiver that accepts
-// several keys during a cutover.
-type WebhookAuthority struct {
-	Algorithm string `yaml:"algorithm" rotor:"enum=hmac-sha256|hmac-sha512" doc:"Default hmac-sha256."`
-	Length    int    `yaml:"length" doc:"Key bytes (default 32)."`
-	Sender    string `yaml:"sender" doc:"Who signs (a consumer id or an external party)."`
-	Receiver  string `yaml:"receiver" doc:"Who verifies."`
-}
-
-func (WebhookAuthority) Strategies() []string { return []string{"overlap", "in-place"} }
-
 // AzureKeyVaultStore is an Azure Key Vault secret.
 type AzureKeyVaultStore struct {
 	VaultURL string `yaml:"vault_url" rotor:"required" doc:"https://NAME.vault.azure.net"`
