@@ -27,6 +27,7 @@ import (
 	"github.com/rotorhq/rotor/internal/check/pglogin"
 	checkpromql "github.com/rotorhq/rotor/internal/check/promql"
 	checktls "github.com/rotorhq/rotor/internal/check/tls"
+	checkwebhook "github.com/rotorhq/rotor/internal/check/webhook"
 	"github.com/rotorhq/rotor/internal/identity"
 	"github.com/rotorhq/rotor/internal/provider"
 	reloadexec "github.com/rotorhq/rotor/internal/reload/exec"
@@ -83,6 +84,7 @@ func New() *provider.Registry {
 	provider.RegisterCheck(r, "logsql", checklogsql.New)
 	provider.RegisterCheck(r, "loki", checkloki.New)
 	provider.RegisterCheck(r, "kql", checkkql.New)
+	provider.RegisterCheck(r, "webhook-test", checkwebhook.New)
 
 	// Identities are configs that stores, authorities and checks read; none is built alone.
 	provider.Declare[identity.Age](r, provider.KindIdentity, "age")

@@ -30,7 +30,7 @@ func TestRegistry(t *testing.T) {
 		provider.KindStore:     "file,pem-files,sops,vault-kv",
 		provider.KindAuthority: "acme,generated,none,postgres,webhook,x509-ca",
 		provider.KindReload:    "exec,http,nginx,signal",
-		provider.KindCheck:     "exec,http,kql,log,logsql,loki,postgres-login,promql,tls",
+		provider.KindCheck:     "exec,http,kql,log,logsql,loki,postgres-login,promql,tls,webhook-test",
 		provider.KindIdentity:  "",
 	}
 	for kind, w := range want {
