@@ -30,6 +30,9 @@ type Config struct {
 	URL    string `yaml:"url" rotor:"required" doc:"The receiver's endpoint; the event is POSTed to it."`
 	Style  string `yaml:"style" rotor:"enum=stripe|hex" doc:"Signature header style: stripe (t=…,v1=…, the default) or hex (the body's HMAC in hex)."`
 	Header string `yaml:"header" doc:"Header that carries the signature (default Webhook-Signature)."`
+	// RetryFor covers a receiver that reloads asynchronously (after a signal): the check runs
+	// right after the reloads, and the first event may arrive before the new key is loaded.
+	RetryFor time.Duration `yaml:"retry_for" doc:"Send again every 200ms while the receiver refuses or does not answer, for at most this long (default 0: one attempt; the check's timeout still bounds it)."`
 }
 
 // DefaultHeader carries the signature when the config does not name one.
@@ -49,12 +52,16 @@ func (c *Config) Validate() []provider.FieldError {
 	if strings.ContainsAny(c.Header, " \t\r\n:") {
 		out = append(out, provider.FieldError{Field: "header", Msg: "is not a header name"})
 	}
+	if c.RetryFor < 0 {
+		out = append(out, provider.FieldError{Field: "retry_for", Msg: "must not be negative"})
+	}
 	return out
 }
 
 // Checker sends the test event.
 type Checker struct {
 	url, safe, style, header string
+	retryFor                 time.Duration
 	env                      provider.Env
 }
 
@@ -68,7 +75,7 @@ func New(cfg *Config, env provider.Env) (*Checker, error) {
 	if env.Now == nil {
 		env.Now = time.Now
 	}
-	c := &Checker{url: cfg.URL, safe: provider.SafeURL(cfg.URL), style: cfg.Style, header: cfg.Header, env: env}
+	c := &Checker{url: cfg.URL, safe: provider.SafeURL(cfg.URL), style: cfg.Style, header: cfg.Header, retryFor: cfg.RetryFor, env: env}
 	if c.style == "" {
 		c.style = webhooksig.Stripe
 	}
@@ -118,33 +125,46 @@ func (c *Checker) Check(ctx context.Context, req provider.CheckRequest) (provide
 	}
 	clear(k)
 
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
-	if err != nil {
-		return provider.CheckResult{}, provider.Errorf(provider.Terminal, op, "POST %s: cannot build the request", c.safe)
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("User-Agent", "rotor")
-	hr.Header.Set(c.header, sig)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.DisableKeepAlives = true
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(hr)
-	if err != nil {
-		res.Verdict, res.Reason = provider.Unknown, "no answer"
-		res.Message = fmt.Sprintf("POST %s: %s", c.safe, describe(ctx, err))
-		return res, nil
+	deadline := c.env.Now().Add(c.retryFor)
+	for attempt := 1; ; attempt++ {
+		hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+		if err != nil {
+			return provider.CheckResult{}, provider.Errorf(provider.Terminal, op, "POST %s: cannot build the request", c.safe)
+		}
+		hr.Header.Set("Content-Type", "application/json")
+		hr.Header.Set("User-Agent", "rotor")
+		hr.Header.Set(c.header, sig)
+		resp, err := client.Do(hr)
+		switch {
+		case err != nil:
+			res.Verdict, res.Reason, res.Observed = provider.Unknown, "no answer", ""
+			res.Message = fmt.Sprintf("POST %s: %s", c.safe, describe(ctx, err))
+		case resp.StatusCode < 200 || resp.StatusCode > 299:
+			resp.Body.Close()
+			res.Verdict, res.Reason, res.Observed = provider.Fail, "refused", "status "+strconv.Itoa(resp.StatusCode)
+			res.Message = fmt.Sprintf("POST %s answered %d to a test event signed with version %s", c.safe, resp.StatusCode, req.Current.ID)
+		default:
+			resp.Body.Close()
+			res.Observed = "status " + strconv.Itoa(resp.StatusCode)
+			res.Verdict, res.Reason = provider.Pass, "accepted"
+			res.Message = fmt.Sprintf("POST %s accepted a test event signed with version %s (%d)", c.safe, req.Current.ID, resp.StatusCode)
+			return res, nil
+		}
+		if ctx.Err() != nil || !c.env.Now().Before(deadline) {
+			if attempt > 1 {
+				res.Message += fmt.Sprintf(" (%d attempts in %s)", attempt, c.retryFor)
+			}
+			return res, nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	resp.Body.Close()
-	res.Observed = "status " + strconv.Itoa(resp.StatusCode)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		res.Verdict, res.Reason = provider.Fail, "refused"
-		res.Message = fmt.Sprintf("POST %s answered %d to a test event signed with version %s", c.safe, resp.StatusCode, req.Current.ID)
-		return res, nil
-	}
-	res.Verdict, res.Reason = provider.Pass, "accepted"
-	res.Message = fmt.Sprintf("POST %s accepted a test event signed with version %s (%d)", c.safe, req.Current.ID, resp.StatusCode)
-	return res, nil
 }
 
 // describe names a transport failure without the URL, which may carry a token.

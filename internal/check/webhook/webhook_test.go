@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,6 +80,35 @@ func TestConfigRefused(t *testing.T) {
 	for _, cfg := range []checkwebhook.Config{{URL: "ftp://x"}, {URL: "http://x", Style: "base64"}, {URL: "http://x", Header: "X: y"}} {
 		if _, err := checkwebhook.New(&cfg, provider.Env{}); err == nil || provider.KindOf(err) != provider.Terminal {
 			t.Errorf("%+v: err = %v, want terminal", cfg, err)
+		}
+	}
+}
+
+// TestRetryFor: a receiver that loads the new key a moment after its reload is given time.
+func TestRetryFor(t *testing.T) {
+	const key = "k-new"
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if calls.Add(1) < 3 || webhooksig.Verify([]byte(key), body, r.Header.Get("Webhook-Signature"), time.Now(), 0) != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		retry time.Duration
+		want  provider.Verdict
+	}{{0, provider.Fail}, {5 * time.Second, provider.Pass}} {
+		calls.Store(0)
+		c, err := checkwebhook.New(&checkwebhook.Config{URL: srv.URL, RetryFor: tc.retry}, provider.Env{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Check(context.Background(), request(key))
+		if err != nil || res.Verdict != tc.want {
+			t.Errorf("retry_for %s: %s (%s), %v; want %s", tc.retry, res.Verdict, res.Message, err, tc.want)
 		}
 	}
 }
