@@ -17,7 +17,7 @@ import (
 )
 
 // bin holds the programs built once for every test: rotor itself and the test programs.
-var bin struct{ rotor, keysvc, keyclient, pgclient, vaultclient string }
+var bin struct{ rotor, keysvc, keyclient, pgclient, vaultclient, hookrecv, hooksend string }
 
 // binDir is the folder they are built in; envBin hands it to a test run again in a
 // namespace of its own, which uses them instead of building its own.
@@ -54,6 +54,8 @@ func TestMain(m *testing.M) {
 	bin.keyclient = build("keyclient", "./internal/e2e/testprog/keyclient")
 	bin.pgclient = build("pgclient", "./internal/e2e/testprog/pgclient")
 	bin.vaultclient = build("vaultclient", "./internal/e2e/testprog/vaultclient")
+	bin.hookrecv = build("hookrecv", "./internal/e2e/testprog/hookrecv")
+	bin.hooksend = build("hooksend", "./internal/e2e/testprog/hooksend")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
