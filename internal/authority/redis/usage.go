@@ -66,7 +66,8 @@ func clientList(s string) []client {
 // are older than req.Since (the cutover) authenticated before it — with the previous password
 // (in-place), or possibly with it (overlap: Redis does not say which of the user's passwords a
 // connection used, and does not authenticate it again). None is a pass; any is a fail, each
-// named by client name and address. A connection that authenticated as another user and later
+// named by client name and address. CLIENT LIST gives ages in whole seconds, so a connection
+// opened within a second after the cutover counts as old too. A connection that authenticated as another user and later
 // switched with AUTH is dated by its connect time, not its AUTH; connections that came and
 // went are not seen.
 func (a *Authority) Usage(ctx context.Context, req provider.UsageRequest) (provider.UsageResponse, error) {
@@ -107,7 +108,10 @@ func (a *Authority) usage(ctx context.Context, c *goredis.Client, op string, sin
 		if cl.id == own || cl.user != a.cfg.User {
 			continue
 		}
-		cl.since = now.Add(-cl.age)
+		// age is in whole seconds: the connection opened up to a second before now-age.
+		// Count it as old unless it surely opened after the cutover (a fail is safe; a
+		// retry a second later settles it).
+		cl.since = now.Add(-cl.age - time.Second)
 		if since.IsZero() || cl.since.Before(since) {
 			old = append(old, cl)
 		}
