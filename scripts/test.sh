@@ -151,6 +151,14 @@ have_nginx() {
 }
 ensure nginx have_nginx apt_install_server nginx
 
+# Redis (the redis authority): $ROTOR_TEST_REDIS_BIN, PATH or /usr/bin. Debian's package
+# starts a redis-server on :6379 without auth; it is stopped: the tests start their own, with
+# password checks on.
+have_redis() {
+	override ROTOR_TEST_REDIS_BIN redis-server || command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]
+}
+ensure Redis have_redis apt_install_server redis-server
+
 # Pebble (Let's Encrypt's ACME test server): $ROTOR_TEST_PEBBLE_BIN as it is, else Pebble
 # $PEBBLE_VERSION found in PATH or go's bin directory (by its Go build information), or
 # $ROTOR_TEST_PEBBLE_DIR, a running one. Pinned, and not Debian's 2.4.0: the tests need ACME

@@ -16,6 +16,7 @@ import (
 	acmeauthority "github.com/rotorhq/rotor/internal/authority/acme"
 	pgauthority "github.com/rotorhq/rotor/internal/authority/postgres"
 	"github.com/rotorhq/rotor/internal/authority/randomvalue"
+	redisauthority "github.com/rotorhq/rotor/internal/authority/redis"
 	webhookauthority "github.com/rotorhq/rotor/internal/authority/webhook"
 	"github.com/rotorhq/rotor/internal/authority/x509ca"
 	checkexec "github.com/rotorhq/rotor/internal/check/exec"
@@ -62,7 +63,7 @@ func New() *provider.Registry {
 	provider.RegisterAuthority(r, "acme", provider.ByValue(acmeauthority.New))
 	provider.RegisterAuthority(r, "webhook", provider.ByValue(webhookauthority.New))
 	provider.Declare[ManualAuthority](r, provider.KindAuthority, "manual")
-	provider.Declare[RedisAuthority](r, provider.KindAuthority, "redis")
+	provider.RegisterAuthority(r, "redis", provider.ByValue(redisauthority.New))
 	provider.Declare[RabbitMQAuthority](r, provider.KindAuthority, "rabbitmq")
 	provider.Declare[EntraAppAuthority](r, provider.KindAuthority, "entra-app")
 	provider.Declare[AWSIAMAuthority](r, provider.KindAuthority, "aws-iam")

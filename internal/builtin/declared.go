@@ -21,17 +21,6 @@ func (m *ManualAuthority) Strategies() []string {
 	return []string{"in-place"}
 }
 
-// RedisAuthority is a Redis ACL user.
-type RedisAuthority struct {
-	Address  string   `yaml:"address" rotor:"required" doc:"host:port"`
-	AdminEnv string   `yaml:"admin_env" doc:"Environment variable holding the admin user:password."`
-	Users    []string `yaml:"users" doc:"Two alternating ACL users (overlap)."`
-	User     string   `yaml:"user" doc:"One ACL user; Redis keeps several passwords per user, so overlap works in place."`
-	TLS      bool     `yaml:"tls"`
-}
-
-func (RedisAuthority) Strategies() []string { return []string{"overlap", "in-place"} }
-
 // RabbitMQAuthority is a RabbitMQ user.
 type RabbitMQAuthority struct {
 	ManagementURL string   `yaml:"management_url" rotor:"required"`
