@@ -28,7 +28,7 @@ func TestRegistry(t *testing.T) {
 	}
 	want := map[provider.Kind]string{
 		provider.KindStore:     "file,pem-files,sops,vault-kv",
-		provider.KindAuthority: "acme,generated,none,postgres,x509-ca",
+		provider.KindAuthority: "acme,generated,mysql,none,postgres,x509-ca",
 		provider.KindReload:    "exec,http,nginx,signal",
 		provider.KindCheck:     "exec,http,kql,log,logsql,loki,postgres-login,promql,tls",
 		provider.KindIdentity:  "",
@@ -47,6 +47,7 @@ func TestRegistry(t *testing.T) {
 		{provider.KindStore, "pem-files", provider.CanToggle | provider.CanPin | provider.CanCheckWrite | provider.CanListCertificates},
 		{provider.KindStore, "sops", provider.CanToggle | provider.CanDelete | provider.CanCheckWrite},
 		{provider.KindAuthority, "postgres", provider.CanReportUsage | provider.CanRestore | provider.CanCheckManage},
+		{provider.KindAuthority, "mysql", provider.CanReportUsage | provider.CanRestore | provider.CanCheckManage},
 		{provider.KindAuthority, "acme", provider.CanAdviseRenewal},
 		{provider.KindCheck, "tls", provider.CanReportUsage},
 		{provider.KindStore, "vault-kv", provider.CanToggle | provider.CanDelete | provider.CanPin | provider.CanCheckWrite | provider.CanCheckRead | provider.CanReportUsage},
