@@ -122,10 +122,18 @@ func startMariaDB(ctx context.Context) (_ *MariaDB, err error) {
 		GeneralLog: filepath.Join(base, "general.log"), srv: &daemon{dir: base},
 	}
 	defer cleanUpOnError(&err, m.stop)
+	// Its own tmpdir: servers bootstrapping at once in /tmp collide on temporary table names.
+	tmp := filepath.Join(base, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("create MariaDB tmpdir: %w", err)
+	}
+	if err := owner.chown(tmp); err != nil {
+		return nil, err
+	}
 	installCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(installCtx, installDB, "--no-defaults", "--datadir="+m.DataDir,
-		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve")
+		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve", "--tmpdir="+tmp)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	proc, err := startProcess(cmd, base, owner)
@@ -141,7 +149,7 @@ func startMariaDB(ctx context.Context) (_ *MariaDB, err error) {
 		return m.srv.launch(ctx, attempt{
 			name: "mariadbd", addr: net.JoinHostPort(m.Host, strconv.Itoa(m.Port)),
 			cmd: exec.Command(server, "--no-defaults", "--datadir="+m.DataDir, "--port="+strconv.Itoa(m.Port),
-				"--bind-address=127.0.0.1", "--socket="+socket, "--pid-file="+filepath.Join(base, "mariadbd.pid"),
+				"--bind-address=127.0.0.1", "--socket="+socket, "--tmpdir="+tmp, "--pid-file="+filepath.Join(base, "mariadbd.pid"),
 				"--skip-name-resolve", "--log-error="+m.LogFile, "--general-log=1", "--general-log-file="+m.GeneralLog,
 				"--innodb-buffer-pool-size=16M", "--max-connections=200", "--skip-log-bin"),
 			owner: owner, log: filepath.Join(base, "stdout.log"), serverLog: m.LogFile,
