@@ -125,6 +125,19 @@ have_initdb() {
 }
 ensure PostgreSQL have_initdb apt_install postgresql
 
+# MariaDB (the mysql authority): mariadbd and mariadb-install-db in $ROTOR_TEST_MARIADB_BIN,
+# PATH, /usr/sbin or /usr/bin. Tests start their own server on a free port; never the system's
+# (its service is named mariadb, so apt_install_server leaves it as the package started it).
+have_mariadb() {
+	if [ -n "${ROTOR_TEST_MARIADB_BIN:-}" ]; then
+		[ -x "$ROTOR_TEST_MARIADB_BIN/mariadbd" ] && return 0
+		echo "ROTOR_TEST_MARIADB_BIN=$ROTOR_TEST_MARIADB_BIN holds no mariadbd" >&2
+		return 1
+	fi
+	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]
+}
+ensure MariaDB have_mariadb apt_install_server mariadb-server
+
 # Prometheus: $ROTOR_TEST_PROMETHEUS_BIN, PATH or /usr/bin. Debian's package also ships
 # promtool, which checks and unit-tests the alert rules below.
 have_prometheus() {

@@ -14,6 +14,7 @@ package builtin
 
 import (
 	acmeauthority "github.com/rotorhq/rotor/internal/authority/acme"
+	mysqlauthority "github.com/rotorhq/rotor/internal/authority/mysql"
 	pgauthority "github.com/rotorhq/rotor/internal/authority/postgres"
 	"github.com/rotorhq/rotor/internal/authority/randomvalue"
 	redisauthority "github.com/rotorhq/rotor/internal/authority/redis"
@@ -59,6 +60,7 @@ func New() *provider.Registry {
 	provider.RegisterAuthority(r, "generated", provider.ByValue(randomvalue.New))
 	provider.RegisterAuthority(r, "none", provider.ByValue(randomvalue.NewNone))
 	provider.RegisterAuthority(r, "postgres", provider.ByValue(pgauthority.New))
+	provider.RegisterAuthority(r, "mysql", provider.ByValue(mysqlauthority.New))
 	provider.RegisterAuthority(r, "x509-ca", provider.ByValue(x509ca.New))
 	provider.RegisterAuthority(r, "acme", provider.ByValue(acmeauthority.New))
 	provider.RegisterAuthority(r, "webhook", provider.ByValue(webhookauthority.New))
@@ -100,6 +102,7 @@ func New() *provider.Registry {
 	provider.Declare[identity.GitHubActionsOIDC](r, provider.KindIdentity, "github-actions-oidc")
 	provider.Declare[identity.GitLabCIJob](r, provider.KindIdentity, "gitlab-ci-job")
 	provider.Declare[identity.PostgresDSN](r, provider.KindIdentity, "postgres-dsn")
+	provider.Declare[identity.MySQLDSN](r, provider.KindIdentity, "mysql-dsn")
 	provider.Declare[identity.External](r, provider.KindIdentity, "external")
 	return r
 }

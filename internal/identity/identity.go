@@ -107,6 +107,12 @@ type PostgresDSN struct {
 	DSNEnv string `yaml:"dsn_env" rotor:"required"`
 }
 
+// MySQLDSN is a MySQL or MariaDB connection whose DSN (go-sql-driver/mysql's
+// user:password@tcp(host:port)/ form) is in an environment variable.
+type MySQLDSN struct {
+	DSNEnv string `yaml:"dsn_env" rotor:"required"`
+}
+
 // External is a party outside the platform (a SaaS vendor, a partner).
 type External struct {
 	Party   string `yaml:"party" rotor:"required"`
