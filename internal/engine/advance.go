@@ -154,53 +154,7 @@ func (rs *runState) do(ctx context.Context, a rotation.Action, o rotation.Option
 		return nil, err
 	}
 
-	now := e.now()
-	switch a.Step {
-	case rotation.StepRollback:
-		rotation.FinishRollback(&rs.run, rs.openException().Consumers, out.Detail, out.Err, now)
-	case rotation.StepExceptionExpiry:
-		if out.Err == nil && out.Verdict == provider.Fail {
-			rotation.FinishExceptionOverdue(&rs.run, out.Detail, now)
-		} else {
-			rotation.Finish(&rs.run, a.Step, a.Consumer, out, rs.spec, now)
-		}
-	default:
-		rotation.Finish(&rs.run, a.Step, a.Consumer, out, rs.spec, now)
-	}
-	after := rs.run.Step(a.Step, a.Consumer)
-	failure := rs.run.Failure(after) // "" unless the step failed with an error
-	kind, verdict := journal.KindStepDone, after.Verdict
-	line := fmt.Sprintf("%s: %s", name, after.Verdict)
-	if after.Status != rotation.OK {
-		kind = journal.KindStepFailed
-	}
-	switch {
-	case failure != "":
-		line = name + ": error — " + failure
-	case after.Detail != "":
-		line += " — " + after.Detail
-	}
-	en := rs.entry(kind, string(a.Step), a.Consumer, line)
-	en.Verdict = verdict
-	data := map[string]any{"attempt": after.Attempt}
-	if len(after.Data) > 0 {
-		data["data"] = after.Data
-	}
-	if failure != "" {
-		data["error_kind"] = after.ErrorKind
-		if !a.Step.Local() {
-			data["may_have_changed"] = !after.NothingChanged
-		}
-		if rs.run.RetryStep == name {
-			data["next_attempt_at"] = rs.run.RetryAt
-		}
-	}
-	en.Data, _ = journal.MarshalData(data)
-	entries := append(extra, en)
-	if rs.run.Halt != nil {
-		h := rs.entry(journal.KindNote, string(a.Step), a.Consumer, "halted in a safe state: "+rs.run.Halt.Next)
-		entries = append(entries, h)
-	}
+	after, failure, entries := rs.finish(a, out, extra)
 	rs.stepEvents(ctx, a) // owed in the same transaction as the outcome
 	var next *rotation.Action
 	if ctx.Err() == nil {
@@ -286,4 +240,60 @@ func (rs *runState) openException() rotation.Exception {
 		return *ex
 	}
 	return rotation.Exception{}
+}
+
+// finish records a step's outcome in the run (rotation.Finish and its rollback and exception
+// variants) and returns the step as recorded, its failure in words ("" unless it failed with
+// an error) and the journal entries that report it: the evidence it gathered, its outcome
+// with attempt, error kind, whether it may have changed anything and when it is tried next,
+// and a halt's advice.
+func (rs *runState) finish(a rotation.Action, out rotation.Outcome, extra []journal.Entry) (rotation.Step, string, []journal.Entry) {
+	name := rotation.StepName(a.Step, a.Consumer)
+	now := rs.e.now()
+	switch a.Step {
+	case rotation.StepRollback:
+		rotation.FinishRollback(&rs.run, rs.openException().Consumers, out.Detail, out.Err, now)
+	case rotation.StepExceptionExpiry:
+		if out.Err == nil && out.Verdict == provider.Fail {
+			rotation.FinishExceptionOverdue(&rs.run, out.Detail, now)
+		} else {
+			rotation.Finish(&rs.run, a.Step, a.Consumer, out, rs.spec, now)
+		}
+	default:
+		rotation.Finish(&rs.run, a.Step, a.Consumer, out, rs.spec, now)
+	}
+	after := rs.run.Step(a.Step, a.Consumer)
+	failure := rs.run.Failure(after)
+	kind, verdict := journal.KindStepDone, after.Verdict
+	line := fmt.Sprintf("%s: %s", name, after.Verdict)
+	if after.Status != rotation.OK {
+		kind = journal.KindStepFailed
+	}
+	switch {
+	case failure != "":
+		line = name + ": error — " + failure
+	case after.Detail != "":
+		line += " — " + after.Detail
+	}
+	en := rs.entry(kind, string(a.Step), a.Consumer, line)
+	en.Verdict = verdict
+	data := map[string]any{"attempt": after.Attempt}
+	if len(after.Data) > 0 {
+		data["data"] = after.Data
+	}
+	if failure != "" {
+		data["error_kind"] = after.ErrorKind
+		if !a.Step.Local() {
+			data["may_have_changed"] = !after.NothingChanged
+		}
+		if rs.run.RetryStep == name {
+			data["next_attempt_at"] = rs.run.RetryAt
+		}
+	}
+	en.Data, _ = journal.MarshalData(data)
+	entries := append(extra, en)
+	if rs.run.Halt != nil {
+		entries = append(entries, rs.entry(journal.KindNote, string(a.Step), a.Consumer, "halted in a safe state: "+rs.run.Halt.Next))
+	}
+	return after, failure, entries
 }

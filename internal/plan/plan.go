@@ -235,48 +235,7 @@ func (p *planner) schedule(c *inventory.Credential, h History, known bool) Entry
 
 	// The due date: the earliest date any rule of the policy allows the value to live to,
 	// then moved earlier by the credential's jitter.
-	var best rule
-	consider := func(r rule) {
-		if best.at.IsZero() || r.at.Before(best.at) {
-			best = r
-		}
-	}
-	if e.LastRotated == nil && e.Expires == nil {
-		best = rule{name: RuleNoHistory, at: p.at, reason: "no rotation recorded: rotor has no history of this credential yet"}
-	} else {
-		start := h.LastRotated // the lifetime's start: the version's creation when known
-		if known && !h.Issued.IsZero() {
-			start = h.Issued
-		}
-		var life time.Duration
-		if e.Expires != nil && !start.IsZero() && start.Before(h.Expires) {
-			life = h.Expires.Sub(start)
-		}
-		if e.LastRotated != nil && c.Rotate.Every.Set {
-			consider(rule{name: RuleEvery, at: h.LastRotated.Add(c.Rotate.Every.Duration), base: h.LastRotated, span: c.Rotate.Every.Duration,
-				reason: "rotate.every " + c.Rotate.Every.String() + " after the last rotation"})
-		}
-		if c.Rotate.RenewAt.Set {
-			switch {
-			case e.Expires == nil:
-				e.Notes = append(e.Notes, "rotate.renew_at "+c.Rotate.RenewAt.String()+" does not apply: the expiry of the current value is unknown")
-			case life == 0:
-				e.Notes = append(e.Notes, "rotate.renew_at "+c.Rotate.RenewAt.String()+" does not apply: the start of the current value's lifetime is unknown (no creation or rotation recorded)")
-			default:
-				at := start.Add(time.Duration(c.Rotate.RenewAt.Value * float64(life)))
-				consider(rule{name: RuleRenewAt, at: at, base: start, span: life,
-					reason: fmt.Sprintf("rotate.renew_at %s of the lifetime (%s to %s)", c.Rotate.RenewAt, start.Format(time.RFC3339), h.Expires.Format(time.RFC3339))})
-			}
-		}
-		if e.Expires != nil {
-			before := c.Rotate.BeforeExpiry.Duration
-			r := rule{name: RuleExpiry, at: h.Expires.Add(-before), base: start, span: life, reason: "expires " + h.Expires.Format(time.RFC3339)}
-			if before > 0 {
-				r.name, r.reason = RuleBeforeExpiry, "rotate.before_expiry "+c.Rotate.BeforeExpiry.String()+" before it "+r.reason
-			}
-			consider(r)
-		}
-	}
+	best := p.earliestRule(c, h, known, &e)
 	if best.at.IsZero() && known && h.Renewal != nil && e.LastRotated != nil {
 		// No rule of its own, yet the issuer advises: its window alone sets the date.
 		best = rule{name: RuleARI, at: h.Renewal.End}
@@ -539,4 +498,52 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// earliestRule is the rule of c's policy that gives the earliest due date from h (no history:
+// due now), noting on e the rules that cannot apply and why.
+func (p *planner) earliestRule(c *inventory.Credential, h History, known bool, e *Entry) rule {
+	var best rule
+	consider := func(r rule) {
+		if best.at.IsZero() || r.at.Before(best.at) {
+			best = r
+		}
+	}
+	if e.LastRotated == nil && e.Expires == nil {
+		best = rule{name: RuleNoHistory, at: p.at, reason: "no rotation recorded: rotor has no history of this credential yet"}
+	} else {
+		start := h.LastRotated // the lifetime's start: the version's creation when known
+		if known && !h.Issued.IsZero() {
+			start = h.Issued
+		}
+		var life time.Duration
+		if e.Expires != nil && !start.IsZero() && start.Before(h.Expires) {
+			life = h.Expires.Sub(start)
+		}
+		if e.LastRotated != nil && c.Rotate.Every.Set {
+			consider(rule{name: RuleEvery, at: h.LastRotated.Add(c.Rotate.Every.Duration), base: h.LastRotated, span: c.Rotate.Every.Duration,
+				reason: "rotate.every " + c.Rotate.Every.String() + " after the last rotation"})
+		}
+		if c.Rotate.RenewAt.Set {
+			switch {
+			case e.Expires == nil:
+				e.Notes = append(e.Notes, "rotate.renew_at "+c.Rotate.RenewAt.String()+" does not apply: the expiry of the current value is unknown")
+			case life == 0:
+				e.Notes = append(e.Notes, "rotate.renew_at "+c.Rotate.RenewAt.String()+" does not apply: the start of the current value's lifetime is unknown (no creation or rotation recorded)")
+			default:
+				at := start.Add(time.Duration(c.Rotate.RenewAt.Value * float64(life)))
+				consider(rule{name: RuleRenewAt, at: at, base: start, span: life,
+					reason: fmt.Sprintf("rotate.renew_at %s of the lifetime (%s to %s)", c.Rotate.RenewAt, start.Format(time.RFC3339), h.Expires.Format(time.RFC3339))})
+			}
+		}
+		if e.Expires != nil {
+			before := c.Rotate.BeforeExpiry.Duration
+			r := rule{name: RuleExpiry, at: h.Expires.Add(-before), base: start, span: life, reason: "expires " + h.Expires.Format(time.RFC3339)}
+			if before > 0 {
+				r.name, r.reason = RuleBeforeExpiry, "rotate.before_expiry "+c.Rotate.BeforeExpiry.String()+" before it "+r.reason
+			}
+			consider(r)
+		}
+	}
+	return best
 }

@@ -74,27 +74,7 @@ func Finish(r *Run, kind StepKind, consumer string, out Outcome, s Spec, now tim
 	st.Data = out.Data
 	r.UpdatedAt = now
 	if out.Err != nil {
-		st.Status = Failed
-		st.Verdict = provider.Unknown
-		st.Detail = out.Err.Error()
-		k := provider.KindOf(out.Err)
-		st.ErrorKind = k.String()
-		st.NothingChanged = st.NothingChanged && !provider.MayHaveChanged(out.Err)
-		if kind == StepDelete {
-			// The deletion is owed by a done run: its rotation is complete, and a store that
-			// cannot delete now neither halts it nor blocks the next run. The failure shows in
-			// status and the journal, and a later rotate tries again (nextDelete).
-			if k == provider.Retryable {
-				r.RetryAt, r.RetryStep = now.Add(Backoff(st.Attempt)), st.Name()
-			}
-			return
-		}
-		if k == provider.Retryable && st.Attempt < MaxAttempts {
-			r.RetryAt, r.RetryStep = now.Add(Backoff(st.Attempt)), st.Name()
-			return
-		}
-		r.Halt = &Halt{Step: st.Name(), Reason: out.Err.Error(), Kind: k.String(), At: now, Next: haltAdvice(r, st, k) + cancelHint(r)}
-		r.Phase = Halted
+		finishFailed(r, st, kind, out.Err, now)
 		return
 	}
 	verdict := out.Verdict
@@ -131,50 +111,14 @@ func Finish(r *Run, kind StepKind, consumer string, out Outcome, s Spec, now tim
 		}
 	case StepPromote:
 		r.CutoverAt = now
-		for _, c := range s.Consumers {
-			cs := r.ensureConsumer(c.ID)
-			if !c.Delayed {
-				continue
-			}
-			if c.ProofAt != nil {
-				if at, ok := c.ProofAt(now); ok {
-					cs.ProofAfter = at
-					cs.FollowUp = fmt.Sprintf("a passing check of %s at or after %s", c.ID, at.Format(time.RFC3339))
-					continue
-				}
-			}
-			if c.SignOffOnly {
-				cs.FollowUp = fmt.Sprintf("an owner's sign-off of %s: %s", c.ID, c.Why)
-				continue
-			}
-			cs.FollowUp = fmt.Sprintf("a passing check of %s, or an owner's sign-off (it runs on demand or outside the platform)", c.ID)
-		}
+		setFollowUps(r, s, now)
 	case StepCheck, StepProof:
 		cs := r.ensureConsumer(consumer)
 		cs.Proven, cs.ProvenAt, cs.ProvenBy = true, now, "check "+out.Detail
 	case StepRecord:
 		r.Phase = Done
 	case StepExceptionExpiry:
-		if ex := r.OpenException(); ex != nil {
-			ex.State, ex.Closed = "closed", now
-			ex.Note = "expired; consumers switched to the new version and their checks passed"
-			// Their checks on the new version, at expiry, are their proof: the rollback
-			// unproved them, and verify does not check an immediate consumer again.
-			for _, c := range ex.Consumers {
-				cs := r.ensureConsumer(c)
-				cs.PinnedTo = ""
-				cs.Proven, cs.ProvenAt, cs.ProvenBy = true, now, "check at exception expiry: "+out.Detail
-			}
-		}
-		// The credential-wide evidence is gathered again over the time since the exception
-		// closed: before it, the rolled-back consumers used the previous version on purpose.
-		for i := range r.Steps {
-			if k := r.Steps[i].Kind; k == StepSignals || k == StepResidualUse {
-				r.Steps[i].Status, r.Steps[i].Verdict = Failed, provider.Unknown
-				r.Steps[i].Detail = "to be gathered again after the exception closed"
-			}
-		}
-		r.Phase = Verifying
+		closeException(r, out.Detail, now)
 	}
 }
 
@@ -479,4 +423,79 @@ func BeginCancel(r *Run, c Cancellation) error {
 	}
 	r.UpdatedAt = c.At
 	return nil
+}
+
+// finishFailed records a step whose effect returned err: retried with backoff while it is
+// retryable (a deletion owed by a done run never halts it), else the run halts in a safe state
+// with advice that follows from what the attempts can have done.
+func finishFailed(r *Run, st *Step, kind StepKind, err error, now time.Time) {
+	st.Status = Failed
+	st.Verdict = provider.Unknown
+	st.Detail = err.Error()
+	k := provider.KindOf(err)
+	st.ErrorKind = k.String()
+	st.NothingChanged = st.NothingChanged && !provider.MayHaveChanged(err)
+	if kind == StepDelete {
+		// The deletion is owed by a done run: its rotation is complete, and a store that
+		// cannot delete now neither halts it nor blocks the next run. The failure shows in
+		// status and the journal, and a later rotate tries again (nextDelete).
+		if k == provider.Retryable {
+			r.RetryAt, r.RetryStep = now.Add(Backoff(st.Attempt)), st.Name()
+		}
+		return
+	}
+	if k == provider.Retryable && st.Attempt < MaxAttempts {
+		r.RetryAt, r.RetryStep = now.Add(Backoff(st.Attempt)), st.Name()
+		return
+	}
+	r.Halt = &Halt{Step: st.Name(), Reason: err.Error(), Kind: k.String(), At: now, Next: haltAdvice(r, st, k) + cancelHint(r)}
+	r.Phase = Halted
+}
+
+// setFollowUps gives every delayed consumer, at promote, when its proof can come and what
+// gives it: a check at or after its proof time, or only an owner's sign-off.
+func setFollowUps(r *Run, s Spec, now time.Time) {
+	for _, c := range s.Consumers {
+		cs := r.ensureConsumer(c.ID)
+		if !c.Delayed {
+			continue
+		}
+		if c.ProofAt != nil {
+			if at, ok := c.ProofAt(now); ok {
+				cs.ProofAfter = at
+				cs.FollowUp = fmt.Sprintf("a passing check of %s at or after %s", c.ID, at.Format(time.RFC3339))
+				continue
+			}
+		}
+		if c.SignOffOnly {
+			cs.FollowUp = fmt.Sprintf("an owner's sign-off of %s: %s", c.ID, c.Why)
+			continue
+		}
+		cs.FollowUp = fmt.Sprintf("a passing check of %s, or an owner's sign-off (it runs on demand or outside the platform)", c.ID)
+	}
+}
+
+// closeException closes an exception whose consumers' checks passed on the new version at its
+// expiry (their proof), and has the credential-wide evidence gathered again.
+func closeException(r *Run, detail string, now time.Time) {
+	if ex := r.OpenException(); ex != nil {
+		ex.State, ex.Closed = "closed", now
+		ex.Note = "expired; consumers switched to the new version and their checks passed"
+		// Their checks on the new version, at expiry, are their proof: the rollback
+		// unproved them, and verify does not check an immediate consumer again.
+		for _, c := range ex.Consumers {
+			cs := r.ensureConsumer(c)
+			cs.PinnedTo = ""
+			cs.Proven, cs.ProvenAt, cs.ProvenBy = true, now, "check at exception expiry: "+detail
+		}
+	}
+	// The credential-wide evidence is gathered again over the time since the exception
+	// closed: before it, the rolled-back consumers used the previous version on purpose.
+	for i := range r.Steps {
+		if k := r.Steps[i].Kind; k == StepSignals || k == StepResidualUse {
+			r.Steps[i].Status, r.Steps[i].Verdict = Failed, provider.Unknown
+			r.Steps[i].Detail = "to be gathered again after the exception closed"
+		}
+	}
+	r.Phase = Verifying
 }

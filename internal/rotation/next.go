@@ -141,106 +141,16 @@ func Next(r *Run, s Spec, now time.Time, o Options) Action {
 		return nextRolledBack(r, now, o)
 	}
 
-	// prepare
-	if !r.done(StepMint, "") || !r.prepared(s) {
-		if a, ok := windowGate(s, StagePrepare, now, r.started(StepMint)); !ok {
-			return a
-		}
-		switch {
-		case !r.done(StepReadiness, ""):
-			return r.stepOnce(StepReadiness, "", Preparing, o, "readiness", "the executor or a consumer identity lacks access")
-		case !r.done(StepMint, ""):
-			return step(StepMint, "", Preparing)
-		case !r.done(StepReadAccess, ""):
-			// Read-access reads the pending version from the store: it needs nothing of the
-			// authority, which is told of the new value (enable) only once every consumer
-			// reads it. Readers that changed since the version was written get it written
-			// again for them first; then read-access is proven again.
-			if ra := r.step(StepReadAccess, ""); ra != nil && ra.Status == Failed && s.Reseal && s.Readers != "" && r.Readers != s.Readers {
-				return step(StepReseal, "", Preparing)
-			}
-			return r.stepOnce(StepReadAccess, "", Preparing, o, "read-access", "a consumer identity cannot read the new version")
-		case s.Strategy == "overlap" && !r.done(StepEnable, ""):
-			return step(StepEnable, "", Preparing)
-		}
-	}
-	if o.Through == StagePrepare && !r.started(StepPromote) {
-		return Action{Kind: Pause, Phase: Prepared}
-	}
-
-	// cutover
-	if !r.done(StepPromote, "") || !r.cutOver(s) {
-		if a, ok := windowGate(s, StageCutover, now, r.started(StepPromote) || r.started(StepEnable) && s.Strategy == "in-place"); !ok {
-			return a
-		}
-		if s.Strategy == "in-place" && !r.done(StepEnable, "") {
-			return step(StepEnable, "", CuttingOver)
-		}
-		if !r.done(StepPromote, "") {
-			return step(StepPromote, "", CuttingOver)
-		}
-		for _, c := range s.Consumers {
-			if c.HasReload && !r.done(StepReload, c.ID) {
-				return step(StepReload, c.ID, CuttingOver)
-			}
-		}
-		for _, c := range s.Consumers {
-			if len(c.Checks) > 0 && !c.Delayed && !r.done(StepCheck, c.ID) {
-				return r.stepOnce(StepCheck, c.ID, CuttingOver, o, "check:"+c.ID, "the consumer's checks did not pass after its reload")
-			}
-		}
-	}
-	if o.Through == StageCutover {
-		return Action{Kind: Pause, Phase: Verifying}
-	}
-
-	// verify
-	if a, ok := r.verifyGates(s, now, o); !ok {
+	if a, decided := nextPrepare(r, s, now, o); decided {
 		return a
 	}
-	if o.Through == StageVerify {
-		return Action{Kind: Pause, Phase: r.afterVerify(s)}
+	if a, decided := nextCutover(r, s, now, o); decided {
+		return a
 	}
-
-	// approval, then revoke
-	if r.Previous != nil && !r.started(StepRevoke) {
-		// A rejection stops revocation of any credential: someone saw a reason not to.
-		if d, rejected := r.Rejected(); rejected {
-			return Action{Kind: Wait, Phase: AwaitingApproval, Gate: GateResult{Gate: "approval", Verdict: provider.Fail,
-				Reason: "rejected", Message: fmt.Sprintf("revocation rejected by %s: %s", d.By, d.Reason),
-				Unblock: "a new approval (rotor approve), or a rollback (rotor rollback)", At: now}}
-		}
-		if s.Critical {
-			if _, ok := r.Approved(); !ok && !slices.ContainsFunc(s.Approvers, func(a string) bool { return !SameActor(a, r.StartedBy) }) {
-				return Action{Kind: Wait, Phase: AwaitingApproval, Gate: GateResult{Gate: "approval", Verdict: provider.Fail,
-					Reason: "no possible approver", Message: fmt.Sprintf("a critical credential needs an approval not from %s, and the inventory names nobody else who may give it (approvers: %s)", r.StartedBy, listOr(s.Approvers, "none")),
-					Unblock: "add an approver other than " + r.StartedBy + " to the credential's team (or its approvers), then rotor approve " + r.ID + " --as WHO", At: now}}
-			}
-			if _, ok := r.Approved(); !ok {
-				return Action{Kind: Wait, Phase: AwaitingApproval, Gate: GateResult{Gate: "approval", Verdict: provider.Unknown,
-					Reason: "awaiting approval", Message: "a critical credential needs an approval before revocation, not from " + r.StartedBy,
-					Unblock: "rotor approve " + r.ID + " --as WHO (an approver other than the initiator)", At: now}}
-			}
-		}
-		if a, ok := windowGate(s, StageRevoke, now, false); !ok {
-			return a
-		}
+	if a, decided := nextVerify(r, s, now, o); decided {
+		return a
 	}
-	switch {
-	case r.Previous != nil && !r.done(StepRevoke, ""):
-		return step(StepRevoke, "", Revoking)
-	}
-	if r.Previous != nil {
-		for _, c := range s.Consumers {
-			if c.Accepts && !r.done(StepReloadAccepting, c.ID) {
-				return step(StepReloadAccepting, c.ID, Revoking)
-			}
-		}
-	}
-	if !r.done(StepRecord, "") {
-		return step(StepRecord, "", Revoking)
-	}
-	return Action{Kind: Finished}
+	return nextRevoke(r, s, now)
 }
 
 // retryWait waits for the next attempt of the step that failed with a retryable error,
@@ -608,4 +518,132 @@ func listOr(names []string, none string) string {
 		return none
 	}
 	return strings.Join(names, ", ")
+}
+
+// The phases of Next, in order. Each returns the action and true when it decides the run's
+// next move, or false when its phase is complete and the next phase decides.
+
+// nextPrepare: readiness, mint, read access (resealed for changed readers), and for overlap
+// the enable — inside the prepare window.
+func nextPrepare(r *Run, s Spec, now time.Time, o Options) (Action, bool) {
+	if !r.done(StepMint, "") || !r.prepared(s) {
+		if a, ok := windowGate(s, StagePrepare, now, r.started(StepMint)); !ok {
+			return a, true
+		}
+		switch {
+		case !r.done(StepReadiness, ""):
+			return r.stepOnce(StepReadiness, "", Preparing, o, "readiness", "the executor or a consumer identity lacks access"), true
+		case !r.done(StepMint, ""):
+			return step(StepMint, "", Preparing), true
+		case !r.done(StepReadAccess, ""):
+			// Read-access reads the pending version from the store: it needs nothing of the
+			// authority, which is told of the new value (enable) only once every consumer
+			// reads it. Readers that changed since the version was written get it written
+			// again for them first; then read-access is proven again.
+			if ra := r.step(StepReadAccess, ""); ra != nil && ra.Status == Failed && s.Reseal && s.Readers != "" && r.Readers != s.Readers {
+				return step(StepReseal, "", Preparing), true
+			}
+			return r.stepOnce(StepReadAccess, "", Preparing, o, "read-access", "a consumer identity cannot read the new version"), true
+		case s.Strategy == "overlap" && !r.done(StepEnable, ""):
+			return step(StepEnable, "", Preparing), true
+		}
+	}
+	if o.Through == StagePrepare && !r.started(StepPromote) {
+		return Action{Kind: Pause, Phase: Prepared}, true
+	}
+	return Action{}, false
+}
+
+// nextCutover: for in-place the enable, then promote, the consumers' reloads in declared
+// order and their immediate checks — inside the cutover window.
+func nextCutover(r *Run, s Spec, now time.Time, o Options) (Action, bool) {
+	if !r.done(StepPromote, "") || !r.cutOver(s) {
+		if a, ok := windowGate(s, StageCutover, now, r.started(StepPromote) || r.started(StepEnable) && s.Strategy == "in-place"); !ok {
+			return a, true
+		}
+		if s.Strategy == "in-place" && !r.done(StepEnable, "") {
+			return step(StepEnable, "", CuttingOver), true
+		}
+		if !r.done(StepPromote, "") {
+			return step(StepPromote, "", CuttingOver), true
+		}
+		for _, c := range s.Consumers {
+			if c.HasReload && !r.done(StepReload, c.ID) {
+				return step(StepReload, c.ID, CuttingOver), true
+			}
+		}
+		for _, c := range s.Consumers {
+			if len(c.Checks) > 0 && !c.Delayed && !r.done(StepCheck, c.ID) {
+				return r.stepOnce(StepCheck, c.ID, CuttingOver, o, "check:"+c.ID, "the consumer's checks did not pass after its reload"), true
+			}
+		}
+	}
+	if o.Through == StageCutover {
+		return Action{Kind: Pause, Phase: Verifying}, true
+	}
+	return Action{}, false
+}
+
+// nextVerify: the soak, signals, delayed consumers' proofs and residual use (verifyGates).
+func nextVerify(r *Run, s Spec, now time.Time, o Options) (Action, bool) {
+	if a, ok := r.verifyGates(s, now, o); !ok {
+		return a, true
+	}
+	if o.Through == StageVerify {
+		return Action{Kind: Pause, Phase: r.afterVerify(s)}, true
+	}
+	return Action{}, false
+}
+
+// nextRevoke: the approval (any rejection stops it; a critical credential needs an approver
+// other than the initiator), the revoke window, revoke, the accepting consumers' reloads, and
+// record.
+func nextRevoke(r *Run, s Spec, now time.Time) Action {
+	if r.Previous != nil && !r.started(StepRevoke) {
+		if a, ok := approvalGate(r, s, now); !ok {
+			return a
+		}
+		if a, ok := windowGate(s, StageRevoke, now, false); !ok {
+			return a
+		}
+	}
+	if r.Previous != nil && !r.done(StepRevoke, "") {
+		return step(StepRevoke, "", Revoking)
+	}
+	if r.Previous != nil {
+		for _, c := range s.Consumers {
+			if c.Accepts && !r.done(StepReloadAccepting, c.ID) {
+				return step(StepReloadAccepting, c.ID, Revoking)
+			}
+		}
+	}
+	if !r.done(StepRecord, "") {
+		return step(StepRecord, "", Revoking)
+	}
+	return Action{Kind: Finished}
+}
+
+// approvalGate holds revocation for a person: a rejection of any credential blocks it (fail);
+// a critical credential waits for an approval not by the initiator (unknown), and is blocked
+// (fail) when nobody but the initiator may give one.
+func approvalGate(r *Run, s Spec, now time.Time) (Action, bool) {
+	if d, rejected := r.Rejected(); rejected {
+		return Action{Kind: Wait, Phase: AwaitingApproval, Gate: GateResult{Gate: "approval", Verdict: provider.Fail,
+			Reason: "rejected", Message: fmt.Sprintf("revocation rejected by %s: %s", d.By, d.Reason),
+			Unblock: "a new approval (rotor approve), or a rollback (rotor rollback)", At: now}}, false
+	}
+	if !s.Critical {
+		return Action{}, true
+	}
+	if _, ok := r.Approved(); ok {
+		return Action{}, true
+	}
+	if !slices.ContainsFunc(s.Approvers, func(a string) bool { return !SameActor(a, r.StartedBy) }) {
+		return Action{Kind: Wait, Phase: AwaitingApproval, Gate: GateResult{Gate: "approval", Verdict: provider.Fail,
+			Reason: "no possible approver", Message: fmt.Sprintf("a critical credential needs an approval not from %s, and the inventory names nobody else who may give it (approvers: %s)", r.StartedBy, listOr(s.Approvers, "none")),
+			Unblock: "add an approver other than " + r.StartedBy + " to the credential's team (or its approvers), then rotor approve " + r.ID + " --as WHO", At: now}}, false
+	}
+	return Action{Kind: Wait, Phase: AwaitingApproval, Gate: GateResult{Gate: "approval", Verdict: provider.Unknown,
+		Reason: "awaiting approval", Message: "a critical credential needs an approval before revocation, not from " + r.StartedBy,
+		Unblock: "rotor approve " + r.ID + " --as WHO (an approver other than the initiator)", At: now}}, false
 }
