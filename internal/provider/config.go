@@ -7,6 +7,8 @@
 // too, so that no provider imports another.
 package provider
 
+import "errors"
+
 // Kind is the family a provider type belongs to.
 type Kind string
 
@@ -58,4 +60,23 @@ type UsageSwitch interface {
 // server's address): rotations against the same target share the authority's parallel limit.
 type Targeter interface {
 	Target() string
+}
+
+// CheckNew is what every authority's constructor checks before it builds anything: its
+// config's problems, all at once, and that the environment has randomness to mint with. More
+// problems of the constructor's own (a value outside a table) come in more. The error is
+// Terminal, named op ("postgres authority").
+func CheckNew(op string, problems []FieldError, env Env, more ...error) error {
+	var errs []error
+	for _, fe := range problems {
+		errs = append(errs, fe)
+	}
+	errs = append(errs, more...)
+	if env.Rand == nil {
+		errs = append(errs, errors.New("the environment has no randomness"))
+	}
+	if len(errs) > 0 {
+		return Wrap(Terminal, op, errors.Join(errs...))
+	}
+	return nil
 }

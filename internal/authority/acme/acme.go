@@ -86,15 +86,8 @@ var quietLego sync.Once
 
 // New returns the `acme` authority. env.Rand is required.
 func New(cfg Config, env provider.Env) (*Authority, error) {
-	var errs []error
-	for _, fe := range cfg.Validate() {
-		errs = append(errs, fe)
-	}
-	if env.Rand == nil {
-		errs = append(errs, errors.New("the environment has no randomness"))
-	}
-	if len(errs) > 0 {
-		return nil, provider.Wrap(provider.Terminal, "acme authority", errors.Join(errs...))
+	if err := provider.CheckNew("acme authority", cfg.Validate(), env); err != nil {
+		return nil, err
 	}
 	quietLego.Do(func() { legolog.SetDefault(slog.New(warnOnly{})) })
 	a := &Authority{cfg: cfg, env: env, accountDir: cfg.AccountDir, caBundle: cfg.CABundle}

@@ -32,7 +32,6 @@ import (
 	"crypto/sha1"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -68,15 +67,8 @@ var (
 
 // New returns the `mysql` authority. env.Rand is required.
 func New(cfg Config, env provider.Env) (*Authority, error) {
-	var errs []error
-	for _, fe := range cfg.Validate() {
-		errs = append(errs, fe)
-	}
-	if env.Rand == nil {
-		errs = append(errs, errors.New("the environment has no randomness"))
-	}
-	if len(errs) > 0 {
-		return nil, provider.Wrap(provider.Terminal, "mysql authority", errors.Join(errs...))
+	if err := provider.CheckNew("mysql authority", cfg.Validate(), env); err != nil {
+		return nil, err
 	}
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv

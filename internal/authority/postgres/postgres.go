@@ -76,15 +76,8 @@ var (
 // New returns the `postgres` authority. env.Rand is required (passwords and salts); the
 // admin connection string is looked up only when a call needs it.
 func New(cfg Config, env provider.Env) (*Authority, error) {
-	var errs []error
-	for _, fe := range cfg.Validate() {
-		errs = append(errs, fe)
-	}
-	if env.Rand == nil {
-		errs = append(errs, errors.New("the environment has no randomness"))
-	}
-	if len(errs) > 0 {
-		return nil, provider.Wrap(provider.Terminal, "postgres authority", errors.Join(errs...))
+	if err := provider.CheckNew("postgres authority", cfg.Validate(), env); err != nil {
+		return nil, err
 	}
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv

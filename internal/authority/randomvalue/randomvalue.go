@@ -142,18 +142,12 @@ func NewNone(cfg NoneConfig, env provider.Env) (*Authority, error) {
 }
 
 func build(g Generator, problems []provider.FieldError, prefix string, strategies []string, env provider.Env) (*Authority, error) {
-	var errs []error
-	for _, fe := range problems {
-		errs = append(errs, fe)
-	}
+	var more []error
 	if _, ok := alphabets[g.Alphabet]; !ok {
-		errs = append(errs, provider.FieldError{Field: "alphabet", Msg: "must be one of alphanumeric, url-safe, hex, printable"})
+		more = append(more, provider.FieldError{Field: "alphabet", Msg: "must be one of alphanumeric, url-safe, hex, printable"})
 	}
-	if env.Rand == nil {
-		errs = append(errs, errors.New("the environment has no randomness"))
-	}
-	if len(errs) > 0 {
-		return nil, provider.Wrap(provider.Terminal, "generated authority", errors.Join(errs...))
+	if err := provider.CheckNew("generated authority", problems, env, more...); err != nil {
+		return nil, err
 	}
 	return &Authority{gen: g.secret(), prefix: prefix, strategies: strategies, env: env}, nil
 }

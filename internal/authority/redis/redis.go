@@ -27,7 +27,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"os"
 	"strings"
 	"time"
@@ -66,15 +65,8 @@ var (
 // New returns the `redis` authority. env.Rand is required; the admin credentials are looked
 // up only when a call needs them.
 func New(cfg Config, env provider.Env) (*Authority, error) {
-	var errs []error
-	for _, fe := range cfg.Validate() {
-		errs = append(errs, fe)
-	}
-	if env.Rand == nil {
-		errs = append(errs, errors.New("the environment has no randomness"))
-	}
-	if len(errs) > 0 {
-		return nil, provider.Wrap(provider.Terminal, "redis authority", errors.Join(errs...))
+	if err := provider.CheckNew("redis authority", cfg.Validate(), env); err != nil {
+		return nil, err
 	}
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv

@@ -95,15 +95,8 @@ var (
 
 // New returns the `webhook` authority. env.Rand is required.
 func New(cfg Config, env provider.Env) (*Authority, error) {
-	var errs []error
-	for _, fe := range cfg.Validate() {
-		errs = append(errs, fe)
-	}
-	if env.Rand == nil {
-		errs = append(errs, errors.New("the environment has no randomness"))
-	}
-	if len(errs) > 0 {
-		return nil, provider.Wrap(provider.Terminal, "webhook authority", errors.Join(errs...))
+	if err := provider.CheckNew("webhook authority", cfg.Validate(), env); err != nil {
+		return nil, err
 	}
 	a := &Authority{length: cfg.Length, encoding: cfg.Encoding, env: env}
 	if a.length == 0 {

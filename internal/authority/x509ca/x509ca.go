@@ -33,7 +33,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -67,15 +66,8 @@ var (
 // at mint (and readiness) for a config with ca or new_key: never, and its absence is reported
 // there, so that the config can be built and validated outside an engine.
 func New(cfg Config, env provider.Env) (*Authority, error) {
-	var errs []error
-	for _, fe := range cfg.Validate() {
-		errs = append(errs, fe)
-	}
-	if env.Rand == nil {
-		errs = append(errs, errors.New("the environment has no randomness"))
-	}
-	if len(errs) > 0 {
-		return nil, provider.Wrap(provider.Terminal, "x509-ca authority", errors.Join(errs...))
+	if err := provider.CheckNew("x509-ca authority", cfg.Validate(), env); err != nil {
+		return nil, err
 	}
 	a := &Authority{cfg: cfg, env: env, bundle: env.Path(cfg.TrustBundle), crl: env.Path(cfg.CRL)}
 	return a, nil
