@@ -172,6 +172,13 @@ have_redis() {
 }
 ensure Redis have_redis apt_install_server redis-server
 
+# NATS (the nats authority): $ROTOR_TEST_NATS_BIN, PATH or /usr/sbin. The tests start their
+# own nats-server on free ports with password checks on, never a machine's NATS on 4222.
+have_nats() {
+	override ROTOR_TEST_NATS_BIN nats-server || command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ]
+}
+ensure NATS have_nats apt_install_server nats-server
+
 # Pebble (Let's Encrypt's ACME test server): $ROTOR_TEST_PEBBLE_BIN as it is, else Pebble
 # $PEBBLE_VERSION found in PATH or go's bin directory (by its Go build information), or
 # $ROTOR_TEST_PEBBLE_DIR, a running one. Pinned, and not Debian's 2.4.0: the tests need ACME

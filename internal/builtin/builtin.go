@@ -15,6 +15,7 @@ package builtin
 import (
 	acmeauthority "github.com/rotorhq/rotor/internal/authority/acme"
 	mysqlauthority "github.com/rotorhq/rotor/internal/authority/mysql"
+	natsauthority "github.com/rotorhq/rotor/internal/authority/nats"
 	pgauthority "github.com/rotorhq/rotor/internal/authority/postgres"
 	"github.com/rotorhq/rotor/internal/authority/randomvalue"
 	redisauthority "github.com/rotorhq/rotor/internal/authority/redis"
@@ -66,6 +67,7 @@ func New() *provider.Registry {
 	provider.RegisterAuthority(r, "webhook", provider.ByValue(webhookauthority.New))
 	provider.Declare[ManualAuthority](r, provider.KindAuthority, "manual")
 	provider.RegisterAuthority(r, "redis", provider.ByValue(redisauthority.New))
+	provider.RegisterAuthority(r, "nats", provider.ByValue(natsauthority.New))
 	provider.Declare[RabbitMQAuthority](r, provider.KindAuthority, "rabbitmq")
 	provider.Declare[EntraAppAuthority](r, provider.KindAuthority, "entra-app")
 	provider.Declare[AWSIAMAuthority](r, provider.KindAuthority, "aws-iam")

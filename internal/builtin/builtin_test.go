@@ -28,7 +28,7 @@ func TestRegistry(t *testing.T) {
 	}
 	want := map[provider.Kind]string{
 		provider.KindStore:     "file,pem-files,sops,vault-kv",
-		provider.KindAuthority: "acme,generated,mysql,none,postgres,redis,webhook,x509-ca",
+		provider.KindAuthority: "acme,generated,mysql,nats,none,postgres,redis,webhook,x509-ca",
 		provider.KindReload:    "exec,http,nginx,signal",
 		provider.KindCheck:     "exec,http,kql,log,logsql,loki,postgres-login,promql,tls,webhook-test",
 		provider.KindIdentity:  "",
@@ -49,6 +49,7 @@ func TestRegistry(t *testing.T) {
 		{provider.KindAuthority, "postgres", provider.CanReportUsage | provider.CanRestore | provider.CanCheckManage},
 		{provider.KindAuthority, "redis", provider.CanReportUsage | provider.CanRestore | provider.CanCheckManage},
 		{provider.KindAuthority, "mysql", provider.CanReportUsage | provider.CanRestore | provider.CanCheckManage},
+		{provider.KindAuthority, "nats", provider.CanReportUsage | provider.CanRestore | provider.CanCheckManage},
 		{provider.KindAuthority, "acme", provider.CanAdviseRenewal},
 		{provider.KindAuthority, "webhook", provider.CanRestore | provider.CanDiscard | provider.CanCheckManage},
 		{provider.KindCheck, "tls", provider.CanReportUsage},
