@@ -409,3 +409,23 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestTicketShowsTheOSUser: an entry a person caused names, beside the self-declared actor,
+// the operating-system account that ran the command, in markdown and HTML alike.
+func TestTicketShowsTheOSUser(t *testing.T) {
+	const run = "run-os-user"
+	sealed, stored, head := chain(t, []Entry{
+		{RunID: run, At: at(0), Actor: "bob", OSUser: "ops-jump", Kind: KindApproval, Summary: "bob approved revocation"},
+		{RunID: run, At: at(time.Minute), Actor: "alice", OSUser: "alice", Kind: KindNote, Summary: "same name: shown once"},
+	})
+	if err := Verify(run, stored, head); err != nil {
+		t.Fatal(err)
+	}
+	tk := Ticket{RunID: run, Credential: "c", Head: head, Entries: sealed, Verified: true}
+	for _, format := range []string{FormatMarkdown, FormatHTML} {
+		out := render(t, format, tk)
+		if !strings.Contains(out, "bob (OS user ops-jump)") || strings.Contains(out, "alice (OS user") {
+			t.Errorf("%s ticket does not show the OS account beside the actor (once, when it differs):\n%s", format, out)
+		}
+	}
+}

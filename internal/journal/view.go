@@ -250,8 +250,13 @@ func timelineEvent(e Entry) event {
 	case e.Step != "":
 		label += " " + e.Step
 	}
+	actor := e.Actor
+	if e.OSUser != "" && e.OSUser != e.Actor {
+		// --as is self-declared; the account that ran the command is what the host vouches for.
+		actor += " (OS user " + e.OSUser + ")"
+	}
 	ev := event{
-		Seq: e.Seq, Time: stamp(e.At), Actor: e.Actor, Event: label,
+		Seq: e.Seq, Time: stamp(e.At), Actor: actor, Event: label,
 		Consumer: e.Consumer, Summary: e.Summary, Verdict: string(e.Verdict),
 	}
 	if e.Kind != KindCheck { // a check's data is shown in full under Evidence
