@@ -147,10 +147,7 @@ func TestPromoteDetectsConcurrentWriter(t *testing.T) {
 // TestPromoteResumesAfterCrash: a promote that wrote the secret and crashed before moving
 // its labels is finished by its retry, without a second version.
 func TestPromoteResumesAfterCrash(t *testing.T) {
-	f := newFixture(t)
-	if f.srv.Local == nil {
-		t.Skip("needs the in-process server to fail the label write")
-	}
+	f := newFixtureOn(t, vaultserver.ConnectLocal(t)) // the label write is failed on purpose
 	v1 := f.put(t, "run-1", "first-value-0123456789")
 	f.promote(t, v1.ID)
 	v2 := f.put(t, "run-2", "second-value-0123456789")
@@ -200,10 +197,7 @@ func TestFaults(t *testing.T) {
 		{"400", func(s *vaultserver.Server, f *fixture) { s.FailNext(f.mount+"/data/"+f.path, 400, 1) }, provider.Terminal, "HTTP 400"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			if f.srv.Local == nil {
-				t.Skip("faults are injected in the in-process server")
-			}
+			f := newFixtureOn(t, vaultserver.ConnectLocal(t)) // faults are injected in the in-process server
 			const secretValue = "CANARY-fault-value-0123456789"
 			v1 := f.put(t, "run-1", "first-value-0123456789")
 			f.promote(t, v1.ID)

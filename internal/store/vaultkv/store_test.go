@@ -51,7 +51,12 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	srv := vaultserver.Connect(t)
+	return newFixtureOn(t, vaultserver.Connect(t))
+}
+
+// newFixtureOn is a fixture on the given server: the in-process one for fault injection.
+func newFixtureOn(t testing.TB, srv *vaultserver.Env) *fixture {
+	t.Helper()
 	f := &fixture{srv: srv, env: &env{vars: map[string]string{}}, mount: vaultserver.Unique("kv"), path: "prod/search/api-key"}
 	srv.MountKV(t, "", f.mount)
 	approle := vaultserver.Unique("approle")

@@ -43,9 +43,20 @@ func Connect(t testing.TB) *Env {
 			e.AuditDevice = "file"
 		}
 	} else {
-		s := Start(t)
-		e.Addr, e.RootToken, e.AuditLog, e.AuditDevice, e.Local = s.URL, s.RootToken, s.AuditLog, s.AuditDevice, s
+		return ConnectLocal(t)
 	}
+	e.admin = e.Client(t)
+	e.admin.SetToken(e.RootToken)
+	return e
+}
+
+// ConnectLocal starts the in-process server whatever the environment says: the tests that
+// inject a fault (a failed write, a sealed server, a 5xx) need a server they control, and run
+// against it also when a real one is configured for the others.
+func ConnectLocal(t testing.TB) *Env {
+	t.Helper()
+	s := Start(t)
+	e := &Env{Addr: s.URL, RootToken: s.RootToken, AuditLog: s.AuditLog, AuditDevice: s.AuditDevice, Local: s}
 	e.admin = e.Client(t)
 	e.admin.SetToken(e.RootToken)
 	return e
