@@ -107,33 +107,17 @@ func (a *Authority) Mint(ctx context.Context, req provider.MintRequest) (provide
 }
 
 func (a *Authority) mintUser(op string, current *provider.Version) (string, error) {
-	if current == nil {
-		return a.cfg.Users[0], nil
-	}
-	switch current.AuthorityRef {
-	case a.cfg.Users[0]:
-		return a.cfg.Users[1], nil
-	case a.cfg.Users[1]:
-		return a.cfg.Users[0], nil
-	case "":
-		return "", provider.Errorf(provider.NeedsHuman, op, "the current version %s has no user recorded, so rotor cannot tell whether %s or %s is in use, "+
-			"and setting a password on the one in use would lock its consumers out; store the value again with its user, or rotate it once by hand",
-			current.ID, a.cfg.Users[0], a.cfg.Users[1])
-	}
-	return "", provider.Errorf(provider.Terminal, op, "the current version %s is a password of user %s, which is not one of %s and %s",
-		current.ID, current.AuthorityRef, a.cfg.Users[0], a.cfg.Users[1])
+	return a.pair().Next(op, current)
+}
+
+// pair is the two users the authority alternates between.
+func (a *Authority) pair() provider.Alternating {
+	return provider.Alternating{Accounts: [2]string{a.cfg.Users[0], a.cfg.Users[1]}, Noun: "user"}
 }
 
 // userOf is the user a version's value belongs to, checked against the config.
 func (a *Authority) userOf(op string, v provider.Version) (string, error) {
-	switch ref := v.AuthorityRef; {
-	case ref == "":
-		return "", provider.Errorf(provider.NeedsHuman, op, "version %s has no user recorded: rotor cannot tell whether it is %s's or %s's password", v.ID, a.cfg.Users[0], a.cfg.Users[1])
-	case !slices.Contains(a.cfg.Users, ref):
-		return "", provider.Errorf(provider.Terminal, op, "version %s is a password of user %s, which is not one of %s and %s", v.ID, ref, a.cfg.Users[0], a.cfg.Users[1])
-	default:
-		return ref, nil
-	}
+	return a.pair().Of(op, v)
 }
 
 // setPassword gives user the password value (a zero value: one nobody knows, at revokedCost)

@@ -146,21 +146,7 @@ func (a *Authority) mintRole(op string, current *provider.Version) (string, erro
 		}
 		return a.cfg.Role, nil
 	}
-	if current == nil {
-		return a.cfg.Roles[0], nil
-	}
-	switch current.AuthorityRef {
-	case a.cfg.Roles[0]:
-		return a.cfg.Roles[1], nil
-	case a.cfg.Roles[1]:
-		return a.cfg.Roles[0], nil
-	case "":
-		return "", provider.Errorf(provider.NeedsHuman, op, "the current version %s has no role recorded, so rotor cannot tell whether %s or %s is in use, "+
-			"and setting a password on the one in use would lock its consumers out; store the value again with its role, or rotate it once by hand",
-			current.ID, a.cfg.Roles[0], a.cfg.Roles[1])
-	}
-	return "", provider.Errorf(provider.Terminal, op, "the current version %s is a password of role %s, which is not one of %s and %s",
-		current.ID, current.AuthorityRef, a.cfg.Roles[0], a.cfg.Roles[1])
+	return provider.Alternating{Accounts: [2]string{a.cfg.Roles[0], a.cfg.Roles[1]}, Noun: "role"}.Next(op, current)
 }
 
 // ensureRole checks that role exists, creating it from the template when the config has one.
@@ -241,13 +227,7 @@ func (a *Authority) roleOf(op string, v provider.Version) (string, error) {
 		}
 		return a.cfg.Role, nil
 	}
-	if ref == "" {
-		return "", provider.Errorf(provider.NeedsHuman, op, "version %s has no role recorded: rotor cannot tell whether it is %s's or %s's password", v.ID, a.cfg.Roles[0], a.cfg.Roles[1])
-	}
-	if !slices.Contains(a.cfg.Roles, ref) {
-		return "", provider.Errorf(provider.Terminal, op, "version %s is a password of role %s, which is not one of %s and %s", v.ID, ref, a.cfg.Roles[0], a.cfg.Roles[1])
-	}
-	return ref, nil
+	return provider.Alternating{Accounts: [2]string{a.cfg.Roles[0], a.cfg.Roles[1]}, Noun: "role"}.Of(op, v)
 }
 
 // Revoke implements provider.Authority. Overlap: the previous version's role is made NOLOGIN
