@@ -42,3 +42,35 @@ func (p Alternating) Of(op string, v Version) (string, error) {
 		return ref, nil
 	}
 }
+
+// Revoked is the account a revoke disables: the previous version's, which must not be the
+// current version's (Terminal: disabling it would lock out the value in use).
+func (p Alternating) Revoked(op string, previous, current Version) (string, error) {
+	prev, err := p.Of(op, previous)
+	if err != nil {
+		return "", err
+	}
+	cur, err := p.Of(op, current)
+	if err != nil {
+		return "", err
+	}
+	if cur == prev {
+		return "", Errorf(Terminal, op, "the previous version %s and the current version %s are both passwords of %s %s: revoking it would lock out the current version",
+			previous.ID, current.ID, p.Noun, prev)
+	}
+	return prev, nil
+}
+
+// Discarded is the account a cancelled run's value was set on, which must not be the current
+// version's (Terminal: discarding it would lock out the value in use).
+func (p Alternating) Discarded(op string, v Version, current *Version) (string, error) {
+	acct, err := p.Of(op, v)
+	if err != nil {
+		return "", err
+	}
+	if current != nil && current.AuthorityRef == acct {
+		return "", Errorf(Terminal, op, "version %s is for %s %s, the %s of the current version %s: discarding it would lock out the value in use",
+			v.ID, p.Noun, acct, p.Noun, current.ID)
+	}
+	return acct, nil
+}

@@ -34,3 +34,25 @@ func TestAlternating(t *testing.T) {
 		}
 	}
 }
+
+// TestAlternatingGuards: revoke and discard never touch the current version's account.
+func TestAlternatingGuards(t *testing.T) {
+	p := provider.Alternating{Accounts: [2]string{"app_a", "app_b"}, Noun: "user"}
+	a := provider.Version{ID: "v1", AuthorityRef: "app_a"}
+	b := provider.Version{ID: "v2", AuthorityRef: "app_b"}
+	if got, err := p.Revoked("revoke", a, b); got != "app_a" || err != nil {
+		t.Errorf("Revoked(a, current b) = %q, %v", got, err)
+	}
+	if _, err := p.Revoked("revoke", b, b); provider.KindOf(err) != provider.Terminal {
+		t.Errorf("Revoked of the current account: %v, want Terminal", err)
+	}
+	if got, err := p.Discarded("discard", b, &a); got != "app_b" || err != nil {
+		t.Errorf("Discarded(b, current a) = %q, %v", got, err)
+	}
+	if got, err := p.Discarded("discard", a, nil); got != "app_a" || err != nil {
+		t.Errorf("Discarded on a first rotation = %q, %v", got, err)
+	}
+	if _, err := p.Discarded("discard", a, &a); provider.KindOf(err) != provider.Terminal {
+		t.Errorf("Discarded of the current account: %v, want Terminal", err)
+	}
+}

@@ -206,17 +206,9 @@ func (a *Authority) Revoke(ctx context.Context, req provider.RevokeRequest) (pro
 	if err := provider.Refuse(op, append(req.Problems(), a.strategyProblems(req.Strategy)...)); err != nil {
 		return provider.RevokeResponse{}, err
 	}
-	prev, err := a.userOf(op, req.Previous)
+	prev, err := a.pair().Revoked(op, req.Previous, req.Current)
 	if err != nil {
 		return provider.RevokeResponse{}, err
-	}
-	cur, err := a.userOf(op, req.Current)
-	if err != nil {
-		return provider.RevokeResponse{}, err
-	}
-	if cur == prev {
-		return provider.RevokeResponse{}, provider.Errorf(provider.Terminal, op,
-			"the previous version %s and the current version %s are both passwords of user %s: locking it would lock out the current version", req.Previous.ID, req.Current.ID, prev)
 	}
 	conn, release, err := a.connect(ctx, op)
 	if err != nil {
@@ -263,13 +255,9 @@ func (a *Authority) Discard(ctx context.Context, req provider.DiscardRequest) (p
 	if err := provider.Refuse(op, append(req.Problems(), a.strategyProblems(req.Strategy)...)); err != nil {
 		return provider.DiscardResponse{}, err
 	}
-	user, err := a.userOf(op, req.Version)
+	user, err := a.pair().Discarded(op, req.Version, req.Current)
 	if err != nil {
 		return provider.DiscardResponse{}, err
-	}
-	if req.Current != nil && req.Current.AuthorityRef == user {
-		return provider.DiscardResponse{}, provider.Errorf(provider.Terminal, op,
-			"version %s is for user %s, the user of the current version %s: locking it would lock out the value in use", req.Version.ID, user, req.Current.ID)
 	}
 	if !req.Enabled {
 		return provider.DiscardResponse{Detail: "nothing to do at the server: user " + a.account(user) + " was never given this value (enable comes after read-access)"}, nil

@@ -208,17 +208,9 @@ func (a *Authority) Revoke(ctx context.Context, req provider.RevokeRequest) (pro
 	if err := provider.Refuse(op, append(req.Problems(), a.strategyProblems(req.Strategy)...)); err != nil {
 		return provider.RevokeResponse{}, err
 	}
-	prev, err := a.userOf(op, req.Previous)
+	prev, err := a.pair().Revoked(op, req.Previous, req.Current)
 	if err != nil {
 		return provider.RevokeResponse{}, err
-	}
-	cur, err := a.userOf(op, req.Current)
-	if err != nil {
-		return provider.RevokeResponse{}, err
-	}
-	if cur == prev {
-		return provider.RevokeResponse{}, provider.Errorf(provider.Terminal, op,
-			"the previous version %s and the current version %s are both passwords of user %s: revoking it would lock out the current version", req.Previous.ID, req.Current.ID, prev)
 	}
 	wrote, err := a.setPassword(ctx, op, prev, secret.Value{})
 	if err != nil {
@@ -264,13 +256,9 @@ func (a *Authority) Discard(ctx context.Context, req provider.DiscardRequest) (p
 	if err := provider.Refuse(op, append(req.Problems(), a.strategyProblems(req.Strategy)...)); err != nil {
 		return provider.DiscardResponse{}, err
 	}
-	user, err := a.userOf(op, req.Version)
+	user, err := a.pair().Discarded(op, req.Version, req.Current)
 	if err != nil {
 		return provider.DiscardResponse{}, err
-	}
-	if req.Current != nil && req.Current.AuthorityRef == user {
-		return provider.DiscardResponse{}, provider.Errorf(provider.Terminal, op,
-			"version %s is for user %s, the user of the current version %s: revoking it would lock out the value in use", req.Version.ID, user, req.Current.ID)
 	}
 	if !req.Enabled {
 		return provider.DiscardResponse{Detail: "nothing to do: user " + user + " was never given this value"}, nil

@@ -146,7 +146,7 @@ func (a *Authority) mintRole(op string, current *provider.Version) (string, erro
 		}
 		return a.cfg.Role, nil
 	}
-	return provider.Alternating{Accounts: [2]string{a.cfg.Roles[0], a.cfg.Roles[1]}, Noun: "role"}.Next(op, current)
+	return a.pair().Next(op, current)
 }
 
 // ensureRole checks that role exists, creating it from the template when the config has one.
@@ -227,7 +227,7 @@ func (a *Authority) roleOf(op string, v provider.Version) (string, error) {
 		}
 		return a.cfg.Role, nil
 	}
-	return provider.Alternating{Accounts: [2]string{a.cfg.Roles[0], a.cfg.Roles[1]}, Noun: "role"}.Of(op, v)
+	return a.pair().Of(op, v)
 }
 
 // Revoke implements provider.Authority. Overlap: the previous version's role is made NOLOGIN
@@ -248,13 +248,8 @@ func (a *Authority) Revoke(ctx context.Context, req provider.RevokeRequest) (pro
 	if a.strategy == InPlace {
 		return provider.RevokeResponse{Detail: "nothing to do at the server: role " + prev + "'s previous password stopped working when the new one was set"}, nil
 	}
-	cur, err := a.roleOf(op, req.Current)
-	if err != nil {
+	if _, err := a.pair().Revoked(op, req.Previous, req.Current); err != nil {
 		return provider.RevokeResponse{}, err
-	}
-	if cur == prev {
-		return provider.RevokeResponse{}, provider.Errorf(provider.Terminal, op,
-			"the previous version %s and the current version %s are both passwords of role %s: making it NOLOGIN would lock out the current version", req.Previous.ID, req.Current.ID, prev)
 	}
 	conn, release, err := a.connect(ctx, op)
 	if err != nil {
@@ -328,9 +323,8 @@ func (a *Authority) Discard(ctx context.Context, req provider.DiscardRequest) (p
 		}
 		return provider.DiscardResponse{Detail: "nothing to do at the server: role " + role + "'s password was never changed (in-place sets it at cutover)"}, nil
 	}
-	if req.Current != nil && req.Current.AuthorityRef == role {
-		return provider.DiscardResponse{}, provider.Errorf(provider.Terminal, op,
-			"version %s is for role %s, the role of the current version %s: making it NOLOGIN would lock out the value in use", req.Version.ID, role, req.Current.ID)
+	if _, err := a.pair().Discarded(op, req.Version, req.Current); err != nil {
+		return provider.DiscardResponse{}, err
 	}
 	if !req.Enabled {
 		return provider.DiscardResponse{Detail: "nothing to do at the server: role " + role + " was never given this value (enable comes after read-access)"}, nil
@@ -470,3 +464,8 @@ func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 // literal quotes s as an SQL string literal (standard_conforming_strings, on since 9.1).
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// pair is the two roles the authority alternates between (overlap).
+func (a *Authority) pair() provider.Alternating {
+	return provider.Alternating{Accounts: [2]string{a.cfg.Roles[0], a.cfg.Roles[1]}, Noun: "role"}
+}
